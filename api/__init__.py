@@ -1,0 +1,26 @@
+"""The Flask app factory. Routes live in one blueprint per resource."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from api import health, jobs, reports
+from api.dashboard import mount_dashboard
+from api.errors import register_error_handlers
+from api.extension import EXTENSION
+from config import Settings
+from workers.runtime import Runtime, build_runtime
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
+    """Build the app: resources in app.extensions, error handlers, blueprints, rq-dashboard at /rq."""
+    settings = settings or (runtime.settings if runtime else Settings.from_env())
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False
+    app.extensions[EXTENSION] = runtime or build_runtime(settings, socket_timeout=settings.redis_socket_timeout)
+    register_error_handlers(app)
+    for module in (health, reports, jobs):
+        app.register_blueprint(module.bp)
+    mount_dashboard(app, settings)
+    return app

@@ -51,6 +51,9 @@ class Settings:
 
     app_env: str = "development"
     port: int = 8000
+    host: str = "127.0.0.1"
+    api_processes: int = 2
+    embedded_redis_port: int = 0
     data_dir: Path = Path("./var")
     redis_url: str | None = field(default=None, repr=False)
     database_url: str | None = field(default=None, repr=False)
@@ -106,6 +109,9 @@ class Settings:
         settings = cls(
             app_env=app_env,
             port=reader.get("PORT", _port, 8000),
+            host=reader.get("HOST", str, "127.0.0.1"),
+            api_processes=reader.get("API_PROCESSES", _positive_int, 2),
+            embedded_redis_port=reader.get("EMBEDDED_REDIS_PORT", _port_or_zero, 0),
             data_dir=reader.get("DATA_DIR", Path, Path("./var")),
             redis_url=reader.get("REDIS_URL", _url("redis://", "rediss://", "unix://"), None),
             database_url=reader.get("DATABASE_URL", str, None),
@@ -216,6 +222,10 @@ def _port(value: str) -> int:
     if number > 65535:
         raise ValueError(f"must be a port number 1-65535, got {value!r}")
     return number
+
+
+def _port_or_zero(value: str) -> int:
+    return 0 if value == "0" else _port(value)
 
 
 def _positive_float(value: str) -> float:

@@ -1,0 +1,44 @@
+"""Submitting report jobs."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+from flask.typing import ResponseReturnValue
+
+from api.auth import current_client, require_client
+from api.errors import ServiceUnavailableError, UnprocessableError
+from api.extension import runtime
+from api.requests import parse_job_request
+from api.serialize import accepted_body
+from workers.eta import estimate
+from workers.submit import IdempotencyKeyReusedError, QueueFullError, submit_job
+
+bp = Blueprint("reports", __name__, url_prefix="/api/reports")
+
+
+@bp.post("/generate-async")
+@require_client
+def submit_report() -> ResponseReturnValue:
+    """Accept a report job: 202 with its id (200 with the earlier job for a repeated request)."""
+    job_request = parse_job_request()
+    rt = runtime()
+    try:
+        result = submit_job(rt, current_client().name, job_request)
+    except QueueFullError as exc:
+        raise ServiceUnavailableError(
+            f"The queue is full ({exc.queued} jobs waiting, the maximum is {exc.limit}); "
+            f"retry after {exc.retry_after} s.",
+            retry_after=exc.retry_after,
+            error="queue_full",
+        ) from None
+    except IdempotencyKeyReusedError as exc:
+        raise UnprocessableError(
+            f"This Idempotency-Key was already used for a different request (job {exc.existing.job_id}); "
+            "use a new key for a new request.",
+            error="idempotency_key_reused",
+        ) from None
+    job = result.job
+    position, eta = estimate(rt, job)
+    body = accepted_body(job, position, eta)
+    status = 202 if result.created else 200
+    return jsonify(body), status, {"Location": body["status_url"]}

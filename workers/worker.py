@@ -1,0 +1,44 @@
+"""The PDF worker class: runs jobs in its own process, without a fork per job.
+
+RQ's default Worker forks a work-horse for every job; the fork (and the re-imports it triggers)
+costs more than rendering a report. This worker runs jobs in-process like RQ's SimpleWorker and
+keeps what the fork gave:
+- job timeouts: RQ's SIGALRM death penalty works in-process (reportlab is pure Python);
+- stopping a running job: the stop-job command raises JobStoppedError in the job's thread;
+- memory growth: the process exits after MAX_JOBS_PER_WORKER jobs and supervisor starts a new one;
+- crash isolation: a job that kills the process takes only this worker down; supervisor restarts
+  it, and the reconciler re-queues the job it left behind in RQ's started registry.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+from rq.worker import SimpleWorker
+
+log = logging.getLogger(__name__)
+
+
+class JobStoppedError(Exception):
+    """The running job was stopped on request (cancel)."""
+
+
+class PdfWorker(SimpleWorker):
+    """An RQ SimpleWorker whose running job can be stopped by RQ's stop-job command."""
+
+    def kill_horse(self, sig: signal.Signals = signal.SIGKILL) -> None:
+        """Stop the running job: there is no horse, so interrupt our own main thread."""
+        if self.get_current_job_id() is None:
+            return
+        log.info("job=%s event=stop_requested", self.get_current_job_id())
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGUSR1)
+
+    def _install_signal_handlers(self) -> None:
+        super()._install_signal_handlers()
+        signal.signal(signal.SIGUSR1, _raise_stopped)
+
+
+def _raise_stopped(signum: int, frame: object) -> None:
+    raise JobStoppedError("stopped on request")
