@@ -25,8 +25,12 @@ _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
-class CallbackUrlError(ValueError):
-    """A callback URL is refused by the policy; the message says why and how to fix it."""
+class CallbackUrlError(Exception):
+    """A callback URL is refused by the policy; the message says why and how to fix it.
+
+    Not a ValueError on purpose: requests wraps ValueErrors raised while choosing the connection
+    into InvalidURL, and this one must reach `callbacks.delivery` as itself.
+    """
 
 
 class CallbackHostUnresolvedError(CallbackUrlError):
