@@ -73,7 +73,9 @@ class AttemptResult:
 
 
 @dataclass(frozen=True)
-class _Verdict:
+class Verdict:
+    """How an answer or a failure is classified."""
+
     outcome: Outcome
     error: str | None = None
     retry_after: float | None = None
@@ -93,9 +95,9 @@ def deliver(
         parse_callback_url(url)  # scheme, host, credentials; addresses are checked when connecting
         status, response_headers, excerpt = _post(url, body, headers, timeout, allowed_hosts)
     except CallbackHostUnresolvedError as exc:
-        verdict, status, excerpt = _Verdict(RETRY, str(exc)), None, None
+        verdict, status, excerpt = Verdict(RETRY, str(exc)), None, None
     except CallbackUrlError as exc:
-        verdict, status, excerpt = _Verdict(GIVE_UP, str(exc)), None, None
+        verdict, status, excerpt = Verdict(GIVE_UP, str(exc)), None, None
     except requests.RequestException as exc:
         verdict, status, excerpt = _request_failure(exc, url, timeout), None, None
     else:
@@ -135,36 +137,36 @@ def _read_excerpt(response: requests.Response) -> str | None:
     return text[:EXCERPT_CHARS] or None
 
 
-def classify_response(url: str, status: int, headers: Mapping[str, str], excerpt: str | None) -> _Verdict:
+def classify_response(url: str, status: int, headers: Mapping[str, str], excerpt: str | None) -> Verdict:
     """Decide what an HTTP answer means for the delivery."""
     if N8N_WAITING_PATH in urlsplit(url).path and status in (HTTPStatus.CONFLICT, HTTPStatus.NOT_FOUND):
         return _classify_n8n(status, headers, excerpt)
     described = _describe_status(status)
     if 200 <= status < 300:
-        return _Verdict(DELIVERED)
+        return Verdict(DELIVERED)
     if 300 <= status < 400:
         location = headers.get("Location", "")[:200]
-        return _Verdict(GIVE_UP, f"redirect not followed: receiver answered {described} to {location or '?'}")
+        return Verdict(GIVE_UP, f"redirect not followed: receiver answered {described} to {location or '?'}")
     if status == HTTPStatus.GONE:
-        return _Verdict(GIVE_UP, "receiver answered 410 Gone: stopped")
+        return Verdict(GIVE_UP, "receiver answered 410 Gone: stopped")
     if status == HTTPStatus.TOO_MANY_REQUESTS or status >= 500:
-        return _Verdict(RETRY, f"receiver answered {described}", parse_retry_after(headers.get("Retry-After")))
-    return _Verdict(GIVE_UP, f"receiver answered {described}; not retried")
+        return Verdict(RETRY, f"receiver answered {described}", parse_retry_after(headers.get("Retry-After")))
+    return Verdict(GIVE_UP, f"receiver answered {described}; not retried")
 
 
-def _classify_n8n(status: int, headers: Mapping[str, str], excerpt: str | None) -> _Verdict:
+def _classify_n8n(status: int, headers: Mapping[str, str], excerpt: str | None) -> Verdict:
     """n8n Wait-node resume URL: 409 running -> retry soon; other 409 -> delivered; 404 -> give up."""
     message = _n8n_message(excerpt)
     if status == HTTPStatus.NOT_FOUND:
-        return _Verdict(GIVE_UP, f"{N8N_NOT_FOUND_HINT} (n8n said: {message})" if message else N8N_NOT_FOUND_HINT)
+        return Verdict(GIVE_UP, f"{N8N_NOT_FOUND_HINT} (n8n said: {message})" if message else N8N_NOT_FOUND_HINT)
     if message and _N8N_STILL_RUNNING in message.lower():
         retry_after = parse_retry_after(headers.get("Retry-After"))
-        return _Verdict(
+        return Verdict(
             RETRY,
             f"n8n execution is still running and not yet waiting for this call (n8n said: {message})",
             N8N_RUNNING_RETRY_AFTER if retry_after is None else retry_after,
         )
-    return _Verdict(DELIVERED, f"{N8N_ALREADY_RESUMED} (n8n said: {message})" if message else N8N_ALREADY_RESUMED)
+    return Verdict(DELIVERED, f"{N8N_ALREADY_RESUMED} (n8n said: {message})" if message else N8N_ALREADY_RESUMED)
 
 
 def _n8n_message(excerpt: str | None) -> str | None:
@@ -187,20 +189,20 @@ def _describe_status(status: int) -> str:
         return str(status)
 
 
-def _request_failure(exc: requests.RequestException, url: str, timeout: float) -> _Verdict:
+def _request_failure(exc: requests.RequestException, url: str, timeout: float) -> Verdict:
     """Classify an exception raised by requests; messages name the host, never the full URL."""
     host = urlsplit(url).netloc.rpartition("@")[2]
     if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return _Verdict(RETRY, f"timed out after {timeout:g} s connecting to {host}")
+        return Verdict(RETRY, f"timed out after {timeout:g} s connecting to {host}")
     if isinstance(exc, requests.exceptions.Timeout):
-        return _Verdict(RETRY, f"receiver {host} did not answer within {timeout:g} s (timeout)")
+        return Verdict(RETRY, f"receiver {host} did not answer within {timeout:g} s (timeout)")
     if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.InvalidSchema):
-        return _Verdict(GIVE_UP, f"callback URL is not usable: {_root_cause(exc)}")
+        return Verdict(GIVE_UP, f"callback URL is not usable: {_root_cause(exc)}")
     if isinstance(exc, requests.exceptions.SSLError):
-        return _Verdict(RETRY, f"TLS error talking to {host}: {_root_cause(exc)}")
+        return Verdict(RETRY, f"TLS error talking to {host}: {_root_cause(exc)}")
     if isinstance(exc, requests.ConnectionError):
-        return _Verdict(RETRY, f"could not connect to {host}: {_root_cause(exc)}")
-    return _Verdict(RETRY, f"request to {host} failed: {_root_cause(exc)}")
+        return Verdict(RETRY, f"could not connect to {host}: {_root_cause(exc)}")
+    return Verdict(RETRY, f"request to {host} failed: {_root_cause(exc)}")
 
 
 def _root_cause(exc: BaseException) -> str:

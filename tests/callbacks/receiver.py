@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,11 +31,13 @@ class Reply:
 class Receiver:
     """A ThreadingHTTPServer in a background thread; `replies` maps a path to its Reply."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
         self.requests: list[Recorded] = []
         self.replies: dict[str, Reply] = {}
         self.release = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        server_class = _IPv6Server if ":" in host else ThreadingHTTPServer
+        self._server = server_class((host, 0), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
 
@@ -45,7 +48,8 @@ class Receiver:
 
     def url(self, path: str = "/hook") -> str:
         """The receiver's URL for a path."""
-        return f"http://127.0.0.1:{self.port}{path}"
+        shown = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{shown}:{self.port}{path}"
 
     def paths(self) -> list[str]:
         """Paths of the requests seen so far."""
@@ -61,6 +65,10 @@ class Receiver:
         self.release.set()
         self._server.shutdown()
         self._server.server_close()
+
+
+class _IPv6Server(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
 
 
 def _handler_for(receiver: Receiver) -> type[BaseHTTPRequestHandler]:

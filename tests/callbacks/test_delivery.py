@@ -172,6 +172,20 @@ def test_deliver_ssrf_forms_send_nothing(receiver: Receiver, url: str) -> None:
     assert result.outcome == "give_up" and receiver.requests == []
 
 
+def test_deliver_ipv6_loopback_when_allowed() -> None:
+    try:
+        server = Receiver("::1").start()
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    try:
+        assert _send(server.url(), ["::1/128"]).outcome == "delivered"
+        assert server.requests[0].headers["Host"] == f"[::1]:{server.port}"
+        assert _send(server.url(), ["127.0.0.0/8"]).outcome == "give_up"
+        assert len(server.requests) == 1
+    finally:
+        server.stop()
+
+
 def test_deliver_connection_refused_retries() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
