@@ -1,0 +1,278 @@
+"""One webhook delivery attempt, classified as delivered, retry or give up; and the retry delay.
+
+Classification follows notifications-api `app/celery/service_callback_tasks.py`: 2xx delivered;
+429, 5xx, timeouts and connection errors retry; 410 stops; other 4xx give up. Redirects are never
+followed (a 3xx gives up). n8n Wait-node resume URLs get their own rules, see `_classify_n8n`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from http import HTTPStatus
+from typing import Literal, Protocol
+from urllib.parse import urlsplit
+
+import requests
+import urllib3
+
+from callbacks.transport import callback_session
+from callbacks.url_policy import CallbackHostUnresolvedError, CallbackUrlError, parse_callback_url
+
+logger = logging.getLogger(__name__)
+
+Outcome = Literal["delivered", "retry", "give_up"]
+DELIVERED: Outcome = "delivered"
+RETRY: Outcome = "retry"
+GIVE_UP: Outcome = "give_up"
+
+DEFAULT_TIMEOUT = 15.0
+EXCERPT_CHARS = 500
+_READ_LIMIT = 4096  # bytes of the response body read at most (the rest is discarded)
+MAX_RETRY_AFTER = 3600.0  # a receiver's Retry-After is honoured up to one hour
+N8N_WAITING_PATH = "/webhook-waiting/"
+N8N_RUNNING_RETRY_AFTER = 5.0
+
+# n8n answers on /webhook-waiting/<executionId> (packages/cli/src/webhooks/waiting-webhooks.ts,
+# WaitingWebhooks.executeWebhook, n8n 1.x-2.x):
+#   409 `The execution "<id>" is running already.`     execution.status == "running": it has not
+#                                                       reached the Wait node yet (or is busy after
+#                                                       a resume) -> retry shortly
+#   409 `The execution "<id> has finished already.`     (sic, one quote) it was resumed and ended
+#   409 `The execution "<id>" has finished with error.` it ended with an error
+#   404 `The execution "<id>" does not exist.`
+#   404 `The workflow for execution "<id>" does not contain a waiting webhook with a matching
+#        path/method.`                                  e.g. the Wait node accepts GET (its default)
+# Errors are sent as JSON {"code": 409, "message": "..."}. Unreleased n8n PR #27078 would also
+# answer 409 for `ExecutionAlreadyResumingError` ("Execution is already being resumed by another
+# process"): like every other 409 it counts as delivered.
+_N8N_STILL_RUNNING = "is running already"
+N8N_NOT_FOUND_HINT = (
+    "n8n resume URL not found: the execution is unknown or finished, or the Wait node is not set to "
+    "accept POST (its HTTP Method defaults to GET)"
+)
+N8N_ALREADY_RESUMED = "n8n execution already resumed; treated as delivered"
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    """What one delivery attempt did: its outcome and what to record about it."""
+
+    outcome: Outcome
+    status_code: int | None
+    duration_ms: int
+    error: str | None = None
+    response_excerpt: str | None = None
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """How an answer or a failure is classified."""
+
+    outcome: Outcome
+    error: str | None = None
+    retry_after: float | None = None
+
+
+def deliver(
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    allowed_hosts: Sequence[str],
+) -> AttemptResult:
+    """POST the body once to the URL, after checking it against the policy, and classify the answer."""
+    started = time.monotonic()
+    try:
+        parse_callback_url(url)  # scheme, host, credentials; addresses are checked when connecting
+        status, response_headers, excerpt = _post(url, body, headers, timeout, allowed_hosts)
+    except CallbackHostUnresolvedError as exc:
+        verdict, status, excerpt = Verdict(RETRY, str(exc)), None, None
+    except CallbackUrlError as exc:
+        verdict, status, excerpt = Verdict(GIVE_UP, str(exc)), None, None
+    except requests.RequestException as exc:
+        verdict, status, excerpt = _request_failure(exc, url, timeout), None, None
+    else:
+        verdict = classify_response(url, status, response_headers, excerpt)
+    result = AttemptResult(
+        outcome=verdict.outcome,
+        status_code=status,
+        duration_ms=round((time.monotonic() - started) * 1000),
+        error=verdict.error,
+        response_excerpt=excerpt,
+        retry_after=verdict.retry_after,
+    )
+    _log_attempt(url, result)
+    return result
+
+
+def _post(
+    url: str, body: bytes, headers: Mapping[str, str], timeout: float, allowed_hosts: Sequence[str]
+) -> tuple[int, Mapping[str, str], str | None]:
+    """Send the request and return status, headers and the start of the body."""
+    sent_headers = {**headers, "Content-Type": "application/json"}
+    with callback_session(timeout, allowed_hosts) as session:
+        response = session.post(
+            url, data=body, headers=sent_headers, timeout=(timeout, timeout), allow_redirects=False, stream=True
+        )
+        with response:
+            return response.status_code, response.headers, _read_excerpt(response)
+
+
+def _read_excerpt(response: requests.Response) -> str | None:
+    """The first EXCERPT_CHARS characters of the body, reading at most _READ_LIMIT bytes."""
+    try:
+        raw = response.raw.read(_READ_LIMIT, decode_content=True) or b""
+    except (urllib3.exceptions.HTTPError, OSError):
+        return None
+    text = raw.decode(response.encoding or "utf-8", errors="replace")
+    return text[:EXCERPT_CHARS] or None
+
+
+def classify_response(url: str, status: int, headers: Mapping[str, str], excerpt: str | None) -> Verdict:
+    """Decide what an HTTP answer means for the delivery."""
+    if N8N_WAITING_PATH in urlsplit(url).path and status in (HTTPStatus.CONFLICT, HTTPStatus.NOT_FOUND):
+        return _classify_n8n(status, headers, excerpt)
+    described = _describe_status(status)
+    if 200 <= status < 300:
+        return Verdict(DELIVERED)
+    if 300 <= status < 400:
+        location = headers.get("Location", "")[:200]
+        return Verdict(GIVE_UP, f"redirect not followed: receiver answered {described} to {location or '?'}")
+    if status == HTTPStatus.GONE:
+        return Verdict(GIVE_UP, "receiver answered 410 Gone: stopped")
+    if status == HTTPStatus.TOO_MANY_REQUESTS or status >= 500:
+        return Verdict(RETRY, f"receiver answered {described}", parse_retry_after(headers.get("Retry-After")))
+    return Verdict(GIVE_UP, f"receiver answered {described}; not retried")
+
+
+def _classify_n8n(status: int, headers: Mapping[str, str], excerpt: str | None) -> Verdict:
+    """n8n Wait-node resume URL: 409 running -> retry soon; other 409 -> delivered; 404 -> give up."""
+    message = _n8n_message(excerpt)
+    if status == HTTPStatus.NOT_FOUND:
+        return Verdict(GIVE_UP, f"{N8N_NOT_FOUND_HINT} (n8n said: {message})" if message else N8N_NOT_FOUND_HINT)
+    if message and _N8N_STILL_RUNNING in message.lower():
+        retry_after = parse_retry_after(headers.get("Retry-After"))
+        return Verdict(
+            RETRY,
+            f"n8n execution is still running and not yet waiting for this call (n8n said: {message})",
+            N8N_RUNNING_RETRY_AFTER if retry_after is None else retry_after,
+        )
+    return Verdict(DELIVERED, f"{N8N_ALREADY_RESUMED} (n8n said: {message})" if message else N8N_ALREADY_RESUMED)
+
+
+def _n8n_message(excerpt: str | None) -> str | None:
+    """The `message` of n8n's JSON error body, else the raw text."""
+    if not excerpt:
+        return None
+    try:
+        payload = json.loads(excerpt)
+    except ValueError:
+        return excerpt.strip()[:200]
+    if isinstance(payload, dict) and isinstance(payload.get("message"), str):
+        return payload["message"][:200]
+    return excerpt.strip()[:200]
+
+
+def _describe_status(status: int) -> str:
+    try:
+        return f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return str(status)
+
+
+def _request_failure(exc: requests.RequestException, url: str, timeout: float) -> Verdict:
+    """Classify an exception raised by requests; messages name the host, never the full URL."""
+    host = urlsplit(url).netloc.rpartition("@")[2]
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return Verdict(RETRY, f"timed out after {timeout:g} s connecting to {host}")
+    if isinstance(exc, requests.exceptions.Timeout):
+        return Verdict(RETRY, f"receiver {host} did not answer within {timeout:g} s (timeout)")
+    if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.InvalidSchema):
+        return Verdict(GIVE_UP, f"callback URL is not usable: {_root_cause(exc)}")
+    if isinstance(exc, requests.exceptions.SSLError):
+        return Verdict(RETRY, f"TLS error talking to {host}: {_root_cause(exc)}")
+    if isinstance(exc, requests.ConnectionError):
+        return Verdict(RETRY, f"could not connect to {host}: {_root_cause(exc)}")
+    return Verdict(RETRY, f"request to {host} failed: {_root_cause(exc)}")
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The innermost OS-level reason of a requests/urllib3 error (without the URL), else its type."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.strerror:
+            return current.strerror
+        nested = getattr(current, "reason", None)
+        if not isinstance(nested, BaseException) and current.args and isinstance(current.args[0], BaseException):
+            nested = current.args[0]
+        current = nested if isinstance(nested, BaseException) else current.__cause__ or current.__context__
+    return type(exc).__name__
+
+
+def _log_attempt(url: str, result: AttemptResult) -> None:
+    host = urlsplit(url).hostname or "?"
+    logger.info(
+        "callback attempt host=%s status=%s outcome=%s duration_ms=%s error=%s",
+        host,
+        result.status_code,
+        result.outcome,
+        result.duration_ms,
+        result.error,
+    )
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delay-seconds or HTTP date), or None if absent/invalid."""
+    if not value:
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        return _seconds_until(text, now)
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+def _seconds_until(http_date: str, now: float | None) -> float | None:
+    try:
+        when = parsedate_to_datetime(http_date)
+    except (TypeError, ValueError):
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current) if when.tzinfo else None
+
+
+class _Uniform(Protocol):
+    def uniform(self, a: float, b: float) -> float: ...
+
+
+def next_delay(
+    attempt_number: int, delays: Sequence[int], retry_after: float | None, rng: _Uniform = random
+) -> float | None:
+    """Seconds to wait after attempt `attempt_number` (1-based) before the next one, or None when done.
+
+    Args:
+        attempt_number: how many attempts have been made; delays[attempt_number - 1] is the base.
+        delays: the schedule (WEBHOOK_RETRY_DELAYS); len(delays) + 1 attempts in all.
+        retry_after: the receiver's Retry-After in seconds, honoured up to MAX_RETRY_AFTER.
+        rng: anything with `uniform(a, b)`, for +-10 % jitter (the random module by default).
+    """
+    if attempt_number < 1:
+        raise ValueError(f"attempt_number must be 1 or more, got {attempt_number!r}")
+    if attempt_number > len(delays):
+        return None
+    delay = delays[attempt_number - 1] * rng.uniform(0.9, 1.1)
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, MAX_RETRY_AFTER))
+    return delay
