@@ -94,6 +94,21 @@ def test_local_put_crash_mid_write_leaves_no_file(
     assert not storage.exists("2026/01/15/job-1.pdf")
 
 
+def test_local_remove_stale_temp_files_keeps_fresh_and_real_files(storage: LocalDiskStorage) -> None:
+    storage.put("job-1.pdf", PDF, "a.pdf")
+    folder = storage.root / "2026" / "01" / "15"
+    stale, fresh = folder / ".job-2.pdf.abc123.tmp", folder / ".job-3.pdf.def456.tmp"
+    stale.write_bytes(b"%PDF-1.7 half")
+    fresh.write_bytes(b"%PDF-1.7 being written")
+    os.utime(stale, (0, 0))
+
+    assert storage.remove_stale_temp_files() == 1
+
+    assert not stale.exists()
+    assert fresh.exists()
+    assert storage.exists("2026/01/15/job-1.pdf")
+
+
 def test_local_put_crash_keeps_previous_version(storage: LocalDiskStorage, monkeypatch: pytest.MonkeyPatch) -> None:
     storage.put("job-1.pdf", b"complete old file", "a.pdf")
 

@@ -102,9 +102,9 @@ class GoogleDriveStorage:
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, credentials: Credentials | None = None, **options: Any) -> (
-        GoogleDriveStorage
-    ):
+    def from_settings(
+        cls, settings: Settings, *, credentials: Credentials | None = None, **options: Any
+    ) -> GoogleDriveStorage:
         """Build from Settings; `credentials` defaults to the GOOGLE_DRIVE_CREDENTIALS_FILE key file."""
         if credentials is None:
             if settings.google_drive_credentials_file is None:

@@ -6,8 +6,9 @@ import errno
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
@@ -85,6 +86,21 @@ class LocalDiskStorage:
     def path_of(self, location: str) -> Path:
         """The absolute path of a location (for send_file and retention sweeps)."""
         return self._path(location)
+
+    def remove_stale_temp_files(self, older_than: timedelta = timedelta(days=1)) -> int:
+        """Delete temp files left by writers killed mid-put (SIGKILL); returns how many."""
+        cutoff = time.time() - older_than.total_seconds()
+        removed = 0
+        for path in self.root.rglob(f".*{TEMP_SUFFIX}"):
+            try:
+                if path.is_file() and path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue
+        if removed:
+            logger.info("removed stale temp files backend=local count=%d", removed)
+        return removed
 
     def _path(self, location: str) -> Path:
         check_key(location, what="location", max_segments=MAX_KEY_SEGMENTS + 3)
