@@ -44,7 +44,7 @@ def _run(rt: Runtime, job: JobRecord, rq_job: Job | None, started: float) -> dic
     template = rt.templates.get(job.product_id)
     data = load_report_data(rt, job)
     progress(10, "data loaded")
-    pdf = template.render(data, progress=lambda pct, msg: progress(10 + pct * 30 // 100, msg))
+    pdf = template.render(data, progress=lambda pct, msg: progress(10 + pct * 30 // 100, msg), code=job.code)
     progress(40, "rendered")
     stored = rt.storage.put(job.job_id, pdf, filename=pdf_filename(job))
     progress(80, "stored")
