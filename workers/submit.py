@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 from rq import Queue, Retry
 from sqlalchemy import func, select
 
+from config import Settings
 from store import jobs as job_store
 from store.models import QUEUED, SCHEDULED, JobRecord, utcnow
 from workers.queues import GENERATE_PDF, PDF_QUEUES
@@ -153,21 +154,23 @@ def queued_count(rt: Runtime, session: Any) -> int:
 
 def enqueue_job(rt: Runtime, job: JobRecord, *, at_front: bool = False) -> bool:
     """Hand the job to RQ under its own id; False (logged) when Redis is unavailable."""
-    settings = rt.settings
-    delays = list(settings.job_retry_delays)
     try:
         Queue(job.priority, connection=rt.redis).enqueue_call(
-            GENERATE_PDF,
-            args=(job.job_id,),
-            job_id=job.job_id,
-            timeout=settings.job_timeout,
-            result_ttl=settings.cleanup_completed_after,
-            failure_ttl=settings.cleanup_completed_after,
-            retry=Retry(max=len(delays), interval=delays) if delays else None,
-            description=f"{job.product_id} {job.code}",
-            at_front=at_front,
+            GENERATE_PDF, args=(job.job_id,), job_id=job.job_id, at_front=at_front, **rq_options(rt.settings, job)
         )
     except RedisError as exc:
         log.warning("job=%s event=enqueue_deferred reason=%r", job.job_id, str(exc))
         return False
     return True
+
+
+def rq_options(settings: Settings, job: JobRecord) -> dict[str, Any]:
+    """The RQ options every PDF job is enqueued with (timeout, TTLs, retries, description)."""
+    delays = list(settings.job_retry_delays)
+    return {
+        "timeout": settings.job_timeout,
+        "result_ttl": settings.cleanup_completed_after,
+        "failure_ttl": settings.cleanup_completed_after,
+        "retry": Retry(max=len(delays), interval=delays) if delays else None,
+        "description": f"{job.product_id} {job.code}",
+    }

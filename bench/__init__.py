@@ -1,0 +1,1 @@
+"""Benchmarks of the service against bare RQ: `make bench` (`python -m bench.run`)."""

@@ -1,0 +1,109 @@
+"""Bare RQ: the same render function on the same number of `rq worker` processes, nothing else."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+from rq import Queue, Worker
+from rq.registry import FailedJobRegistry, FinishedJobRegistry
+from rq.utils import utcparse
+
+from service import embedded_redis
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+QUEUE = "bench"
+RENDER_FUNCTION = "bench.render_job.render_report"
+DEFAULT_WORKER = "rq.worker.Worker"
+SIMPLE_WORKER = "rq.worker.SimpleWorker"
+
+
+@dataclass(frozen=True)
+class BareResult:
+    """Jobs done by bare RQ and how fast."""
+
+    worker_class: str
+    workers: int
+    jobs: int
+    finished: int
+    failed: int
+    seconds: float
+
+    @property
+    def jobs_per_second(self) -> float:
+        """Finished jobs per second, first enqueue to last job end."""
+        return self.finished / self.seconds if self.seconds > 0 else 0.0
+
+
+def run_bare_rq(work_dir: Path, *, worker_class: str, workers: int, jobs: int, timeout: float) -> BareResult:
+    """Start a fresh embedded Redis and `workers` rq worker processes, run `jobs` renders, stop all."""
+    redis_dir = work_dir / f"redis-{worker_class.rsplit('.', 1)[1].lower()}"
+    server = embedded_redis.start(redis_dir)
+    url = f"unix://{redis_dir.resolve() / 'redis.sock'}"
+    connection = redis.Redis.from_url(url)
+    log = open(work_dir / f"rq-{worker_class.rsplit('.', 1)[1]}.log", "ab")  # noqa: SIM115 - closed below
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "rq.cli", "worker", "--url", url, "-w", worker_class, QUEUE],
+            cwd=PROJECT_DIR, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        for _ in range(workers)
+    ]
+    try:
+        _wait_for_workers(connection, workers, processes)
+        return _measure(connection, worker_class, workers, jobs, timeout)
+    finally:
+        _stop(processes)
+        log.close()
+        connection.close()
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _wait_for_workers(connection: redis.Redis, count: int, processes: list[subprocess.Popen[bytes]]) -> None:
+    deadline = time.monotonic() + 60
+    while Worker.count(connection=connection) < count:
+        if any(process.poll() is not None for process in processes):
+            raise RuntimeError("an rq worker exited at start; see its log in the bench work dir")
+        if time.monotonic() > deadline:
+            raise TimeoutError("rq workers did not register within 60 s")
+        time.sleep(0.05)
+
+
+def _measure(connection: redis.Redis, worker_class: str, workers: int, jobs: int, timeout: float) -> BareResult:
+    queue = Queue(QUEUE, connection=connection)
+    finished_registry = FinishedJobRegistry(queue=queue)
+    failed_registry = FailedJobRegistry(queue=queue)
+    ids = [f"bare-{n}" for n in range(jobs)]
+    started = time.time()
+    for job_id in ids:  # one enqueue per job, as the API does one per submit
+        queue.enqueue_call(RENDER_FUNCTION, args=(job_id,), job_id=job_id)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if finished_registry.count + failed_registry.count >= jobs:
+            break
+        time.sleep(0.01)
+    finished, failed = finished_registry.count, failed_registry.count
+    with connection.pipeline(transaction=False) as pipe:
+        for job_id in ids:
+            pipe.hget(f"rq:job:{job_id}", "ended_at")
+        ends = [utcparse(value.decode()).timestamp() for value in pipe.execute() if value]
+    seconds = (max(ends) if ends else time.time()) - started
+    return BareResult(worker_class, workers, jobs, finished, failed, seconds)
+
+
+def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -1,0 +1,63 @@
+"""What the bench ran on: cores, memory, CPU, Python, Redis and package versions."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+from service.embedded_redis import redis_server_binary
+
+PACKAGES = ("rq", "redis", "reportlab", "flask", "gunicorn", "gevent", "sqlalchemy", "supervisor", "pydantic")
+
+
+def cores() -> int:
+    """CPU cores this process may use."""
+    return len(os.sched_getaffinity(0))
+
+
+def memory_total() -> str:
+    """Total memory from /proc/meminfo, in GiB."""
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            return f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    return "unknown"
+
+
+def cpu_model() -> str:
+    """The CPU model name."""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def redis_version() -> str:
+    """`redis-server --version` of the server the project starts."""
+    binary = redis_server_binary()
+    output = subprocess.run([str(binary), "--version"], capture_output=True, text=True, check=False).stdout
+    version = next((part for part in output.split() if part.startswith("v=")), "v=unknown")
+    return f"{version[2:]} ({binary})"
+
+
+def describe() -> list[tuple[str, str]]:
+    """(name, value) rows describing the machine and software."""
+    versions = ", ".join(f"{name} {_version(name)}" for name in PACKAGES)
+    return [
+        ("cores", str(cores())),
+        ("cpu", cpu_model()),
+        ("memory", memory_total()),
+        ("os", platform.platform()),
+        ("python", platform.python_version()),
+        ("redis-server", redis_version()),
+        ("packages", versions),
+    ]
+
+
+def _version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "absent"

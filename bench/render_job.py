@@ -1,0 +1,23 @@
+"""The bare-RQ job: the same render call the service makes, and nothing else (no SQL, no storage)."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from workers.render import load_registry
+
+SAMPLE = Path(__file__).resolve().parent.parent / "examples" / "minatBakatUmum.json"
+
+
+@cache
+def sample_data() -> dict[str, Any]:
+    """The data of the sample minatBakatUmum request."""
+    return json.loads(SAMPLE.read_text())["data"]
+
+
+def render_report(code: str) -> int:
+    """Render one minatBakatUmum report (as rt.templates.get(...).render does); return its size."""
+    return len(load_registry().get("minatBakatUmum").render(sample_data(), code=code))

@@ -1,0 +1,176 @@
+"""The bench's markdown table: printed, and written to bench/results/<date>-<mode>.md."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from bench.stats import ms, p50_p95_p99, percentile
+
+if TYPE_CHECKING:
+    from bench.bare_rq import BareResult
+    from bench.service_bench import E2EResult, IdleLatency
+    from bench.submit_bench import CostRow, Growth, RateRow
+
+
+@dataclass
+class Results:
+    """Everything one bench run measured."""
+
+    mode: str
+    date: str
+    machine: list[tuple[str, str]]
+    cores: int
+    render_cpu: float = 0.0
+    bare: list[BareResult] = field(default_factory=list)
+    e2e: E2EResult | None = None
+    idle: IdleLatency | None = None
+    rates: list[RateRow] = field(default_factory=list)
+    empty_cost: CostRow | None = None
+    growth: Growth | None = None
+    rss: list[tuple[str, int]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ceiling(self) -> float:
+        """Render-bound ceiling in jobs/s: cores / render CPU time."""
+        return self.cores / self.render_cpu if self.render_cpu else 0.0
+
+    def bare_rate(self, worker_class: str) -> float:
+        """jobs/s of the bare-RQ run with this worker class (0 when absent)."""
+        return next((b.jobs_per_second for b in self.bare if b.worker_class.endswith(worker_class)), 0.0)
+
+
+def render(results: Results) -> str:
+    """The whole report as markdown."""
+    lines = [f"# make bench: {results.mode} run, {results.date}", ""]
+    lines += ["| machine | |", "|---|---|", *[f"| {k} | {v} |" for k, v in results.machine], ""]
+    lines += _throughput(results) + _submit(results) + _idle(results) + _growth(results) + _memory(results)
+    lines += _targets(results)
+    lines += ["## Notes", "", *[f"- {note}" for note in results.notes]]
+    lines += [f"- bench wall time: {results.seconds:.0f} s", ""]
+    return "\n".join(lines)
+
+
+def _ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}" if b else "n/a"
+
+
+def _throughput(r: Results) -> list[str]:
+    lines = ["## End-to-end throughput", "",
+             "| run | processes | jobs | done | seconds | jobs/s | % of ceiling |", "|---|---|---|---|---|---|---|",
+             f"| render-bound ceiling ({ms(r.render_cpu)} ms CPU/report) | {r.cores} | | | | {r.ceiling:.1f} | 100 |"]
+    for bare in r.bare:
+        name = "rq-default (forking Worker)" if bare.worker_class.endswith(".Worker") else "rq-simple (SimpleWorker)"
+        lines.append(f"| bare {name} | {bare.workers} | {bare.jobs} | {bare.finished} | {bare.seconds:.2f} | "
+                     f"{bare.jobs_per_second:.1f} | {_pct(bare.jobs_per_second, r.ceiling)} |")
+    e2e = r.e2e
+    if e2e is not None:
+        lines.append(f"| service (HTTP -> RQ -> render -> store -> SQL -> {e2e.end_marker}) | {r.cores} | {e2e.jobs} | "
+                     f"{e2e.completed} | {e2e.seconds:.2f} | {e2e.jobs_per_second:.1f} | "
+                     f"{_pct(e2e.jobs_per_second, r.ceiling)} |")
+        lines += ["", "```",
+                  f"ratio vs rq-default: {_ratio(e2e.jobs_per_second, r.bare_rate('.Worker'))}",
+                  f"ratio vs rq-simple: {_ratio(e2e.jobs_per_second, r.bare_rate('.SimpleWorker'))}",
+                  f"service % of render-bound ceiling: {_pct(e2e.jobs_per_second, r.ceiling)}",
+                  f"webhooks received: {e2e.webhooks}/{e2e.jobs}; submit answers: {e2e.submit_statuses}", "```"]
+    return [*lines, ""]
+
+
+def _pct(value: float, whole: float) -> str:
+    return f"{100 * value / whole:.0f}" if whole else "n/a"
+
+
+def _submit(r: Results) -> list[str]:
+    lines = ["## Submit latency (POST /api/reports/generate-async)", "",
+             "| load | queued before | sent | 202 | 429/503 | other errors | accepted/s | latency p50 / p95 / p99 ms "
+             "| generator late p99 ms | generator CPU |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for row in r.rates:
+        res = row.result
+        lines.append(
+            f"| {row.label} | {row.queued_before} | {sum(res.statuses.values())} | {res.count(202)} | "
+            f"{res.count(429, 503)} | {row.errors} | {row.accepted_per_second:.0f} | {p50_p95_p99(res.latencies)} | "
+            f"{ms(percentile(res.lateness, 99)) if row.offered else '-'} | {100 * row.generator_cpu:.0f}% of a core |"
+        )
+    return [*lines, ""]
+
+
+def _idle(r: Results) -> list[str]:
+    if r.idle is None:
+        return []
+    idle = r.idle
+    return ["## Idle workers, one job at a time", "",
+            "| latency | n | p50 ms | p99 ms |", "|---|---|---|---|",
+            f"| pickup (SQL created_at -> started_at) | {len(idle.pickup)} | {ms(percentile(idle.pickup, 50))} | "
+            f"{ms(percentile(idle.pickup, 99))} |",
+            f"| run (started_at -> completed_at) | {len(idle.run)} | {ms(percentile(idle.run, 50))} | "
+            f"{ms(percentile(idle.run, 99))} |",
+            f"| completed_at -> webhook received | {len(idle.to_webhook)} | {ms(percentile(idle.to_webhook, 50))} | "
+            f"{ms(percentile(idle.to_webhook, 99))} |",
+            f"| submit sent -> webhook received | {len(idle.submit_to_webhook)} | "
+            f"{ms(percentile(idle.submit_to_webhook, 50))} | {ms(percentile(idle.submit_to_webhook, 99))} |", ""]
+
+
+def _growth(r: Results) -> list[str]:
+    rows = ([r.empty_cost] if r.empty_cost else []) + (r.growth.rows if r.growth else [])
+    if not rows:
+        return []
+    lines = ["## Cost growth with the queue (one client, submit then status of that job)", "",
+             "| queued | submit p50 / p95 / p99 ms | status p50 / p95 / p99 ms | errors |", "|---|---|---|---|"]
+    lines += [f"| {row.queued} | {p50_p95_p99(row.submit)} | {p50_p95_p99(row.status)} | {row.errors} |"
+              for row in rows]
+    return [*lines, ""]
+
+
+def _memory(r: Results) -> list[str]:
+    lines = ["## Memory", ""]
+    if r.growth is not None and r.growth.filled:
+        lines.append(f"Redis used_memory per queued job: {r.growth.bytes_per_job:.0f} bytes "
+                     f"(delta over the last bulk fill; {r.growth.filled} jobs filled in {r.growth.fill_seconds:.1f} s)")
+        lines.append("")
+    lines += ["| process | RSS MiB |", "|---|---|", *[f"| {name} | {kib / 1024:.1f} |" for name, kib in r.rss], ""]
+    return lines
+
+
+def _targets(r: Results) -> list[str]:
+    checks = []
+    if r.e2e is not None:
+        rate = r.e2e.jobs_per_second
+        checks += [("e2e ratio vs rq-default >= 1.0", _ratio(rate, r.bare_rate(".Worker")),
+                    r.bare_rate(".Worker") and rate / r.bare_rate(".Worker") >= 1.0),
+                   ("e2e ratio vs rq-simple >= 0.8", _ratio(rate, r.bare_rate(".SimpleWorker")),
+                    r.bare_rate(".SimpleWorker") and rate / r.bare_rate(".SimpleWorker") >= 0.8),
+                   (">= 40 % of render-bound ceiling", f"{_pct(rate, r.ceiling)} %",
+                    r.ceiling and rate / r.ceiling >= 0.4)]
+    at200 = next((row for row in r.rates if row.offered == 200), None)
+    if at200 is not None:
+        p99 = percentile(at200.result.latencies, 99)
+        checks.append(("submit p99 < 15 ms at 200 req/s", f"{ms(p99)} ms", p99 < 0.015))
+    saturation = next((row for row in r.rates if not row.offered), None)
+    if saturation is not None:
+        checks.append((">= 800 accepted submits/s at saturation", f"{saturation.accepted_per_second:.0f}/s",
+                       saturation.accepted_per_second >= 800))
+    if r.idle is not None:
+        pickup, hook = percentile(r.idle.pickup, 50), percentile(r.idle.to_webhook, 50)
+        checks.append(("pickup p50 < 5 ms", f"{ms(pickup)} ms", pickup < 0.005))
+        checks.append(("completed -> webhook p50 < 50 ms", f"{ms(hook)} ms", hook < 0.05))
+    checks += _growth_checks(r)
+    lines = ["## Targets", "", "| target | measured | |", "|---|---|---|"]
+    lines += [f"| {name} | {value} | {'met' if ok else 'MISSED'} |" for name, value, ok in checks]
+    return [*lines, ""]
+
+
+def _growth_checks(r: Results) -> list[tuple[str, str, bool]]:
+    checks: list[tuple[str, str, bool]] = []
+    if r.empty_cost is None or r.growth is None or not r.growth.rows:
+        return checks
+    largest = r.growth.rows[-1]
+    for name, empty, full in (("submit", r.empty_cost.submit, largest.submit), ("status", r.empty_cost.status,
+                                                                                 largest.status)):
+        base, grown = percentile(empty, 99), percentile(full, 99)
+        ratio = grown / base if base else float("nan")
+        checks.append((f"{name} p99 at {largest.queued} queued <= 1.5x empty", f"{ratio:.2f}x", ratio <= 1.5))
+    per_job = r.growth.bytes_per_job
+    checks.append(("<= 2 KB Redis per queued job", f"{per_job:.0f} B", 0 < per_job <= 2048))
+    return checks

@@ -1,0 +1,180 @@
+"""`make bench` (`python -m bench.run`): the service against bare RQ, side by side, in one run.
+
+BENCH_QUICK=1 runs the short plan (under 2 minutes). The bench reads its own switches from the
+environment; the service it starts is configured through Settings like any other run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import machine
+from bench.bare_rq import DEFAULT_WORKER, SIMPLE_WORKER, run_bare_rq
+from bench.receiver import WebhookReceiver
+from bench.render_job import sample_data
+from bench.report import Results, render
+from bench.service_bench import (
+    new_secret,
+    rss_by_process,
+    run_e2e,
+    run_idle_latency,
+    service_env,
+    target_for,
+    webhooks_available,
+)
+from bench.submit_bench import Growth, measure_cost, queued, run_growth, run_rates, run_saturation
+from service.harness import RunningService
+from workers.render import load_registry
+from workers.runtime import build_runtime
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+@dataclass(frozen=True)
+class BenchPlan:
+    """Sizes of one bench run; every loop is bounded by these counts and seconds."""
+
+    name: str
+    e2e_jobs: int
+    idle_jobs: int
+    rates: tuple[int, ...]
+    rate_seconds: float
+    saturation_seconds: float
+    load_processes: int
+    load_threads: int
+    cost_samples: int
+    growth_sizes: tuple[int, ...]
+    ceiling_renders: int
+    timeout: float
+
+
+PLANS = {
+    "full": BenchPlan("full", 400, 40, (50, 100, 200, 400), 5, 8, 2, 16, 400, (10_000, 100_000), 50, 180),
+    "quick": BenchPlan("quick", 120, 15, (50, 100, 200), 2, 3, 2, 16, 150, (10_000, 100_000), 50, 90),
+    "smoke": BenchPlan("smoke", 5, 2, (20,), 1, 1, 1, 4, 5, (50,), 3, 60),
+}
+
+
+def render_cpu_seconds(renders: int) -> float:
+    """CPU seconds per minatBakatUmum render, in this process (after warming up)."""
+    template, data = load_registry().get("minatBakatUmum"), sample_data()
+    for n in range(2):
+        template.render(data, code=f"warm-{n}")
+    began = time.process_time()
+    for n in range(renders):
+        template.render(data, code=f"cpu-{n}")
+    return (time.process_time() - began) / renders
+
+
+def run_bench(plan: BenchPlan, work_dir: Path) -> Results:
+    """Every measurement of the plan, in one run."""
+    began = time.monotonic()
+    cores = machine.cores()
+    results = Results(plan.name, datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), machine.describe(), cores)
+    results.render_cpu = render_cpu_seconds(plan.ceiling_renders)
+    for worker_class in (DEFAULT_WORKER, SIMPLE_WORKER):
+        results.bare.append(run_bare_rq(work_dir, worker_class=worker_class, workers=cores, jobs=plan.e2e_jobs,
+                                        timeout=plan.timeout))
+    secret = new_secret()
+    receiver = WebhookReceiver(secret).start()
+    try:
+        run_worker_phase(plan, work_dir, results, receiver, secret)
+        run_submit_phase(plan, work_dir, results, secret)
+    finally:
+        receiver.stop()
+    results.notes += notes(plan, cores)
+    results.seconds = time.monotonic() - began
+    return results
+
+
+def run_worker_phase(plan: BenchPlan, work_dir: Path, results: Results, receiver: WebhookReceiver,
+                     secret: str) -> None:
+    """The service with idle workers: e2e throughput, then one job at a time, then RSS."""
+    env = service_env(secret, workers=results.cores, max_queue=max(1000, plan.e2e_jobs * 2))
+    with RunningService(work_dir / "service-workers", env) as service:
+        target = target_for(service, receiver.url)
+        _wait_workers(service, results.cores)
+        results.e2e = run_e2e(service, target, receiver, jobs=plan.e2e_jobs, tag="e2e", timeout=plan.timeout)
+        results.idle = run_idle_latency(service, target, receiver, count=plan.idle_jobs)
+        results.rss = rss_by_process(service)
+
+
+def run_submit_phase(plan: BenchPlan, work_dir: Path, results: Results, secret: str) -> None:
+    """The service with its PDF workers stopped: submit latency, saturation, cost growth, Redis memory."""
+    largest = max(plan.growth_sizes) + 50_000
+    env = service_env(secret, workers=results.cores, max_queue=largest)
+    with RunningService(work_dir / "service-submit", env) as service:
+        service.ctl("stop", "pdf_worker:*")
+        target = target_for(service, "http://127.0.0.1:9/pdf-complete")
+        results.empty_cost = measure_cost(target, queued(service), samples=plan.cost_samples, tag="cost0")
+        results.rates = run_rates(service, target, rates=list(plan.rates), seconds=plan.rate_seconds,
+                                  processes=plan.load_processes, threads=plan.load_threads)
+        results.rates.append(run_saturation(
+            service, target, seconds=plan.saturation_seconds, processes=plan.load_processes,
+            threads=plan.load_threads, max_requests=int(5000 * plan.saturation_seconds)))
+        rt = build_runtime(service.settings)
+        try:
+            results.growth = run_growth(service, rt, target, sizes=list(plan.growth_sizes),
+                                        samples=plan.cost_samples, growth=Growth())
+        finally:
+            rt.engine.dispose()
+            rt.redis.close()
+
+
+def _wait_workers(service: RunningService, count: int, timeout: float = 30) -> None:
+    client = service.redis()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and int(client.scard("rq:workers:high")) < count:
+        time.sleep(0.05)
+    client.close()
+
+
+def notes(plan: BenchPlan, cores: int) -> list[str]:
+    """How the figures were taken."""
+    hooks = "signed webhooks verified by the receiver" if webhooks_available() else (
+        "this checkout has no webhook delivery yet (workers/webhook_job.py): e2e ends at SQL completed_at")
+    return [
+        f"plan {plan.name}: e2e {plan.e2e_jobs} jobs, rates {plan.rates} req/s x {plan.rate_seconds} s, "
+        f"saturation {plan.saturation_seconds} s, growth sizes {plan.growth_sizes}",
+        f"service: WORKERS={cores}, defaults otherwise (API_PROCESSES, gunicorn gevent, LOG_LEVEL INFO); {hooks}",
+        "bare RQ: `python -m rq.cli worker -w <class> bench` x cores on its own embedded redis-server, jobs "
+        "enqueued one by one; jobs/s = jobs / (first enqueue -> last ended_at)",
+        "service e2e: 4 HTTP clients submit N jobs to idle workers; jobs/s = N / (first submit -> last end)",
+        "load generator: bench/loadgen.py, raw keep-alive HTTP/1.1 sockets, threads x spawned processes; open "
+        "loop keeps a fixed schedule (lateness = send time behind schedule), closed loop = clients back to back",
+        "submit phase: PDF workers stopped (supervisorctl stop pdf_worker:*) so renders do not share the cores; "
+        "MAX_QUEUE_SIZE raised above the largest fill; the queue grows through the phase (see 'queued before')",
+        "cost growth: queue filled in bulk (SQL rows + RQ enqueue_many with the API's enqueue options)",
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the bench, print the table and write it to bench/results/."""
+    parser = argparse.ArgumentParser(description="PDF job service benchmarks")
+    parser.add_argument("--plan", choices=sorted(PLANS), default=None)
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR)
+    args = parser.parse_args(argv)
+    name = args.plan or ("quick" if os.environ.get("BENCH_QUICK", "") not in ("", "0") else "full")
+    work_dir = Path(tempfile.mkdtemp(prefix="pdfjobs-bench-"))
+    try:
+        results = run_bench(PLANS[name], work_dir)
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    text = render(results)
+    print(text)
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"{datetime.now(UTC):%Y-%m-%d}-{name}.md"
+    path.write_text(text)
+    print(f"written to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,192 @@
+"""The real service under load: end-to-end throughput, idle pickup and webhook latency, memory."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from bench.loadgen import Connection, Target, run_load
+from bench.receiver import WebhookReceiver
+from callbacks.signing import new_webhook_secret
+from service.harness import RunningService
+from store.models import COMPLETED, FINAL_STATES, JobRecord
+
+SAMPLE = Path(__file__).resolve().parent.parent / "examples" / "minatBakatUmum.json"
+CLIENT_NAME = "bench"
+API_KEY = "bench-key-0123456789abcdef"
+
+
+def webhooks_available() -> bool:
+    """Whether this checkout delivers webhooks (the webhook job module exists)."""
+    return importlib.util.find_spec("workers.webhook_job") is not None
+
+
+def new_secret() -> str:
+    """A webhook signing secret for the bench client."""
+    return new_webhook_secret()
+
+
+def service_env(secret: str, *, workers: int, max_queue: int, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment the bench runs the service with (one client, loopback callbacks)."""
+    clients = [{"name": CLIENT_NAME, "api_key": API_KEY, "webhook_secret": secret}]
+    return {
+        "API_CLIENTS": json.dumps(clients),
+        "CALLBACK_ALLOWED_HOSTS": "127.0.0.0/8",
+        "WORKERS": str(workers),
+        "MAX_QUEUE_SIZE": str(max_queue),
+        "LOOPBACK_ONLY": "1",
+        **(extra or {}),
+    }
+
+
+def target_for(service: RunningService, callback: str | None) -> Target:
+    """The load target: the service's port, the bench key and the sample body with our callback."""
+    body = json.loads(SAMPLE.read_text())
+    if callback:
+        body["callback"] = callback
+    return Target(service.port, API_KEY, body)
+
+
+@dataclass
+class E2EResult:
+    """N jobs through the whole service."""
+
+    jobs: int
+    completed: int
+    webhooks: int
+    seconds: float
+    end_marker: str
+    submit_statuses: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def jobs_per_second(self) -> float:
+        """Completed jobs per second, first submit to last completion (or webhook)."""
+        return self.completed / self.seconds if self.seconds > 0 else 0.0
+
+
+def run_e2e(service: RunningService, target: Target, receiver: WebhookReceiver, *, jobs: int, tag: str,
+            timeout: float) -> E2EResult:
+    """Submit `jobs` jobs over HTTP (4 clients) to idle workers; time until all are completed and called back."""
+    load = run_load(target, tag=tag, processes=1, threads=4, max_requests=jobs, duration=timeout, keep_bodies=True)
+    started = load.wall_started
+    ids = {json.loads(body)["job_id"] for body in load.bodies if body.startswith(b"{") and b"job_id" in body}
+    factory = service.session_factory()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _final_count(factory, ids) < len(ids):
+        time.sleep(0.05)
+    ends = _completed_times(factory, ids)
+    end, marker = (max(ends) if ends else time.time()), "SQL completed_at"
+    webhooks = 0
+    if webhooks_available():
+        receiver.wait_for(ids, max(1.0, deadline - time.monotonic()))
+        arrived = [receiver.arrivals[job_id] for job_id in ids if job_id in receiver.arrivals]
+        webhooks = len(arrived)
+        if webhooks == len(ids) and arrived:
+            end, marker = max(arrived), "webhook received"
+    return E2EResult(jobs, len(ends), webhooks, end - started, marker, dict(load.statuses))
+
+
+def _final_count(factory, ids: set[str]) -> int:  # noqa: ANN001
+    with factory() as session:
+        query = select(func.count()).select_from(JobRecord).where(
+            JobRecord.job_id.in_(ids), JobRecord.status.in_(FINAL_STATES)
+        )
+        return session.scalar(query) or 0
+
+
+def _completed_times(factory, ids: set[str]) -> list[float]:  # noqa: ANN001
+    with factory() as session:
+        rows = session.scalars(
+            select(JobRecord.completed_at).where(JobRecord.job_id.in_(ids), JobRecord.status == COMPLETED)
+        ).all()
+    return [moment.timestamp() for moment in rows]
+
+
+@dataclass
+class IdleLatency:
+    """Per-job latencies with idle workers, in seconds."""
+
+    pickup: list[float] = field(default_factory=list)
+    run: list[float] = field(default_factory=list)
+    to_webhook: list[float] = field(default_factory=list)
+    submit_to_webhook: list[float] = field(default_factory=list)
+
+
+def run_idle_latency(service: RunningService, target: Target, receiver: WebhookReceiver, *, count: int,
+                     pause: float = 0.2, timeout: float = 30) -> IdleLatency:
+    """Submit one job at a time to idle workers; pickup (created -> started) and completed -> webhook."""
+    connection = Connection(target.port)
+    factory = service.session_factory()
+    hooks = webhooks_available()
+    result = IdleLatency()
+    for number in range(count):
+        sent = time.time()
+        status, body = connection.request(target.submit_request(f"idle-{number}-{int(sent)}"))
+        if status != 202:
+            raise RuntimeError(f"idle submit answered {status}: {body[:200]!r}")
+        job_id = json.loads(body)["job_id"]
+        _wait_final(factory, job_id, timeout)
+        if hooks:
+            receiver.wait_for({job_id}, timeout)
+        with factory() as session:
+            row = session.get(JobRecord, job_id)
+        if row is None or row.started_at is None or row.completed_at is None:
+            raise RuntimeError(f"job {job_id} did not complete: {row and row.status}")
+        result.pickup.append((row.started_at - row.created_at).total_seconds())
+        result.run.append((row.completed_at - row.started_at).total_seconds())
+        if job_id in receiver.arrivals:
+            result.to_webhook.append(receiver.arrivals[job_id] - row.completed_at.timestamp())
+            result.submit_to_webhook.append(receiver.arrivals[job_id] - sent)
+        time.sleep(pause)
+    connection.close()
+    return result
+
+
+def _wait_final(factory, job_id: str, timeout: float) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with factory() as session:
+            status = session.scalar(select(JobRecord.status).where(JobRecord.job_id == job_id))
+        if status in FINAL_STATES:
+            return
+        time.sleep(0.01)
+    raise TimeoutError(f"job {job_id} not final after {timeout} s")
+
+
+def rss_by_process(service: RunningService) -> list[tuple[str, int]]:
+    """(label, RSS in KiB) of every service process: api (gunicorn master and workers), workers, scheduler."""
+    rows = []
+    for program in ("api", "pdf_worker", "webhook_worker", "scheduler", "redis"):
+        for number, pid in enumerate(service.program_pids(program)):
+            rows.append((f"{program}[{number}] pid {pid}", _rss_kib(pid)))
+            for child in _children(pid):
+                rows.append((f"{program}[{number}] child pid {child}", _rss_kib(child)))
+    return rows
+
+
+def _rss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _children(pid: int) -> list[int]:
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                children.append(int(entry.name))
+    return sorted(children)

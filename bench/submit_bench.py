@@ -1,0 +1,130 @@
+"""Submit path: latency at fixed rates and at saturation, cost growth with the queue, Redis memory."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+
+from bench.fill import fill_queue
+from bench.loadgen import Connection, LoadResult, Target, run_load
+from bench.service_bench import CLIENT_NAME
+from service.harness import RunningService
+from workers.queues import PDF_QUEUES
+from workers.runtime import Runtime
+
+DELIBERATE = (429, 503)
+
+
+@dataclass
+class RateRow:
+    """One load step: offered rate (0 = closed loop), what was accepted and how fast."""
+
+    label: str
+    offered: float
+    queued_before: int
+    result: LoadResult
+
+    @property
+    def accepted_per_second(self) -> float:
+        """202 answers per second over the step."""
+        return self.result.count(202) / self.result.duration
+
+    @property
+    def errors(self) -> int:
+        """Answers that are neither 202 nor a deliberate 429/503."""
+        return sum(self.result.statuses.values()) - self.result.count(202, *DELIBERATE)
+
+    @property
+    def generator_cpu(self) -> float:
+        """The generator's CPU use as a fraction of one core."""
+        return self.result.cpu_seconds / self.result.duration
+
+
+def queued(service: RunningService) -> int:
+    """Jobs waiting in the PDF queues."""
+    client = service.redis()
+    try:
+        return sum(int(client.llen(f"rq:queue:{name}")) for name in PDF_QUEUES)
+    finally:
+        client.close()
+
+
+def run_rates(service: RunningService, target: Target, *, rates: list[int], seconds: float,
+              processes: int, threads: int) -> list[RateRow]:
+    """Open-loop steps at fixed request rates, bounded by rate x seconds requests each."""
+    rows = []
+    for rate in rates:
+        before = queued(service)
+        result = run_load(target, tag=f"rate{rate}-{int(time.time())}", processes=processes, threads=threads,
+                          max_requests=int(rate * seconds), duration=seconds + 5, rate=rate)
+        rows.append(RateRow(f"{rate} req/s", rate, before, result))
+    return rows
+
+
+def run_saturation(service: RunningService, target: Target, *, seconds: float, processes: int, threads: int,
+                   max_requests: int) -> RateRow:
+    """Closed loop: processes x threads clients submitting back to back for `seconds`."""
+    before = queued(service)
+    result = run_load(target, tag=f"sat-{int(time.time())}", processes=processes, threads=threads,
+                      max_requests=max_requests, duration=seconds)
+    return RateRow(f"saturation ({processes * threads} clients)", 0, before, result)
+
+
+@dataclass
+class CostRow:
+    """Serial submit and status latency with `queued` jobs waiting."""
+
+    queued: int
+    submit: list[float] = field(default_factory=list)
+    status: list[float] = field(default_factory=list)
+    errors: int = 0
+
+
+def measure_cost(target: Target, queued_now: int, *, samples: int, tag: str) -> CostRow:
+    """One client: submit a job, then read its status; `samples` times, one request at a time."""
+    connection = Connection(target.port)
+    row = CostRow(queued_now)
+    for number in range(samples):
+        sent = time.perf_counter()
+        status, body = connection.request(target.submit_request(f"{tag}-{number}"))
+        row.submit.append(time.perf_counter() - sent)
+        if status != 202:
+            row.errors += 1
+            continue
+        job_id = json.loads(body)["job_id"]
+        sent = time.perf_counter()
+        status, body = connection.request(target.status_request(job_id))
+        row.status.append(time.perf_counter() - sent)
+        row.errors += status != 200
+    connection.close()
+    return row
+
+
+@dataclass
+class Growth:
+    """Cost growth rows and Redis memory per queued job."""
+
+    rows: list[CostRow] = field(default_factory=list)
+    bytes_per_job: float = 0.0
+    filled: int = 0
+    fill_seconds: float = 0.0
+
+
+def run_growth(service: RunningService, rt: Runtime, target: Target, *, sizes: list[int], samples: int,
+               growth: Growth) -> Growth:
+    """Fill the queue to each size (bulk, through the enqueue options of the API) and measure."""
+    client = service.redis()
+    for size in sizes:
+        missing = size - queued(service)
+        if missing > 0:
+            memory_before = int(client.info("memory")["used_memory"])
+            began = time.perf_counter()
+            fill_queue(rt, missing, client_name=CLIENT_NAME, body=target.body, tag=f"fill{size}")
+            growth.fill_seconds += time.perf_counter() - began
+            used = int(client.info("memory")["used_memory"]) - memory_before
+            growth.filled += missing
+            growth.bytes_per_job = used / missing
+        growth.rows.append(measure_cost(target, queued(service), samples=samples, tag=f"cost{size}"))
+    client.close()
+    return growth
