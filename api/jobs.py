@@ -13,6 +13,7 @@ from store import deliveries as delivery_store
 from store import jobs as job_store
 from store.models import COMPLETED, JobRecord
 from workers.eta import estimate
+from workers.progress import live_progress
 
 bp = Blueprint("jobs", __name__, url_prefix="/api/jobs")
 
@@ -36,7 +37,8 @@ def get_job_status(job_id: str) -> ResponseReturnValue:
     with rt.session() as session:
         delivery = delivery_store.latest_for_job(session, job_id)
     position, eta = estimate(rt, job)
-    return jsonify(job_status_body(job, position=position, eta=eta, delivery=delivery))
+    body = job_status_body(job, position=position, eta=eta, delivery=delivery)
+    return jsonify(body | live_progress(rt, job))
 
 
 @bp.get("/<job_id>/download")

@@ -74,7 +74,9 @@ def _throughput(r: Results) -> list[str]:
                   f"ratio vs rq-default: {_ratio(e2e.jobs_per_second, r.bare_rate('.Worker'))}",
                   f"ratio vs rq-simple: {_ratio(e2e.jobs_per_second, r.bare_rate('.SimpleWorker'))}",
                   f"service % of render-bound ceiling: {_pct(e2e.jobs_per_second, r.ceiling)}",
-                  f"webhooks received: {e2e.webhooks}/{e2e.jobs}; submit answers: {e2e.submit_statuses}", "```"]
+                  f"webhooks received: {e2e.webhooks}/{e2e.jobs}; submit answers: {e2e.submit_statuses}", "```", "",
+                  "CPU ms per job during the e2e run, by program: " + ", ".join(
+                      f"{name} {1000 * seconds / max(e2e.completed, 1):.1f}" for name, seconds in e2e.cpu.items())]
     return [*lines, ""]
 
 
@@ -93,6 +95,11 @@ def _submit(r: Results) -> list[str]:
             f"{res.count(429, 503)} | {row.errors} | {row.accepted_per_second:.0f} | {p50_p95_p99(res.latencies)} | "
             f"{ms(percentile(res.lateness, 99)) if row.offered else '-'} | {100 * row.generator_cpu:.0f}% of a core |"
         )
+    lines.append("")
+    for row in r.rates:
+        accepted = max(row.result.count(202), 1)
+        shares = ", ".join(f"{name} {1000 * sec / accepted:.2f}" for name, sec in row.cpu.items() if sec > 0)
+        lines.append(f"- CPU ms per accepted submit at {row.label}: {shares}")
     return [*lines, ""]
 
 
@@ -104,6 +111,10 @@ def _idle(r: Results) -> list[str]:
             "| latency | n | p50 ms | p99 ms |", "|---|---|---|---|",
             f"| pickup (SQL created_at -> started_at) | {len(idle.pickup)} | {ms(percentile(idle.pickup, 50))} | "
             f"{ms(percentile(idle.pickup, 99))} |",
+            f"| created_at -> RQ enqueued_at (API commit + enqueue) | {len(idle.to_enqueued)} | "
+            f"{ms(percentile(idle.to_enqueued, 50))} | {ms(percentile(idle.to_enqueued, 99))} |",
+            f"| RQ enqueued_at -> RQ started_at (dequeue) | {len(idle.dequeue)} | "
+            f"{ms(percentile(idle.dequeue, 50))} | {ms(percentile(idle.dequeue, 99))} |",
             f"| run (started_at -> completed_at) | {len(idle.run)} | {ms(percentile(idle.run, 50))} | "
             f"{ms(percentile(idle.run, 99))} |",
             f"| completed_at -> webhook received | {len(idle.to_webhook)} | {ms(percentile(idle.to_webhook, 50))} | "
@@ -125,6 +136,10 @@ def _growth(r: Results) -> list[str]:
 
 def _memory(r: Results) -> list[str]:
     lines = ["## Memory", ""]
+    if r.growth is not None and r.growth.http_jobs:
+        lines.append(f"Redis used_memory per queued job: {r.growth.http_bytes_per_job:.0f} bytes "
+                     f"(delta over the HTTP submit steps, {r.growth.http_jobs} jobs)")
+        lines.append("")
     if r.growth is not None and r.growth.filled:
         lines.append(f"Redis used_memory per queued job: {r.growth.bytes_per_job:.0f} bytes "
                      f"(delta over the last bulk fill; {r.growth.filled} jobs filled in {r.growth.fill_seconds:.1f} s)")
@@ -171,6 +186,6 @@ def _growth_checks(r: Results) -> list[tuple[str, str, bool]]:
         base, grown = percentile(empty, 99), percentile(full, 99)
         ratio = grown / base if base else float("nan")
         checks.append((f"{name} p99 at {largest.queued} queued <= 1.5x empty", f"{ratio:.2f}x", ratio <= 1.5))
-    per_job = r.growth.bytes_per_job
+    per_job = r.growth.bytes_per_job if r.growth.filled else r.growth.http_bytes_per_job
     checks.append(("<= 2 KB Redis per queued job", f"{per_job:.0f} B", 0 < per_job <= 2048))
     return checks

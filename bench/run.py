@@ -29,7 +29,15 @@ from bench.service_bench import (
     target_for,
     webhooks_available,
 )
-from bench.submit_bench import Growth, measure_cost, queued, run_growth, run_rates, run_saturation
+from bench.submit_bench import (
+    Growth,
+    measure_cost,
+    queued,
+    run_growth,
+    run_rates,
+    run_saturation,
+    used_memory,
+)
 from service.harness import RunningService
 from workers.render import load_registry
 from workers.runtime import build_runtime
@@ -114,15 +122,18 @@ def run_submit_phase(plan: BenchPlan, work_dir: Path, results: Results, secret: 
         service.ctl("stop", "pdf_worker:*")
         target = target_for(service, "http://127.0.0.1:9/pdf-complete")
         results.empty_cost = measure_cost(target, queued(service), samples=plan.cost_samples, tag="cost0")
+        memory_before, queued_before = used_memory(service), queued(service)
         results.rates = run_rates(service, target, rates=list(plan.rates), seconds=plan.rate_seconds,
                                   processes=plan.load_processes, threads=plan.load_threads)
         results.rates.append(run_saturation(
             service, target, seconds=plan.saturation_seconds, processes=plan.load_processes,
             threads=plan.load_threads, max_requests=int(5000 * plan.saturation_seconds)))
+        growth = Growth(http_jobs=queued(service) - queued_before)
+        growth.http_bytes_per_job = (used_memory(service) - memory_before) / max(growth.http_jobs, 1)
         rt = build_runtime(service.settings)
         try:
             results.growth = run_growth(service, rt, target, sizes=list(plan.growth_sizes),
-                                        samples=plan.cost_samples, growth=Growth())
+                                        samples=plan.cost_samples, growth=growth)
         finally:
             rt.engine.dispose()
             rt.redis.close()

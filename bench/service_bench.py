@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rq.utils import utcparse
 from sqlalchemy import func, select
 
 from bench.loadgen import Connection, Target, run_load
@@ -62,6 +64,7 @@ class E2EResult:
     seconds: float
     end_marker: str
     submit_statuses: dict[int, int] = field(default_factory=dict)
+    cpu: dict[str, float] = field(default_factory=dict)
 
     @property
     def jobs_per_second(self) -> float:
@@ -72,6 +75,8 @@ class E2EResult:
 def run_e2e(service: RunningService, target: Target, receiver: WebhookReceiver, *, jobs: int, tag: str,
             timeout: float) -> E2EResult:
     """Submit `jobs` jobs over HTTP (4 clients) to idle workers; time until all are completed and called back."""
+    pids = service_pids(service)
+    before = cpu_snapshot(pids)
     load = run_load(target, tag=tag, processes=1, threads=4, max_requests=jobs, duration=timeout, keep_bodies=True)
     started = load.wall_started
     ids = {json.loads(body)["job_id"] for body in load.bodies if body.startswith(b"{") and b"job_id" in body}
@@ -88,7 +93,8 @@ def run_e2e(service: RunningService, target: Target, receiver: WebhookReceiver, 
         webhooks = len(arrived)
         if webhooks == len(ids) and arrived:
             end, marker = max(arrived), "webhook received"
-    return E2EResult(jobs, len(ends), webhooks, end - started, marker, dict(load.statuses))
+    cpu = cpu_by_program(before, pids) | {"load generator": load.cpu_seconds}
+    return E2EResult(jobs, len(ends), webhooks, end - started, marker, dict(load.statuses), cpu)
 
 
 def _final_count(factory, ids: set[str]) -> int:  # noqa: ANN001
@@ -112,6 +118,8 @@ class IdleLatency:
     """Per-job latencies with idle workers, in seconds."""
 
     pickup: list[float] = field(default_factory=list)
+    to_enqueued: list[float] = field(default_factory=list)
+    dequeue: list[float] = field(default_factory=list)
     run: list[float] = field(default_factory=list)
     to_webhook: list[float] = field(default_factory=list)
     submit_to_webhook: list[float] = field(default_factory=list)
@@ -138,6 +146,10 @@ def run_idle_latency(service: RunningService, target: Target, receiver: WebhookR
         if row is None or row.started_at is None or row.completed_at is None:
             raise RuntimeError(f"job {job_id} did not complete: {row and row.status}")
         result.pickup.append((row.started_at - row.created_at).total_seconds())
+        enqueued, rq_started = _rq_times(service, job_id)
+        if enqueued and rq_started:
+            result.to_enqueued.append(enqueued - row.created_at.timestamp())
+            result.dequeue.append(rq_started - enqueued)
         result.run.append((row.completed_at - row.started_at).total_seconds())
         if job_id in receiver.arrivals:
             result.to_webhook.append(receiver.arrivals[job_id] - row.completed_at.timestamp())
@@ -145,6 +157,16 @@ def run_idle_latency(service: RunningService, target: Target, receiver: WebhookR
         time.sleep(pause)
     connection.close()
     return result
+
+
+def _rq_times(service: RunningService, job_id: str) -> tuple[float | None, float | None]:
+    """RQ's own enqueued_at and started_at of a job (wall-clock seconds)."""
+    client = service.redis()
+    try:
+        values = client.hmget(f"rq:job:{job_id}", "enqueued_at", "started_at")
+    finally:
+        client.close()
+    return tuple(utcparse(v.decode()).timestamp() if v else None for v in values)  # type: ignore[return-value]
 
 
 def _wait_final(factory, job_id: str, timeout: float) -> None:  # noqa: ANN001
@@ -156,6 +178,39 @@ def _wait_final(factory, job_id: str, timeout: float) -> None:  # noqa: ANN001
             return
         time.sleep(0.01)
     raise TimeoutError(f"job {job_id} not final after {timeout} s")
+
+
+def service_pids(service: RunningService) -> list[tuple[str, int]]:
+    """(label, pid) of every process of the service, supervisord and gunicorn's workers included."""
+    pids = [("supervisord", service.process.pid)] if service.process else []
+    for program in ("api", "pdf_worker", "webhook_worker", "scheduler", "redis"):
+        for number, pid in enumerate(service.program_pids(program)):
+            pids.append((f"{program}[{number}]", pid))
+            pids += [(f"{program}[{number}] child", child) for child in _children(pid)]
+    return pids
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_by_program(before: dict[str, float], pids: list[tuple[str, int]]) -> dict[str, float]:
+    """CPU seconds each program used since `before` (a snapshot from cpu_snapshot)."""
+    used: dict[str, float] = {}
+    for label, pid in pids:
+        program = label.split("[")[0]
+        used[program] = used.get(program, 0.0) + cpu_seconds(pid) - before.get(f"{label}:{pid}", 0.0)
+    return used
+
+
+def cpu_snapshot(pids: list[tuple[str, int]]) -> dict[str, float]:
+    """CPU seconds of each process now."""
+    return {f"{label}:{pid}": cpu_seconds(pid) for label, pid in pids}
 
 
 def rss_by_process(service: RunningService) -> list[tuple[str, int]]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from bench.fill import fill_queue
 from bench.loadgen import Connection, LoadResult, Target, run_load
-from bench.service_bench import CLIENT_NAME
+from bench.service_bench import CLIENT_NAME, cpu_by_program, cpu_snapshot, service_pids
 from service.harness import RunningService
 from workers.queues import PDF_QUEUES
 from workers.runtime import Runtime
@@ -24,6 +24,7 @@ class RateRow:
     offered: float
     queued_before: int
     result: LoadResult
+    cpu: dict[str, float] = field(default_factory=dict)
 
     @property
     def accepted_per_second(self) -> float:
@@ -54,21 +55,23 @@ def run_rates(service: RunningService, target: Target, *, rates: list[int], seco
               processes: int, threads: int) -> list[RateRow]:
     """Open-loop steps at fixed request rates, bounded by rate x seconds requests each."""
     rows = []
+    pids = service_pids(service)
     for rate in rates:
-        before = queued(service)
+        before, cpu = queued(service), cpu_snapshot(pids)
         result = run_load(target, tag=f"rate{rate}-{int(time.time())}", processes=processes, threads=threads,
                           max_requests=int(rate * seconds), duration=seconds + 5, rate=rate)
-        rows.append(RateRow(f"{rate} req/s", rate, before, result))
+        rows.append(RateRow(f"{rate} req/s", rate, before, result, cpu_by_program(cpu, pids)))
     return rows
 
 
 def run_saturation(service: RunningService, target: Target, *, seconds: float, processes: int, threads: int,
                    max_requests: int) -> RateRow:
     """Closed loop: processes x threads clients submitting back to back for `seconds`."""
-    before = queued(service)
+    pids = service_pids(service)
+    before, cpu = queued(service), cpu_snapshot(pids)
     result = run_load(target, tag=f"sat-{int(time.time())}", processes=processes, threads=threads,
                       max_requests=max_requests, duration=seconds)
-    return RateRow(f"saturation ({processes * threads} clients)", 0, before, result)
+    return RateRow(f"saturation ({processes * threads} clients)", 0, before, result, cpu_by_program(cpu, pids))
 
 
 @dataclass
@@ -109,6 +112,17 @@ class Growth:
     bytes_per_job: float = 0.0
     filled: int = 0
     fill_seconds: float = 0.0
+    http_bytes_per_job: float = 0.0
+    http_jobs: int = 0
+
+
+def used_memory(service: RunningService) -> int:
+    """Redis INFO memory used_memory, in bytes."""
+    client = service.redis()
+    try:
+        return int(client.info("memory")["used_memory"])
+    finally:
+        client.close()
 
 
 def run_growth(service: RunningService, rt: Runtime, target: Target, *, sizes: list[int], samples: int,

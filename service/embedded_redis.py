@@ -44,6 +44,9 @@ def write_config(directory: Path, *, port: int = 0) -> Path:
                 "save 900 1 300 10 60 10000",
                 # Queued jobs must never be evicted to make room.
                 "maxmemory-policy noeviction",
+                # An RQ job hash has one value of ~85 bytes (its pickled call); above the default
+                # limit of 64 the whole hash becomes a hashtable: ~2.1 KB per queued job instead of ~0.65.
+                "hash-max-ziplist-value 256",
                 "loglevel notice",
                 "",
             ]

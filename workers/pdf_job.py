@@ -15,6 +15,7 @@ from store import jobs as job_store
 from store.models import FAILED, JobRecord, utcnow
 from workers import outcome
 from workers.errors import PermanentJobError, is_permanent
+from workers.progress import SQL_PROGRESS_INTERVAL
 from workers.runtime import Runtime, get_runtime
 
 log = logging.getLogger(__name__)
@@ -111,14 +112,18 @@ def describe_error(rt: Runtime, exc: BaseException) -> str:
 
 
 class ProgressReporter:
-    """Writes progress to the RQ job meta (cheap, for live views) and the SQL row."""
+    """Writes every step to the RQ job meta, and to the SQL row at most every SQL_PROGRESS_INTERVAL s."""
 
     def __init__(self, rt: Runtime, job_id: str, rq_job: Job | None):
         self.rt, self.job_id, self.rq_job = rt, job_id, rq_job
+        self.sql_written = time.monotonic()  # mark_started has just written the row
 
     def __call__(self, percent: int, phase: str) -> None:
         if self.rq_job is not None:
             self.rq_job.meta.update(progress=percent, phase=phase)
             self.rq_job.save_meta()
-        with self.rt.session() as session:
-            job_store.set_progress(session, self.job_id, percent, phase)
+        now = time.monotonic()
+        if self.rq_job is None or now - self.sql_written >= SQL_PROGRESS_INTERVAL:
+            self.sql_written = now
+            with self.rt.session() as session:
+                job_store.set_progress(session, self.job_id, percent, phase)

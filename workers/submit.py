@@ -155,9 +155,12 @@ def queued_count(rt: Runtime, session: Any) -> int:
 def enqueue_job(rt: Runtime, job: JobRecord, *, at_front: bool = False) -> bool:
     """Hand the job to RQ under its own id; False (logged) when Redis is unavailable."""
     try:
-        Queue(job.priority, connection=rt.redis).enqueue_call(
-            GENERATE_PDF, args=(job.job_id,), job_id=job.job_id, at_front=at_front, **rq_options(rt.settings, job)
-        )
+        with rt.redis.pipeline() as pipe:  # one round trip (RQ alone makes two)
+            Queue(job.priority, connection=rt.redis).enqueue_call(
+                GENERATE_PDF, args=(job.job_id,), job_id=job.job_id, at_front=at_front, pipeline=pipe,
+                **rq_options(rt.settings, job),
+            )
+            pipe.execute()
     except RedisError as exc:
         log.warning("job=%s event=enqueue_deferred reason=%r", job.job_id, str(exc))
         return False

@@ -1,0 +1,65 @@
+"""Progress of running jobs: every step in the RQ meta, SQL now and then, the status overlays the meta."""
+
+from __future__ import annotations
+
+from rq.job import Job
+
+from store import jobs as job_store
+from tests.conftest import auth, sample_request
+from workers.pdf_job import ProgressReporter
+from workers.progress import SQL_PROGRESS_INTERVAL
+
+SUBMIT = "/api/reports/generate-async"
+
+
+def _started_job(client, runtime) -> tuple[str, Job]:  # noqa: ANN001
+    job_id = client.post(SUBMIT, json=sample_request(), headers=auth()).json["job_id"]
+    with runtime.session() as session:
+        job_store.mark_started(session, job_id)
+    return job_id, Job.fetch(job_id, connection=runtime.redis)
+
+
+def _sql_progress(runtime, job_id: str) -> tuple[int, str | None]:  # noqa: ANN001
+    with runtime.session() as session:
+        row = job_store.get_job(session, job_id)
+    return row.progress, row.phase
+
+
+def test_progress_reporter_writes_meta_every_step_and_sql_after_the_interval(client, runtime) -> None:
+    job_id, rq_job = _started_job(client, runtime)
+    report = ProgressReporter(runtime, job_id, rq_job)
+    report(10, "data loaded")
+    assert Job.fetch(job_id, connection=runtime.redis).get_meta() == {"progress": 10, "phase": "data loaded"}
+    assert _sql_progress(runtime, job_id) == (0, "started")
+    report.sql_written -= SQL_PROGRESS_INTERVAL  # as if the step had taken the whole interval
+    report(50, "saving to local disk")
+    assert _sql_progress(runtime, job_id) == (50, "saving to local disk")
+
+
+def test_progress_reporter_without_rq_job_writes_sql(client, runtime) -> None:
+    job_id, _ = _started_job(client, runtime)
+    ProgressReporter(runtime, job_id, None)(40, "rendered")
+    assert _sql_progress(runtime, job_id) == (40, "rendered")
+
+
+def test_job_status_of_processing_job_shows_the_meta_progress(client, runtime) -> None:
+    job_id, rq_job = _started_job(client, runtime)
+    ProgressReporter(runtime, job_id, rq_job)(40, "rendered")
+    body = client.get(f"/api/jobs/{job_id}", headers=auth()).json
+    assert body["status"] == "processing"
+    assert (body["progress"], body["phase"]) == (40, "rendered")
+
+
+def test_job_status_of_queued_job_ignores_meta(client, runtime) -> None:
+    job_id = client.post(SUBMIT, json=sample_request(), headers=auth()).json["job_id"]
+    rq_job = Job.fetch(job_id, connection=runtime.redis)
+    rq_job.meta.update(progress=70, phase="stale")
+    rq_job.save_meta()
+    body = client.get(f"/api/jobs/{job_id}", headers=auth()).json
+    assert (body["status"], body["progress"], body["phase"]) == ("queued", 0, "queued")
+
+
+def test_enqueued_job_hash_stays_compact_in_the_embedded_redis(client, runtime) -> None:
+    job_id = client.post(SUBMIT, json=sample_request(), headers=auth()).json["job_id"]
+    # The embedded Redis config keeps RQ's job hash in the compact encoding (~0.65 KB, not ~2.1 KB).
+    assert runtime.redis.object("encoding", f"rq:job:{job_id}") in (b"ziplist", b"listpack")
