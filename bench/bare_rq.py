@@ -33,6 +33,7 @@ class BareResult:
     finished: int
     failed: int
     seconds: float
+    round_no: int = 1
 
     @property
     def jobs_per_second(self) -> float:
@@ -40,13 +41,14 @@ class BareResult:
         return self.finished / self.seconds if self.seconds > 0 else 0.0
 
 
-def run_bare_rq(work_dir: Path, *, worker_class: str, workers: int, jobs: int, timeout: float) -> BareResult:
+def run_bare_rq(work_dir: Path, *, worker_class: str, workers: int, jobs: int, timeout: float,
+                round_no: int = 1) -> BareResult:
     """Start a fresh embedded Redis and `workers` rq worker processes, run `jobs` renders, stop all."""
-    redis_dir = work_dir / f"redis-{worker_class.rsplit('.', 1)[1].lower()}"
+    redis_dir = work_dir / f"redis-{worker_class.rsplit('.', 1)[1].lower()}-{round_no}"
     server = embedded_redis.start(redis_dir)
     url = f"unix://{redis_dir.resolve() / 'redis.sock'}"
     connection = redis.Redis.from_url(url)
-    log = open(work_dir / f"rq-{worker_class.rsplit('.', 1)[1]}.log", "ab")  # noqa: SIM115 - closed below
+    log = open(redis_dir / "rq-worker.log", "ab")  # noqa: SIM115 - closed below
     processes = [
         subprocess.Popen(
             [sys.executable, "-m", "rq.cli", "worker", "--url", url, "-w", worker_class, QUEUE],
@@ -56,7 +58,7 @@ def run_bare_rq(work_dir: Path, *, worker_class: str, workers: int, jobs: int, t
     ]
     try:
         _wait_for_workers(connection, workers, processes)
-        return _measure(connection, worker_class, workers, jobs, timeout)
+        return _measure(connection, worker_class, workers, jobs, timeout, round_no)
     finally:
         _stop(processes)
         log.close()
@@ -75,7 +77,8 @@ def _wait_for_workers(connection: redis.Redis, count: int, processes: list[subpr
         time.sleep(0.05)
 
 
-def _measure(connection: redis.Redis, worker_class: str, workers: int, jobs: int, timeout: float) -> BareResult:
+def _measure(connection: redis.Redis, worker_class: str, workers: int, jobs: int, timeout: float,
+             round_no: int) -> BareResult:
     queue = Queue(QUEUE, connection=connection)
     finished_registry = FinishedJobRegistry(queue=queue)
     failed_registry = FailedJobRegistry(queue=queue)
@@ -94,7 +97,7 @@ def _measure(connection: redis.Redis, worker_class: str, workers: int, jobs: int
             pipe.hget(f"rq:job:{job_id}", "ended_at")
         ends = [utcparse(value.decode()).timestamp() for value in pipe.execute() if value]
     seconds = (max(ends) if ends else time.time()) - started
-    return BareResult(worker_class, workers, jobs, finished, failed, seconds)
+    return BareResult(worker_class, workers, jobs, finished, failed, seconds, round_no)
 
 
 def _stop(processes: list[subprocess.Popen[bytes]]) -> None:

@@ -61,12 +61,14 @@ class BenchPlan:
     growth_sizes: tuple[int, ...]
     ceiling_renders: int
     timeout: float
+    bare_default_jobs: int
+    rounds: int
 
 
 PLANS = {
-    "full": BenchPlan("full", 400, 40, (50, 100, 200, 400), 5, 8, 2, 16, 400, (10_000, 100_000), 50, 180),
-    "quick": BenchPlan("quick", 120, 15, (50, 100, 200), 2, 3, 2, 16, 150, (10_000, 100_000), 50, 90),
-    "smoke": BenchPlan("smoke", 5, 2, (20,), 1, 1, 1, 4, 5, (50,), 3, 60),
+    "full": BenchPlan("full", 300, 40, (50, 100, 200, 400), 5, 8, 2, 16, 400, (10_000, 100_000), 50, 180, 150, 2),
+    "quick": BenchPlan("quick", 100, 15, (50, 100, 200), 2, 3, 2, 16, 150, (2_000, 10_000), 50, 90, 40, 1),
+    "smoke": BenchPlan("smoke", 5, 2, (20,), 1, 1, 1, 4, 5, (1000,), 3, 60, 5, 1),
 }
 
 
@@ -86,10 +88,12 @@ def run_bench(plan: BenchPlan, work_dir: Path) -> Results:
     began = time.monotonic()
     cores = machine.cores()
     results = Results(plan.name, datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), machine.describe(), cores)
+    results.notes.append(f"load average (1, 5, 15 min) at start: {os.getloadavg()}")
     results.render_cpu = render_cpu_seconds(plan.ceiling_renders)
-    for worker_class in (DEFAULT_WORKER, SIMPLE_WORKER):
-        results.bare.append(run_bare_rq(work_dir, worker_class=worker_class, workers=cores, jobs=plan.e2e_jobs,
-                                        timeout=plan.timeout))
+    results.bare.append(run_bare_rq(work_dir, worker_class=DEFAULT_WORKER, workers=cores,
+                                    jobs=plan.bare_default_jobs, timeout=plan.timeout * 2))
+    results.bare.append(run_bare_rq(work_dir, worker_class=SIMPLE_WORKER, workers=cores, jobs=plan.e2e_jobs,
+                                    timeout=plan.timeout))
     secret = new_secret()
     receiver = WebhookReceiver(secret).start()
     try:
@@ -98,6 +102,7 @@ def run_bench(plan: BenchPlan, work_dir: Path) -> Results:
     finally:
         receiver.stop()
     results.notes += notes(plan, cores)
+    results.notes.append(f"load average (1, 5, 15 min) at end: {os.getloadavg()}")
     results.seconds = time.monotonic() - began
     return results
 
@@ -109,7 +114,12 @@ def run_worker_phase(plan: BenchPlan, work_dir: Path, results: Results, receiver
     with RunningService(work_dir / "service-workers", env) as service:
         target = target_for(service, receiver.url)
         _wait_workers(service, results.cores)
-        results.e2e = run_e2e(service, target, receiver, jobs=plan.e2e_jobs, tag="e2e", timeout=plan.timeout)
+        for round_no in range(1, plan.rounds + 1):
+            if round_no > 1:  # alternate with bare RQ so drift of the machine hits both alike
+                results.bare.append(run_bare_rq(work_dir, worker_class=SIMPLE_WORKER, workers=results.cores,
+                                                jobs=plan.e2e_jobs, timeout=plan.timeout, round_no=round_no))
+            results.e2e_runs.append(run_e2e(service, target, receiver, jobs=plan.e2e_jobs, tag=f"e2e{round_no}",
+                                            timeout=plan.timeout))
         results.idle = run_idle_latency(service, target, receiver, count=plan.idle_jobs)
         results.rss = rss_by_process(service)
 
@@ -152,7 +162,9 @@ def notes(plan: BenchPlan, cores: int) -> list[str]:
     hooks = "signed webhooks verified by the receiver" if webhooks_available() else (
         "this checkout has no webhook delivery yet (workers/webhook_job.py): e2e ends at SQL completed_at")
     return [
-        f"plan {plan.name}: e2e {plan.e2e_jobs} jobs, rates {plan.rates} req/s x {plan.rate_seconds} s, "
+        f"plan {plan.name}: e2e and rq-simple {plan.e2e_jobs} jobs, rq-default {plan.bare_default_jobs} jobs "
+        f"(it is slow; jobs/s is its steady rate), {plan.rounds} round(s) of rq-simple and e2e alternated, best "
+        f"round used for the ratios; rates {plan.rates} req/s x {plan.rate_seconds} s, "
         f"saturation {plan.saturation_seconds} s, growth sizes {plan.growth_sizes}",
         f"service: WORKERS={cores}, defaults otherwise (API_PROCESSES, gunicorn gevent, LOG_LEVEL INFO); {hooks}",
         "bare RQ: `python -m rq.cli worker -w <class> bench` x cores on its own embedded redis-server, jobs "
@@ -178,13 +190,17 @@ def main(argv: list[str] | None = None) -> int:
         results = run_bench(PLANS[name], work_dir)
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
-    text = render(results)
-    print(text)
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"{datetime.now(UTC):%Y-%m-%d}-{name}.md"
-    path.write_text(text)
-    print(f"written to {path}")
+    print(render(results))
+    print(f"written to {write_report(results, args.out)}")
     return 0
+
+
+def write_report(results: Results, directory: Path) -> Path:
+    """Write the table to DIRECTORY/<date>-<plan>.md and return its path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{datetime.now(UTC):%Y-%m-%d}-{results.mode}.md"
+    path.write_text(render(results))
+    return path
 
 
 if __name__ == "__main__":

@@ -1,0 +1,32 @@
+"""The bench's pieces at tiny sizes, so `make bench` cannot rot. Checks what ran, never how fast."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.report import render
+from bench.run import PLANS, run_bench, write_report
+
+
+@pytest.mark.timeout(120)
+def test_bench_smoke_plan_runs_every_measurement_and_writes_the_table(tmp_path: Path) -> None:
+    plan = PLANS["smoke"]
+    results = run_bench(plan, tmp_path / "work")
+
+    assert [(b.finished, b.failed) for b in results.bare] == [(plan.bare_default_jobs, 0), (plan.e2e_jobs, 0)]
+    assert results.e2e is not None and results.e2e.completed == plan.e2e_jobs
+    assert results.e2e.submit_statuses == {202: plan.e2e_jobs}
+    assert results.idle is not None and len(results.idle.pickup) == plan.idle_jobs
+    assert all(row.errors == 0 and row.result.count(202) > 0 for row in results.rates)
+    assert results.empty_cost is not None and results.empty_cost.errors == 0
+    assert results.growth is not None and results.growth.filled > 0 and results.growth.bytes_per_job > 0
+    assert [row.queued for row in results.growth.rows][-1] >= max(plan.growth_sizes)
+    assert any(name.startswith("pdf_worker") for name, _ in results.rss)
+    assert results.render_cpu > 0
+
+    text = write_report(results, tmp_path / "results").read_text()
+    assert text == render(results)
+    for line in ("ratio vs rq-default: ", "ratio vs rq-simple: ", "## Targets", "| cores |"):
+        assert line in text
