@@ -15,6 +15,7 @@ from store import jobs as job_store
 from store.models import FAILED, JobRecord, utcnow
 from workers import outcome
 from workers.errors import PermanentJobError, is_permanent
+from workers.lease import job_lease
 from workers.runtime import Runtime, get_runtime
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,8 @@ def generate_pdf(job_id: str) -> dict[str, Any]:
     log.info("job=%s event=started attempt=%s", job_id, job.attempts)
     started = time.monotonic()
     try:
-        result = _run(rt, job, rq_job, started)
+        with job_lease(rt.redis, job_id, rt.settings.stale_job_grace):
+            result = _run(rt, job, rq_job, started)
     except BaseException as exc:
         _handle_failure(rt, job, rq_job, exc)
         raise

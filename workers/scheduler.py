@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from redis.exceptions import RedisError
 from rq import Queue
 from rq.scheduler import RQScheduler
 
@@ -24,10 +25,15 @@ from config.netguard import install_loopback_guard
 from store import jobs as job_store
 from store.models import utcnow
 from workers.queues import PDF_QUEUES, WEBHOOKS
+from workers.reconciler import reconcile
+from workers.redis_check import warn_if_not_durable
+from workers.retention import purge_expired_pdfs
 from workers.runtime import Runtime, build_runtime, set_runtime
 from workers.submit import enqueue_job
 
 log = logging.getLogger(__name__)
+
+RETENTION_INTERVAL = 3600.0
 
 
 @dataclass
@@ -45,6 +51,8 @@ class PeriodicTask:
         self.last = now
         try:
             self.run(rt)
+        except RedisError as exc:  # Redis down: expected during outages, no traceback
+            log.warning("event=task_skipped task=%s reason=%r", self.name, str(exc))
         except Exception:  # noqa: BLE001 - a failing task must not stop the others
             log.exception("event=task_failed task=%s", self.name)
 
@@ -94,8 +102,11 @@ def build_tasks(rt: Runtime, retry_scheduler: RetryScheduler) -> list[PeriodicTa
 
 
 def extra_tasks(settings: Settings) -> list[PeriodicTask]:
-    """Reconciler, relay and retention tasks (each module registers here)."""
-    return []
+    """Reconciler, outbox relays and retention clean-up."""
+    return [
+        PeriodicTask("reconciler", settings.reconcile_interval, reconcile),
+        PeriodicTask("retention", RETENTION_INTERVAL, purge_expired_pdfs),
+    ]
 
 
 def main() -> int:
@@ -114,6 +125,8 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
+    if settings.redis_url:  # the embedded Redis is configured by us; an external one may not be
+        warn_if_not_durable(rt.redis)
     retry_scheduler = RetryScheduler(rt)
     tasks = build_tasks(rt, retry_scheduler)
     log.info("event=scheduler_start tasks=%s", ",".join(task.name for task in tasks))
