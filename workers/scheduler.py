@@ -95,7 +95,9 @@ def build_tasks(rt: Runtime, retry_scheduler: RetryScheduler) -> list[PeriodicTa
 
 def extra_tasks(settings: Settings) -> list[PeriodicTask]:
     """Reconciler, relay and retention tasks (each module registers here)."""
-    return []
+    from workers.mongo_relay import relay_tasks
+
+    return [*relay_tasks(settings)]
 
 
 def main() -> int:
