@@ -23,6 +23,7 @@ from config.logging import setup_logging
 from config.netguard import install_loopback_guard
 from store import jobs as job_store
 from store.models import utcnow
+from workers import relay
 from workers.queues import PDF_QUEUES, WEBHOOKS
 from workers.runtime import Runtime, build_runtime, set_runtime
 from workers.submit import enqueue_job
@@ -95,7 +96,7 @@ def build_tasks(rt: Runtime, retry_scheduler: RetryScheduler) -> list[PeriodicTa
 
 def extra_tasks(settings: Settings) -> list[PeriodicTask]:
     """Reconciler, relay and retention tasks (each module registers here)."""
-    return []
+    return [PeriodicTask("webhook_relay", settings.scheduler_interval, relay.relay_due_deliveries)]
 
 
 def main() -> int:
