@@ -14,7 +14,7 @@ def iso(moment: datetime | None) -> str | None:
     """UTC ISO 8601 with a Z, or None."""
     if moment is None:
         return None
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def failure_url(callback: str | None, failure_callback: str | None) -> str | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -72,7 +73,11 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     process = embedded_redis.start(directory)
     yield f"unix://{directory / 'redis.sock'}"
     process.terminate()
-    process.wait(timeout=10)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 @pytest.fixture
@@ -137,3 +142,10 @@ def run_jobs(rt: Runtime, queues: tuple[str, ...] = ("high", "normal", "low")) -
 
     worker = PdfWorker([Queue(name, connection=rt.redis) for name in queues], connection=rt.redis)
     worker.work(burst=True)
+
+
+def unreachable_redis(settings: Settings) -> redis_lib.Redis:
+    """A Redis client built as the API builds its own, pointing at a server that does not exist."""
+    from workers.runtime import connect_redis
+
+    return connect_redis(settings.with_changes(redis_url="unix:///nonexistent/redis.sock"), socket_timeout=0.2)

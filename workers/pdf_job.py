@@ -15,6 +15,7 @@ from store import jobs as job_store
 from store.models import FAILED, JobRecord, utcnow
 from workers import outcome
 from workers.errors import PermanentJobError, is_permanent
+from workers.lease import job_lease
 from workers.runtime import Runtime, get_runtime
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,8 @@ def generate_pdf(job_id: str) -> dict[str, Any]:
     log.info("job=%s event=started attempt=%s", job_id, job.attempts)
     started = time.monotonic()
     try:
-        result = _run(rt, job, rq_job, started)
+        with job_lease(rt.redis, job_id, rt.settings.stale_job_grace):
+            result = _run(rt, job, rq_job, started)
     except BaseException as exc:
         _handle_failure(rt, job, rq_job, exc)
         raise
@@ -44,7 +46,7 @@ def _run(rt: Runtime, job: JobRecord, rq_job: Job | None, started: float) -> dic
     template = rt.templates.get(job.product_id)
     data = load_report_data(rt, job)
     progress(10, "data loaded")
-    pdf = template.render(data, progress=lambda pct, msg: progress(10 + pct * 30 // 100, msg))
+    pdf = template.render(data, progress=lambda pct, msg: progress(10 + pct * 30 // 100, msg), code=job.code)
     progress(40, "rendered")
     stored = rt.storage.put(job.job_id, pdf, filename=pdf_filename(job))
     progress(80, "stored")

@@ -1,0 +1,76 @@
+"""The real service under supervisord (embedded Redis, gunicorn API, RQ workers, scheduler)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from service.harness import RunningService
+from tests.conftest import CLIENT_A, auth, clients_json
+
+E2E_ENV = {
+    "API_CLIENTS": clients_json(),
+    "CALLBACK_ALLOWED_HOSTS": "127.0.0.0/8,::1/128",
+    "WORKERS": "2",
+    "JOB_RETRY_DELAYS": "1,1,1",
+    "WEBHOOK_RETRY_DELAYS": "1,1,1",
+    "RECONCILE_INTERVAL": "2",
+    "STALE_JOB_GRACE": "3",
+    "LOOPBACK_ONLY": "1",
+}
+
+
+class Api:
+    """Small HTTP helper bound to a running service and one client."""
+
+    def __init__(self, service: RunningService, client=CLIENT_A):  # noqa: ANN001
+        self.service = service
+        self.base = service.base_url
+        self.headers = auth(client)
+        self.http = requests.Session()
+
+    def submit(self, body: dict, **headers: str) -> requests.Response:
+        return self.http.post(f"{self.base}/api/reports/generate-async", json=body,
+                              headers=self.headers | headers, timeout=10)
+
+    def status(self, job_id: str) -> dict:
+        return self.http.get(f"{self.base}/api/jobs/{job_id}", headers=self.headers, timeout=10).json()
+
+    def get(self, path: str, **kwargs) -> requests.Response:  # noqa: ANN003
+        return self.http.get(f"{self.base}{path}", headers=self.headers, timeout=10, **kwargs)
+
+    def post(self, path: str, **kwargs) -> requests.Response:  # noqa: ANN003
+        return self.http.post(f"{self.base}{path}", headers=self.headers, timeout=10, **kwargs)
+
+    def wait_for(self, job_id: str, states: tuple[str, ...] = ("completed", "failed", "cancelled"),
+                 timeout: float = 60) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            body = self.status(job_id)
+            if body["status"] in states:
+                return body
+            time.sleep(0.1)
+        raise AssertionError(f"job {job_id} did not reach {states} in {timeout} s: {body}")
+
+
+def start_service(data_dir: Path, **env: str) -> RunningService:
+    """Start the whole service with the e2e environment plus `env`."""
+    return RunningService(data_dir, E2E_ENV | env).start()
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
+    """One running service per test module."""
+    running = start_service(tmp_path_factory.mktemp("service") / "var")
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def api(service: RunningService) -> Api:
+    """HTTP helper for client 'acme'."""
+    return Api(service)
