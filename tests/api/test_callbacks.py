@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-import types
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from standardwebhooks.webhooks import Webhook
@@ -22,19 +19,6 @@ from tests.workers.webhook_support import (
     script,
 )
 from workers.runtime import Runtime
-
-RENDER_PACKAGE = Path(__file__).resolve().parents[2] / "workers" / "render"
-
-
-@pytest.fixture(autouse=True)
-def render_stub(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Until workers/render lands on this branch, `api` can import a stand-in (nothing here renders)."""
-    if RENDER_PACKAGE.exists() or "workers.render" in sys.modules:
-        return
-    stub = types.ModuleType("workers.render")
-    stub.UnknownTemplateError = type("UnknownTemplateError", (Exception,), {})
-    stub.load_registry = lambda directory: None
-    monkeypatch.setitem(sys.modules, "workers.render", stub)
 
 
 @pytest.fixture

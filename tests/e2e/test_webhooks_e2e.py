@@ -1,7 +1,4 @@
-"""Webhooks end to end: the real service under supervisord, a real receiver on 127.0.0.1.
-
-Runs once workers/render and workers/storage are on the branch (they render and store the PDF).
-"""
+"""Webhooks end to end: the real service under supervisord, a real receiver on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -10,7 +7,6 @@ import os
 import signal
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
@@ -20,17 +16,9 @@ from standardwebhooks.webhooks import Webhook
 from service.harness import RunningService
 from store.models import JobRecord, WebhookAttempt, WebhookDelivery
 from tests.callbacks.receiver import Receiver, Reply
-from tests.conftest import CLIENT_A, EXAMPLES, PROJECT_DIR, auth, clients_json, sample_request
+from tests.conftest import CLIENT_A, auth, sample_request
+from tests.e2e.conftest import start_service
 from tests.workers.webhook_support import script, wait_until
-
-pytestmark = pytest.mark.skipif(
-    not all(
-        path.exists()
-        for path in (PROJECT_DIR / "workers" / "render", PROJECT_DIR / "workers" / "storage",
-                     EXAMPLES / "minatBakatUmum.json")
-    ),
-    reason="needs workers/render, workers/storage and examples/ (render and storage branches)",
-)
 
 WEBHOOK_TIMEOUT = 2
 LEASE = 2 * WEBHOOK_TIMEOUT + 10  # workers.relay.lease_seconds
@@ -43,19 +31,14 @@ def receiver() -> Iterator[Receiver]:
     server.stop()
 
 
-@pytest.fixture
-def service(tmp_path: Path) -> Iterator[RunningService]:
-    env = {
-        "API_CLIENTS": clients_json(),
-        "CALLBACK_ALLOWED_HOSTS": "127.0.0.1",
-        "WEBHOOK_RETRY_DELAYS": "1,1,1",
-        "WEBHOOK_TIMEOUT": str(WEBHOOK_TIMEOUT),
-        "WORKERS": "2",
-        "WEBHOOK_WORKERS": "1",
-        "API_PROCESSES": "1",
-    }
-    with RunningService(tmp_path / "service", env) as running:
-        yield running
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
+    """One service for this module, with short webhook timeouts and a single webhook worker."""
+    running = start_service(
+        tmp_path_factory.mktemp("webhooks") / "var", WEBHOOK_TIMEOUT=str(WEBHOOK_TIMEOUT), WEBHOOK_WORKERS="1"
+    )
+    yield running
+    running.stop()
 
 
 def _submit(service: RunningService, callback: str, code: str) -> str:
@@ -102,20 +85,6 @@ def test_e2e_receiver_down_then_back_same_webhook_id(service: RunningService, re
     Webhook(CLIENT_A.webhook_secret).verify(receiver.requests[-1].body, receiver.requests[-1].headers)
 
 
-def test_e2e_hanging_receiver_does_not_slow_pdf_jobs(service: RunningService, receiver: Receiver) -> None:
-    receiver.replies["/hang"] = Reply(hang=True)
-    job_ids = [_submit(service, receiver.url("/hang"), f"E2E-WH-HANG-{i}") for i in range(4)]
-
-    def all_completed() -> bool:
-        with service.session_factory()() as session:
-            return all(session.get(JobRecord, job_id).status == "completed" for job_id in job_ids)
-
-    assert wait_until(all_completed, timeout=30)
-    deliveries = [_delivery(service, job_id) for job_id in job_ids]
-    assert all(d.status == "pending" for d in deliveries)  # their attempts are still timing out
-    assert sum(d.attempts for d in deliveries) < 4 * 3  # ...one at a time, on the webhook worker only
-
-
 def test_e2e_killed_webhook_worker_still_one_delivery(service: RunningService, receiver: Receiver) -> None:
     script(receiver, "/crash", Reply(hang=True), Reply(200))
     job_id = _submit(service, receiver.url("/crash"), "E2E-WH-KILL")
@@ -130,3 +99,17 @@ def test_e2e_killed_webhook_worker_still_one_delivery(service: RunningService, r
     with service.session_factory()() as session:
         rows = session.scalars(select(WebhookAttempt).where(WebhookAttempt.delivery_id == delivery.id)).all()
     assert [(r.attempt_number, r.status_code) for r in rows] == [(2, 200)]  # the killed attempt left no row
+
+
+def test_e2e_hanging_receiver_does_not_slow_pdf_jobs(service: RunningService, receiver: Receiver) -> None:
+    receiver.replies["/hang"] = Reply(hang=True)
+    job_ids = [_submit(service, receiver.url("/hang"), f"E2E-WH-HANG-{i}") for i in range(4)]
+
+    def all_completed() -> bool:
+        with service.session_factory()() as session:
+            return all(session.get(JobRecord, job_id).status == "completed" for job_id in job_ids)
+
+    assert wait_until(all_completed, timeout=30)
+    deliveries = [_delivery(service, job_id) for job_id in job_ids]
+    assert all(d.status == "pending" for d in deliveries)  # their attempts are still timing out
+    assert sum(d.attempts for d in deliveries) < 4 * 3  # ...one at a time, on the webhook worker only

@@ -17,13 +17,12 @@ from config import Settings
 from store import outbox
 from store.models import JobRecord, utcnow
 from tests.callbacks.receiver import Receiver, Reply
-from tests.conftest import run_jobs
+from tests.conftest import run_jobs, sample_request
 from tests.workers.webhook_support import (
     age,
     attempts_of,
     delivery_of,
     finish,
-    install_fake_rendering,
     new_job,
     queued_webhooks,
     run_webhooks,
@@ -165,10 +164,10 @@ def test_relay_is_a_scheduler_task(settings: Settings) -> None:
 
 def test_relay_hanging_receiver_does_not_slow_pdf_jobs(runtime: Runtime, receiver: Receiver) -> None:
     receiver.replies["/hang"] = Reply(hang=True)
-    install_fake_rendering(runtime)
+    data = sample_request()["data"]
     jobs = [
-        submit_job(runtime, "acme", JobRequest(code=f"C{i}", product_id="fake", callback=receiver.url("/hang"),
-                                               data={"i": i})).job
+        submit_job(runtime, "acme", JobRequest(code=f"HANG{i}", product_id="minatBakatUmum",
+                                               callback=receiver.url("/hang"), data=data)).job
         for i in range(3)
     ]
     started = time.monotonic()
@@ -177,11 +176,11 @@ def test_relay_hanging_receiver_does_not_slow_pdf_jobs(runtime: Runtime, receive
     with runtime.session() as session:
         statuses = {session.get(JobRecord, job.job_id).status for job in jobs}
     assert statuses == {"completed"}
-    assert pdf_seconds < runtime.settings.webhook_timeout  # no PDF job waited for the receiver
-    assert queued_webhooks(runtime) == 3 and receiver.requests == []  # deliveries wait on their own queue
+    assert receiver.requests == [] and queued_webhooks(runtime) == 3  # deliveries wait on their own queue
+    assert pdf_seconds < len(jobs) * runtime.settings.webhook_timeout  # no PDF job waited for the receiver
     started = time.monotonic()
     run_webhooks(runtime)
-    assert time.monotonic() - started >= 3 * runtime.settings.webhook_timeout * 0.9
+    assert time.monotonic() - started >= len(jobs) * runtime.settings.webhook_timeout * 0.9
     assert {delivery_of(runtime, job.job_id).last_error for job in jobs} == {
         f"receiver 127.0.0.1:{receiver.port} did not answer within 2 s (timeout)"
     }

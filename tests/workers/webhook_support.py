@@ -6,7 +6,6 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -152,46 +151,3 @@ def runtime_with(settings: Settings, **changes: Any) -> Iterator[Runtime]:
     finally:
         set_runtime(None)
         rt.engine.dispose()
-
-
-@dataclass
-class FakeStored:
-    """What a storage backend returns from put()."""
-
-    backend: str
-    location: str
-    size: int
-    link: str | None = None
-
-
-class FakeTemplate:
-    """A template that renders instantly (PDF rendering is not what these tests are about)."""
-
-    def validate(self, data: Any) -> list[Any]:
-        return []
-
-    def render(self, data: Any, progress: Callable[[int, str], None] | None = None) -> bytes:
-        return b"%PDF-1.4 fake"
-
-
-class FakeTemplates:
-    """A template registry where every product exists."""
-
-    def get(self, product_id: str) -> FakeTemplate:
-        return FakeTemplate()
-
-    def all(self) -> list[FakeTemplate]:
-        return [FakeTemplate()]
-
-
-class FakeStorage:
-    """Keeps nothing and says where it would have."""
-
-    def put(self, job_id: str, pdf: bytes, filename: str) -> FakeStored:
-        return FakeStored("local", f"{job_id}.pdf", len(pdf))
-
-
-def install_fake_rendering(rt: Runtime) -> None:
-    """Give the runtime instant templates and storage (cached_property slots), so PDF jobs run in-process."""
-    rt.templates = FakeTemplates()  # type: ignore[misc]
-    rt.storage = FakeStorage()  # type: ignore[misc]
