@@ -122,9 +122,11 @@ def set_progress(session: Session, job_id: str, progress: int, phase: str) -> No
     session.commit()
 
 
-def mark_retrying(session: Session, job_id: str, error: str, retry_at: datetime | None) -> None:
-    """Record a failed attempt that will run again."""
-    phase = f"retrying at {retry_at.isoformat()}" if retry_at else "retrying"
+def mark_retrying(
+    session: Session, job_id: str, error: str, retry_at: datetime | None, *, phase: str = "retrying"
+) -> None:
+    """Record a failed attempt that will run again; `phase` says what happens next."""
+    phase = f"{phase} at {retry_at.isoformat()}" if retry_at else phase
     session.execute(
         update(JobRecord)
         .where(JobRecord.job_id == job_id, JobRecord.status.not_in(FINAL_STATES))

@@ -15,10 +15,7 @@ import signal
 import socket
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
 
-from redis.exceptions import RedisError
 from rq import Queue
 from rq.scheduler import RQScheduler
 
@@ -28,6 +25,8 @@ from config.netguard import install_loopback_guard
 from store import jobs as job_store
 from store.models import utcnow
 from workers import relay
+from workers.mongo_relay import relay_tasks
+from workers.periodic import PeriodicTask
 from workers.queues import PDF_QUEUES, WEBHOOKS
 from workers.reconciler import reconcile
 from workers.redis_check import warn_if_not_durable
@@ -38,27 +37,6 @@ from workers.submit import enqueue_job
 log = logging.getLogger(__name__)
 
 RETENTION_INTERVAL = 3600.0
-
-
-@dataclass
-class PeriodicTask:
-    """A function run every `interval` seconds; its errors are logged, never fatal."""
-
-    name: str
-    interval: float
-    run: Callable[[Runtime], object]
-    last: float = 0.0
-
-    def maybe_run(self, rt: Runtime, now: float) -> None:
-        if now - self.last < self.interval:
-            return
-        self.last = now
-        try:
-            self.run(rt)
-        except RedisError as exc:  # Redis down: expected during outages, no traceback
-            log.warning("event=task_skipped task=%s reason=%r", self.name, str(exc))
-        except Exception:  # noqa: BLE001 - a failing task must not stop the others
-            log.exception("event=task_failed task=%s", self.name)
 
 
 class RetryScheduler:
@@ -149,11 +127,12 @@ def build_tasks(rt: Runtime, retry_scheduler: RetryScheduler) -> list[PeriodicTa
 
 
 def extra_tasks(settings: Settings) -> list[PeriodicTask]:
-    """Reconciler, outbox relays and retention clean-up."""
+    """Reconciler, outbox relays, retention and staging clean-up."""
     return [
         PeriodicTask("reconciler", settings.reconcile_interval, reconcile),
         PeriodicTask("webhook_relay", settings.scheduler_interval, relay.relay_due_deliveries),
         PeriodicTask("retention", RETENTION_INTERVAL, purge_expired_pdfs),
+        *relay_tasks(settings),
     ]
 
 
