@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from rq.timeouts import JobTimeoutException
+from sqlalchemy.orm import Session
 
 from callbacks import DELIVERED, GIVE_UP, RETRY, AttemptResult, deliver, next_delay, signature_headers
 from store import outbox
@@ -102,7 +103,7 @@ def record(rt: Runtime, claim: outbox.Claim, result: AttemptResult, started_at: 
 
 
 def next_state(
-    rt: Runtime, session: Any, claim: outbox.Claim, result: AttemptResult, now: datetime
+    rt: Runtime, session: Session, claim: outbox.Claim, result: AttemptResult, now: datetime
 ) -> tuple[str, datetime | None, str | None]:
     """(status, next_attempt_at, last_error) after an attempt, following WEBHOOK_RETRY_DELAYS."""
     if result.outcome == DELIVERED:
