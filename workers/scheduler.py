@@ -24,6 +24,7 @@ from config.logging import setup_logging
 from config.netguard import install_loopback_guard
 from store import jobs as job_store
 from store.models import utcnow
+from workers import relay
 from workers.mongo_relay import relay_tasks
 from workers.periodic import PeriodicTask
 from workers.queues import PDF_QUEUES, WEBHOOKS
@@ -129,6 +130,7 @@ def extra_tasks(settings: Settings) -> list[PeriodicTask]:
     """Reconciler, outbox relays, retention and staging clean-up."""
     return [
         PeriodicTask("reconciler", settings.reconcile_interval, reconcile),
+        PeriodicTask("webhook_relay", settings.scheduler_interval, relay.relay_due_deliveries),
         PeriodicTask("retention", RETENTION_INTERVAL, purge_expired_pdfs),
         *relay_tasks(settings),
     ]
