@@ -38,7 +38,8 @@ def submit_report() -> ResponseReturnValue:
             error="idempotency_key_reused",
         ) from None
     job = result.job
-    position, eta = estimate(rt, job)
+    # Redis just failed for this job: do not spend the request on more Redis calls.
+    position, eta = estimate(rt, job) if result.enqueued else (None, None)
     body = accepted_body(job, position, eta)
     status = 202 if result.created else 200
     return jsonify(body), status, {"Location": body["status_url"]}

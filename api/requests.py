@@ -23,6 +23,10 @@ def parse_job_request() -> JobRequest:
     except UnknownTemplateError as exc:
         raise UnprocessableError(str(exc), error="unknown_product",
                                  details=[{"field": "productId", "message": str(exc)}]) from None
+    if body.data is None and not rt.settings.mongo_uri:
+        raise ValidationError("data is required unless MONGO_URI is configured: send the report data inline "
+                              "in 'data' (GET /api/templates shows its schema).", error="data_required",
+                              details=[{"field": "data", "message": "is required (no MongoDB to read it from)"}])
     if body.data is not None:
         problems = template.validate(body.data)
         if problems:

@@ -39,6 +39,8 @@ def main() -> int:
     base = f"http://{settings.host if settings.host != '0.0.0.0' else '127.0.0.1'}:{settings.port}"
     if wait_ready(base, supervisord):
         print_banner(settings, base, client, password, time.monotonic() - started)
+        if settings.redis_url:
+            warn_external_redis(settings)
     return supervisord.wait()
 
 
@@ -54,6 +56,15 @@ def wait_ready(base: str, supervisord, timeout: float = 90) -> bool:  # noqa: AN
             pass
         time.sleep(0.2)
     return False
+
+
+def warn_external_redis(settings: Settings) -> None:
+    """Say loudly when the external Redis could lose queued jobs (no persistence, eviction)."""
+    from workers.redis_check import durability_problems
+    from workers.runtime import connect_redis
+
+    for problem in durability_problems(connect_redis(settings, socket_timeout=2)):
+        print(f"WARNING: {problem}", file=sys.stderr, flush=True)
 
 
 def print_banner(settings: Settings, base: str, client: dict[str, str] | None, password: str,

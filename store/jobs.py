@@ -94,19 +94,22 @@ def get_client_job(session: Session, job_id: str, client_name: str, *, admin: bo
 
 
 def mark_started(session: Session, job_id: str) -> JobRecord | None:
-    """Move the job to processing and count the attempt; None when it is final (nothing to do)."""
-    job = session.get(JobRecord, job_id, with_for_update=True)
-    if job is None or job.status in FINAL_STATES:
-        session.rollback()
-        return None
+    """Claim a queued job for this worker (processing, attempt counted); None if it is not queued.
+
+    The conditional UPDATE makes the claim atomic: a job handed to RQ twice (reconciler, RQ's own
+    abandoned-job retry) runs once, and a cancelled or finished job never runs.
+    """
     now = utcnow()
-    job.status = PROCESSING
-    job.started_at = now
-    job.attempts += 1
-    job.progress = 0
-    job.phase = "started"
+    claimed = session.execute(
+        update(JobRecord)
+        .where(JobRecord.job_id == job_id, JobRecord.status == QUEUED)
+        .values(status=PROCESSING, started_at=now, attempts=JobRecord.attempts + 1, progress=0,
+                phase="started", updated_at=now)
+    ).rowcount
     session.commit()
-    return job
+    if claimed != 1:
+        return None
+    return session.get(JobRecord, job_id, populate_existing=True)
 
 
 def set_progress(session: Session, job_id: str, progress: int, phase: str) -> None:
@@ -119,9 +122,11 @@ def set_progress(session: Session, job_id: str, progress: int, phase: str) -> No
     session.commit()
 
 
-def mark_retrying(session: Session, job_id: str, error: str, retry_at: datetime | None) -> None:
-    """Record a failed attempt that will run again."""
-    phase = f"retrying at {retry_at.isoformat()}" if retry_at else "retrying"
+def mark_retrying(
+    session: Session, job_id: str, error: str, retry_at: datetime | None, *, phase: str = "retrying"
+) -> None:
+    """Record a failed attempt that will run again; `phase` says what happens next."""
+    phase = f"{phase} at {retry_at.isoformat()}" if retry_at else phase
     session.execute(
         update(JobRecord)
         .where(JobRecord.job_id == job_id, JobRecord.status.not_in(FINAL_STATES))
@@ -237,3 +242,54 @@ def claim_due_scheduled(session: Session, now: datetime, *, limit: int = 200) ->
             claimed.append(job_id)
     session.commit()
     return [job for job_id in claimed if (job := session.get(JobRecord, job_id)) is not None]
+
+
+def stale_jobs(
+    session: Session, status: str, older_than: datetime, *, after: tuple[datetime, str] | None = None,
+    limit: int = 500,
+) -> Sequence[JobRecord]:
+    """Jobs in `status` not updated since `older_than`, oldest first, from keyset position `after`."""
+    query = select(JobRecord).where(JobRecord.status == status, JobRecord.updated_at < older_than)
+    if after is not None:
+        updated, job_id = after
+        query = query.where(
+            (JobRecord.updated_at > updated) | ((JobRecord.updated_at == updated) & (JobRecord.job_id > job_id))
+        )
+    query = query.order_by(JobRecord.updated_at, JobRecord.job_id).limit(limit)
+    return session.scalars(query).all()
+
+
+def requeue_orphan(session: Session, job: JobRecord, reason: str) -> bool:
+    """Move a processing job whose worker died back to queued (counted as a retry); False if it moved on."""
+    result = session.execute(
+        update(JobRecord)
+        .where(JobRecord.job_id == job.job_id, JobRecord.status == PROCESSING,
+               JobRecord.updated_at == job.updated_at)
+        .values(status=QUEUED, retry_count=JobRecord.retry_count + 1, error_message=reason,
+                phase="re-queued by reconciler", progress=0, updated_at=utcnow())
+    )
+    session.commit()
+    return result.rowcount == 1
+
+
+def touch(session: Session, job_id: str) -> None:
+    """Mark a job as just checked (moves it to the back of the reconciler's stale order)."""
+    session.execute(update(JobRecord).where(JobRecord.job_id == job_id).values(updated_at=utcnow()))
+    session.commit()
+
+
+def expired_files(session: Session, older_than: datetime, *, limit: int = 200) -> Sequence[JobRecord]:
+    """Completed jobs whose stored PDF is older than `older_than` and not yet removed."""
+    return session.scalars(
+        select(JobRecord)
+        .where(JobRecord.status == COMPLETED, JobRecord.completed_at < older_than,
+               JobRecord.file_deleted_at.is_(None), JobRecord.file_path.is_not(None))
+        .order_by(JobRecord.completed_at)
+        .limit(limit)
+    ).all()
+
+
+def mark_file_deleted(session: Session, job_id: str) -> None:
+    """Record that the job's PDF was removed by the retention clean-up."""
+    session.execute(update(JobRecord).where(JobRecord.job_id == job_id).values(file_deleted_at=utcnow()))
+    session.commit()

@@ -90,6 +90,7 @@ class JobRecord(Base):
         Index("ix_job_code_product", "code", "product_id"),
         Index("ix_job_created", "created_at"),
         Index("ix_job_completed", "completed_at"),
+        Index("ix_job_mongo_status", "mongo_status", "completed_at"),
     )
 
     @property

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -72,7 +73,11 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     process = embedded_redis.start(directory)
     yield f"unix://{directory / 'redis.sock'}"
     process.terminate()
-    process.wait(timeout=10)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 @pytest.fixture
@@ -84,12 +89,31 @@ def redis(redis_server: str) -> Iterator[redis_lib.Redis]:
     client.close()
 
 
+# Set TEST_DATABASE_URL (e.g. postgresql+psycopg://postgres@127.0.0.1:5433/pdfjobs) to run the
+# in-process tests against PostgreSQL; each test then starts from an empty schema.
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
+
+
+def reset_database(url: str) -> None:
+    """Drop every table of the test database (PostgreSQL runs)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
 @pytest.fixture
 def settings(tmp_path: Path, redis_server: str) -> Settings:
     """Settings built in code: data in tmp_path, the test Redis, three clients, fast retries."""
+    if TEST_DATABASE_URL:
+        reset_database(TEST_DATABASE_URL)
     return Settings(
         data_dir=tmp_path / "var",
         redis_url=redis_server,
+        database_url=TEST_DATABASE_URL,
         api_clients=CLIENTS,
         callback_allowed_hosts=("127.0.0.0/8", "::1/128"),
         job_retry_delays=(1, 1, 1),
@@ -137,3 +161,10 @@ def run_jobs(rt: Runtime, queues: tuple[str, ...] = ("high", "normal", "low")) -
 
     worker = PdfWorker([Queue(name, connection=rt.redis) for name in queues], connection=rt.redis)
     worker.work(burst=True)
+
+
+def unreachable_redis(settings: Settings) -> redis_lib.Redis:
+    """A Redis client built as the API builds its own, pointing at a server that does not exist."""
+    from workers.runtime import connect_redis
+
+    return connect_redis(settings.with_changes(redis_url="unix:///nonexistent/redis.sock"), socket_timeout=0.2)

@@ -9,6 +9,7 @@ from typing import Any
 from callbacks import payloads
 from store import jobs as job_store
 from store.models import COMPLETED, DELIVERY_PENDING, JobRecord, WebhookDelivery, utcnow
+from workers import relay
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,8 @@ def end_job(rt: Runtime, job_id: str, status: str, *, error: str | None, **field
         if delivery is not None:
             session.add(delivery)
         session.commit()
+    if delivery is not None:
+        relay.hand_over_quietly(rt, delivery.id)  # low latency; the relay is the backstop
     log.info("job=%s event=%s error=%r", job_id, status, error)
     if job.mongo_status == MONGO_PENDING:
         record_in_mongo(rt, job)

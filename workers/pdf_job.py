@@ -15,8 +15,10 @@ from store import jobs as job_store
 from store.models import FAILED, JobRecord, utcnow
 from workers import outcome
 from workers.errors import PermanentJobError, is_permanent
+from workers.lease import job_lease
 from workers.progress import SQL_PROGRESS_INTERVAL
 from workers.runtime import Runtime, get_runtime
+from workers.staging import staging_area
 
 log = logging.getLogger(__name__)
 
@@ -32,22 +34,24 @@ def generate_pdf(job_id: str) -> dict[str, Any]:
         return {"job_id": job_id, "skipped": True}
     log.info("job=%s event=started attempt=%s", job_id, job.attempts)
     started = time.monotonic()
+    progress = ProgressReporter(rt, job.job_id, rq_job)
     try:
-        result = _run(rt, job, rq_job, started)
+        with job_lease(rt.redis, job_id, rt.settings.stale_job_grace):
+            result = _run(rt, job, rq_job, progress, started)
     except BaseException as exc:
-        _handle_failure(rt, job, rq_job, exc)
+        _handle_failure(rt, job, rq_job, exc, uploading=progress.uploading)
         raise
     return result
 
 
-def _run(rt: Runtime, job: JobRecord, rq_job: Job | None, started: float) -> dict[str, Any]:
-    progress = ProgressReporter(rt, job.job_id, rq_job)
-    template = rt.templates.get(job.product_id)
-    data = load_report_data(rt, job)
-    progress(10, "data loaded")
-    pdf = template.render(data, progress=lambda pct, msg: progress(10 + pct * 30 // 100, msg), code=job.code)
-    progress(40, "rendered")
-    stored = rt.storage.put(job.job_id, pdf, filename=pdf_filename(job))
+def _run(
+    rt: Runtime, job: JobRecord, rq_job: Job | None, progress: ProgressReporter, started: float
+) -> dict[str, Any]:
+    pdf = rendered_pdf(rt, job, progress)
+    progress(50, f"{upload_step(rt)} in progress")
+    progress.uploading = True
+    stored = rt.storage.put(f"{job.job_id}.pdf", pdf, filename=pdf_filename(job))
+    progress.uploading = False
     progress(80, "stored")
     elapsed_ms = int((time.monotonic() - started) * 1000)
     outcome.complete_job(
@@ -55,11 +59,53 @@ def _run(rt: Runtime, job: JobRecord, rq_job: Job | None, started: float) -> dic
         storage_backend=stored.backend, file_path=stored.location, file_size=stored.size,
         google_drive_link=stored.link, processing_ms=elapsed_ms,
     )
+    _discard_staged(rt, job.job_id)  # after the SQL result: a retry of a failed commit still skips the render
     if rq_job is not None:
         rq_job.meta.update(progress=100, phase="completed")
         rq_job.save_meta()
-    log.info("job=%s event=completed ms=%s bytes=%s", job.job_id, elapsed_ms, stored.size)
+    log.info("job=%s event=completed ms=%s bytes=%s backend=%s", job.job_id, elapsed_ms, stored.size, stored.backend)
     return {"job_id": job.job_id, "location": stored.location, "size": stored.size}
+
+
+def rendered_pdf(rt: Runtime, job: JobRecord, progress: ProgressReporter) -> bytes:
+    """The PDF kept by an earlier attempt whose upload failed, or a new render (kept for remote storage)."""
+    staging = staging_area(rt) if stages_uploads(rt) else None
+    kept = staging.load(job.job_id) if staging is not None else None
+    if kept is not None:
+        log.info("job=%s event=render_skipped reason=kept_from_failed_upload bytes=%s", job.job_id, len(kept))
+        progress(40, "rendered by an earlier attempt; retrying the upload only")
+        return kept
+    template = rt.templates.get(job.product_id)
+    data = load_report_data(rt, job)
+    progress(10, "data loaded")
+    pdf = template.render(data, progress=lambda pct, msg: progress(10 + pct * 30 // 100, msg), code=job.code)
+    if staging is not None:
+        try:
+            staging.save(job.job_id, pdf)
+        except OSError as exc:  # only an optimisation: the upload can go ahead without it
+            log.warning("job=%s event=staging_failed error=%r", job.job_id, str(exc))
+    progress(40, "rendered")
+    return pdf
+
+
+def stages_uploads(rt: Runtime) -> bool:
+    """Whether rendered PDFs are kept until uploaded (remote storage: an upload can fail on its own)."""
+    return rt.storage.name != "local"
+
+
+def upload_step(rt: Runtime) -> str:
+    """The storing step in words, for phases and error messages."""
+    return {"gdrive": "upload to Google Drive", "local": "saving to local disk"}.get(
+        rt.storage.name, f"upload to {rt.storage.name} storage"
+    )
+
+
+def _discard_staged(rt: Runtime, job_id: str) -> None:
+    """Remove the kept PDF of a job that is stored or has ended (a missing file is fine)."""
+    try:
+        staging_area(rt).discard(job_id)
+    except OSError as exc:  # the staging sweep removes it later
+        log.warning("job=%s event=staged_pdf_not_removed error=%r", job_id, str(exc))
 
 
 def load_report_data(rt: Runtime, job: JobRecord) -> dict[str, Any]:
@@ -80,9 +126,11 @@ def pdf_filename(job: JobRecord) -> str:
     return f"{job.product_id}_{safe_code}_{job.created_at:%Y%m%d}.pdf"
 
 
-def _handle_failure(rt: Runtime, job: JobRecord, rq_job: Job | None, exc: BaseException) -> None:
+def _handle_failure(
+    rt: Runtime, job: JobRecord, rq_job: Job | None, exc: BaseException, *, uploading: bool = False
+) -> None:
     """Decide between a retry and the final failure, and record it (once, never per attempt)."""
-    message = describe_error(rt, exc)
+    message = describe_error(rt, exc, step=upload_step(rt) if uploading else None)
     permanent = is_permanent(exc)
     retries_left = rq_job.retries_left if rq_job is not None else 0
     if permanent and rq_job is not None:
@@ -90,11 +138,16 @@ def _handle_failure(rt: Runtime, job: JobRecord, rq_job: Job | None, exc: BaseEx
     if permanent or not retries_left:
         log.warning("job=%s event=failed permanent=%s error=%r", job.job_id, permanent, message)
         outcome.end_job(rt, job.job_id, FAILED, error=message)
+        _discard_staged(rt, job.job_id)
         return
     retry_at = utcnow() + timedelta(seconds=_next_delay(rq_job))
+    phase = "retrying"
+    if uploading and stages_uploads(rt) and staging_area(rt).path(job.job_id).exists():
+        message = f"{message}; will retry the upload only"
+        phase = f"{upload_step(rt)} failed; retrying the upload only"
     log.warning("job=%s event=retrying retries_left=%s error=%r", job.job_id, retries_left, message)
     with rt.session() as session:
-        job_store.mark_retrying(session, job.job_id, message, retry_at)
+        job_store.mark_retrying(session, job.job_id, message, retry_at, phase=phase)
 
 
 def _next_delay(rq_job: Job | None) -> int:
@@ -103,11 +156,14 @@ def _next_delay(rq_job: Job | None) -> int:
     return rq_job.get_retry_interval()
 
 
-def describe_error(rt: Runtime, exc: BaseException) -> str:
-    """A message that says what went wrong, for the status and the failure webhook."""
+def describe_error(rt: Runtime, exc: BaseException, *, step: str | None = None) -> str:
+    """A message that says what went wrong (and in which step), for the status and the failure webhook."""
     if isinstance(exc, JobTimeoutException):
-        return f"timed out after {rt.settings.job_timeout} s"
-    text = str(exc) or exc.__class__.__name__
+        text = f"timed out after {rt.settings.job_timeout} s"
+    else:
+        text = str(exc) or exc.__class__.__name__
+    if step:
+        text = f"{step} failed: {text}"
     return text[:2000]
 
 
@@ -116,6 +172,7 @@ class ProgressReporter:
 
     def __init__(self, rt: Runtime, job_id: str, rq_job: Job | None):
         self.rt, self.job_id, self.rq_job = rt, job_id, rq_job
+        self.uploading = False  # True while the PDF is being stored (names the failed step)
         self.sql_written = time.monotonic()  # mark_started has just written the row
 
     def __call__(self, percent: int, phase: str) -> None:

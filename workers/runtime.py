@@ -7,6 +7,8 @@ from functools import cached_property
 from typing import Any
 
 from redis import Redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -22,12 +24,17 @@ def redis_url(settings: Settings) -> str:
 
 
 def connect_redis(settings: Settings, *, socket_timeout: float | None) -> Redis:
-    """A Redis client; API calls use short timeouts so a Redis outage never stalls a request."""
+    """A Redis client; API calls use short timeouts and one quick retry so an outage never stalls a request."""
+    options: dict[str, Any] = {}
+    if socket_timeout is not None:
+        # redis-py's default retries back off for seconds; a request must fail fast instead.
+        options["retry"] = Retry(ExponentialBackoff(cap=0.05, base=0.01), 1)
     return Redis.from_url(
         redis_url(settings),
         socket_timeout=socket_timeout,
         socket_connect_timeout=socket_timeout or 5,
         health_check_interval=30,
+        **options,
     )
 
 

@@ -10,10 +10,11 @@ One loop, several periodic tasks:
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+import uuid
 
 from rq import Queue
 from rq.scheduler import RQScheduler
@@ -23,46 +24,59 @@ from config.logging import setup_logging
 from config.netguard import install_loopback_guard
 from store import jobs as job_store
 from store.models import utcnow
+from workers import relay
+from workers.mongo_relay import relay_tasks
+from workers.periodic import PeriodicTask
 from workers.queues import PDF_QUEUES, WEBHOOKS
+from workers.reconciler import reconcile
+from workers.redis_check import warn_if_not_durable
+from workers.retention import purge_expired_pdfs
 from workers.runtime import Runtime, build_runtime, set_runtime
 from workers.submit import enqueue_job
 
 log = logging.getLogger(__name__)
 
-
-@dataclass
-class PeriodicTask:
-    """A function run every `interval` seconds; its errors are logged, never fatal."""
-
-    name: str
-    interval: float
-    run: Callable[[Runtime], object]
-    last: float = 0.0
-
-    def maybe_run(self, rt: Runtime, now: float) -> None:
-        if now - self.last < self.interval:
-            return
-        self.last = now
-        try:
-            self.run(rt)
-        except Exception:  # noqa: BLE001 - a failing task must not stop the others
-            log.exception("event=task_failed task=%s", self.name)
+RETENTION_INTERVAL = 3600.0
 
 
 class RetryScheduler:
-    """Moves due RQ jobs (delayed retries) from the scheduled registries to their queues."""
+    """Moves due RQ jobs (delayed retries) from the scheduled registries to their queues.
+
+    RQ's scheduler lock outlives a killed holder by about a minute. The name of this scheduler
+    carries host and pid, so a restarted scheduler on the same host sees that the holder is dead
+    and takes its locks at once; a holder on another host is waited out (lock TTL, ~61 s).
+    """
 
     def __init__(self, rt: Runtime):
         queues = [Queue(name, connection=rt.redis) for name in (*PDF_QUEUES, WEBHOOKS)]
-        self.scheduler = RQScheduler(queues, connection=rt.redis, interval=1)
+        name = f"{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+        self.scheduler = RQScheduler(queues, connection=rt.redis, interval=1, name=name)
         self.names = set(self.scheduler._queue_names)
+        self.redis = rt.redis
+        self.released_dead = False
 
     def __call__(self, rt: Runtime) -> None:
+        if not self.released_dead:
+            self.release_locks_of_dead_holders()
+            self.released_dead = True
         if self.scheduler.acquired_locks != self.names:
             self.scheduler.acquire_locks()
         else:
             self.scheduler.heartbeat()
         self.scheduler.enqueue_scheduled_jobs()
+
+    def release_locks_of_dead_holders(self) -> int:
+        """Delete scheduler locks held by a dead process on this host; returns how many."""
+        released = 0
+        for queue_name in self.names:
+            key = RQScheduler.get_locking_key(queue_name)
+            holder = self.redis.get(key)
+            if holder and holder_is_dead(holder.decode()):
+                # Compare-and-delete: only if the dead holder still owns it.
+                released += self.redis.eval(_DELETE_IF_EQUAL, 1, key, holder)
+        if released:
+            log.warning("event=scheduler_locks_taken_over count=%s", released)
+        return released
 
     def stop(self) -> None:
         """Release the locks so another scheduler can take over at once."""
@@ -70,6 +84,25 @@ class RetryScheduler:
             self.scheduler.release_locks()
         except Exception:  # noqa: BLE001
             log.warning("event=scheduler_lock_release_failed")
+
+
+_DELETE_IF_EQUAL = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+
+
+def holder_is_dead(holder: str) -> bool:
+    """Whether a scheduler named host.pid.suffix ran on this host and its process is gone."""
+    parts = holder.rsplit(".", 2)
+    if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
+        return False
+    if int(parts[1]) == os.getpid():  # an earlier scheduler whose pid this process reuses
+        return True
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def enqueue_due_run_at_jobs(rt: Runtime) -> int:
@@ -94,8 +127,13 @@ def build_tasks(rt: Runtime, retry_scheduler: RetryScheduler) -> list[PeriodicTa
 
 
 def extra_tasks(settings: Settings) -> list[PeriodicTask]:
-    """Reconciler, relay and retention tasks (each module registers here)."""
-    return []
+    """Reconciler, outbox relays, retention and staging clean-up."""
+    return [
+        PeriodicTask("reconciler", settings.reconcile_interval, reconcile),
+        PeriodicTask("webhook_relay", settings.scheduler_interval, relay.relay_due_deliveries),
+        PeriodicTask("retention", RETENTION_INTERVAL, purge_expired_pdfs),
+        *relay_tasks(settings),
+    ]
 
 
 def main() -> int:
@@ -114,6 +152,8 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
+    if settings.redis_url:  # the embedded Redis is configured by us; an external one may not be
+        warn_if_not_durable(rt.redis)
     retry_scheduler = RetryScheduler(rt)
     tasks = build_tasks(rt, retry_scheduler)
     log.info("event=scheduler_start tasks=%s", ",".join(task.name for task in tasks))

@@ -73,6 +73,7 @@ class SubmitResult:
 
     job: JobRecord
     created: bool
+    enqueued: bool = True
 
 
 def new_job_id() -> str:
@@ -95,11 +96,10 @@ def submit_job(rt: Runtime, client_name: str, request: JobRequest) -> SubmitResu
             if duplicate.reason == "idempotency_key":
                 return _replay(duplicate.existing, request)
             return SubmitResult(duplicate.existing, created=False)
-    if job.status == QUEUED:
-        enqueue_job(rt, job)
+    enqueued = enqueue_job(rt, job) if job.status == QUEUED else True
     log.info("job=%s event=accepted client=%s product=%s priority=%s status=%s",
              job.job_id, client_name, job.product_id, job.priority, job.status)
-    return SubmitResult(job, created=True)
+    return SubmitResult(job, created=True, enqueued=enqueued)
 
 
 def _replay(existing: JobRecord, request: JobRequest) -> SubmitResult:

@@ -7,7 +7,7 @@ import io
 from pypdf import PdfReader
 
 from store import jobs as job_store
-from tests.conftest import ADMIN, CLIENT_B, auth, run_jobs, sample_request
+from tests.conftest import ADMIN, CLIENT_B, auth, run_jobs, sample_request, unreachable_redis
 
 SUBMIT = "/api/reports/generate-async"
 
@@ -99,9 +99,7 @@ def test_healthz_and_readyz(client) -> None:
 
 
 def test_readyz_is_503_when_redis_is_down(client, runtime) -> None:
-    import redis as redis_lib
-
-    runtime.redis = redis_lib.Redis(unix_socket_path="/nonexistent/redis.sock", socket_timeout=0.2)
+    runtime.redis = unreachable_redis(runtime.settings)
     response = client.get("/readyz")
     assert response.status_code == 503 and response.json["checks"]["redis"].startswith("unavailable")
 

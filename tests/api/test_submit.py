@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from store import jobs as job_store
-from tests.conftest import CLIENT_A, CLIENT_B, auth, sample_request
+from tests.conftest import CLIENT_A, CLIENT_B, auth, sample_request, unreachable_redis
 
 URL = "/api/reports/generate-async"
 
@@ -159,9 +159,7 @@ def test_submit_over_max_queue_size_is_503_and_writes_nothing(client, runtime) -
 
 
 def test_submit_while_redis_is_down_is_accepted_and_recorded(client, runtime) -> None:
-    import redis as redis_lib
-
-    runtime.redis = redis_lib.Redis(unix_socket_path="/nonexistent/redis.sock", socket_timeout=0.2)
+    runtime.redis = unreachable_redis(runtime.settings)
     response = client.post(URL, json=sample_request(), headers=auth())
     assert response.status_code == 202
     with runtime.session() as session:

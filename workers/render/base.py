@@ -92,17 +92,22 @@ _MESSAGES: dict[str, str] = {
     "date_from_datetime_inexact": "must be a date without a time (YYYY-MM-DD)",
     "string_too_short": "must be at least {min_length} characters",
     "string_too_long": "must be at most {max_length} characters",
-    "too_short": "must have at least {min_length} items",
-    "too_long": "must have at most {max_length} items",
+    "too_short": "must have at least {min_length} item(s)",
+    "too_long": "must have at most {max_length} item(s)",
     "greater_than_equal": "must be at least {ge}",
     "less_than_equal": "must be at most {le}",
     "literal_error": "must be one of {expected}",
 }
 
 
+def _number(value: Any) -> Any:
+    """Show 100.0 as 100 in messages."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def _message(error: Any) -> str:
     """Turn one pydantic error into a short user-facing message."""
-    ctx = error.get("ctx") or {}
+    ctx = {k: _number(v) for k, v in (error.get("ctx") or {}).items()}
     if error["type"] == "string_too_short" and ctx.get("min_length") == 1:
         return "must not be empty"
     template = _MESSAGES.get(error["type"])

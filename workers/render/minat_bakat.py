@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic_core import PydanticCustomError
 
 from workers.render.base import (
     Progress,
@@ -22,6 +23,19 @@ ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=30)]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+
+def _score_range(value: float) -> float:
+    if not 0 <= value <= 100:
+        raise PydanticCustomError("score_range", "must be a number from 0 to 100")
+    return value
+
+
+Score = Annotated[
+    float,
+    Field(strict=True, allow_inf_nan=False, json_schema_extra={"minimum": 0, "maximum": 100}),
+    AfterValidator(_score_range),
+]
 Line = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=400)]
 
 
@@ -43,8 +57,8 @@ class Scale(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     name: Name
-    score: float = Field(ge=0, le=100, description="Standardised score or percentile, 0-100.")
-    raw_score: float | None = Field(default=None, ge=0, le=10000)
+    score: Score = Field(description="Standardised score or percentile, 0-100.")
+    raw_score: float | None = Field(default=None, strict=True, allow_inf_nan=False, ge=0, le=100000)
     category: Tag | None = Field(default=None, description="Defaults from the score: <40 low, <70 average, else high.")
     description: LongText | None = Field(default=None, description="Narrative; generated from the category if absent.")
 

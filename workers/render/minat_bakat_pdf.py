@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import unicodedata
 from functools import cache, partial
 from typing import Any
 from xml.sax.saxutils import escape
@@ -72,9 +73,26 @@ def styles() -> dict[str, ParagraphStyle]:
     }
 
 
+def plain(value: str) -> str:
+    """Fold characters the built-in fonts cannot show (cp1252 only) to their base letter, else "?"."""
+    try:
+        value.encode("cp1252")
+        return value
+    except UnicodeEncodeError:
+        return "".join(_fold(char) for char in value)
+
+
+def _fold(char: str) -> str:
+    try:
+        char.encode("cp1252")
+    except UnicodeEncodeError:
+        return unicodedata.normalize("NFKD", char).encode("cp1252", "ignore").decode("cp1252") or "?"
+    return char
+
+
 def text(value: str) -> str:
     """Escape user text for Paragraph markup, keeping line breaks."""
-    return escape(value).replace("\n", "<br/>")
+    return escape(plain(value)).replace("\n", "<br/>")
 
 
 def long_date(value: dt.date, language: str) -> str:
@@ -174,7 +192,7 @@ def score_chart(data: MinatBakatData) -> Drawing:
     chart.valueAxis.gridStrokeColor = colors.HexColor("#dddddd")
     chart.valueAxis.labels.fontName = chart.categoryAxis.labels.fontName = "Helvetica"
     chart.valueAxis.labels.fontSize = chart.categoryAxis.labels.fontSize = 8
-    chart.categoryAxis.categoryNames = [s.name if len(s.name) <= 26 else s.name[:25] + "…" for s in scales]
+    chart.categoryAxis.categoryNames = [plain(s.name if len(s.name) <= 26 else s.name[:25] + "…") for s in scales]
     chart.categoryAxis.labels.boxAnchor = "e"
     chart.categoryAxis.labels.dx = -4
     chart.barWidth, chart.groupSpacing = 8, 5
@@ -232,7 +250,7 @@ def build_pdf(data: MinatBakatData, *, code: str, product: str, progress: Progre
         subject=f"{lab['code']} {code}".strip(), creator="pdf-job-service",
     )
     report_date = long_date(data.report_date or data.test_date, data.language)
-    right = f"{lab['code']}: {code or '-'}   |   {lab['date']}: {report_date}"
+    right = plain(f"{lab['code']}: {code or '-'}   |   {lab['date']}: {report_date}")
     on_page = partial(_header, left=product, right=right)
     story = build_story(data, product)
     report_progress(progress, 30, "layout built")

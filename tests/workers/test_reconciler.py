@@ -1,0 +1,134 @@
+"""The reconciler re-aligns RQ with SQL: missing, orphaned and stuck jobs, one pass at a time."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import update
+
+from store import jobs as job_store
+from store.models import JobRecord, utcnow
+from tests.conftest import auth, run_jobs, sample_request, unreachable_redis
+from workers.reconciler import LOCK_KEY, reconcile
+
+SUBMIT = "/api/reports/generate-async"
+
+
+def submit(client, code: str = "rec-1") -> str:
+    response = client.post(SUBMIT, json=sample_request() | {"code": code}, headers=auth())
+    assert response.status_code == 202
+    return response.json["job_id"]
+
+
+def backdate(rt, job_id: str, seconds: int = 120) -> None:
+    with rt.session() as session:
+        session.execute(
+            update(JobRecord).where(JobRecord.job_id == job_id).values(updated_at=utcnow() - timedelta(seconds=seconds))
+        )
+        session.commit()
+
+
+def status_of(rt, job_id: str) -> JobRecord:
+    with rt.session() as session:
+        return job_store.get_job(session, job_id)
+
+
+def test_reconciler_enqueues_job_accepted_while_redis_was_down(client, runtime) -> None:
+    working = runtime.redis
+    runtime.redis = unreachable_redis(runtime.settings)
+    job_id = submit(client)
+    assert reconcile(runtime) is None  # Redis still down: nothing to do, no error
+    runtime.redis = working
+    backdate(runtime, job_id)
+    report = reconcile(runtime)
+    assert report.requeued_missing == 1
+    run_jobs(runtime)
+    assert status_of(runtime, job_id).status == "completed"
+
+
+def test_reconciler_requeues_every_unfinished_job_after_flushall(client, runtime) -> None:
+    ids = [submit(client, f"flush-{i}") for i in range(5)]
+    reconcile(runtime)  # sets the epoch marker
+    runtime.redis.flushall()
+    for job_id in ids:
+        backdate(runtime, job_id)
+    report = reconcile(runtime)
+    assert report.full_sweep and report.requeued_missing == 5
+    run_jobs(runtime)
+    assert {status_of(runtime, job_id).status for job_id in ids} == {"completed"}
+
+
+def test_reconciler_leaves_fresh_and_present_jobs_alone(client, runtime) -> None:
+    job_id = submit(client)
+    report = reconcile(runtime)
+    assert report.requeued_missing == 0 and report.requeued_orphans == 0
+    backdate(runtime, job_id)
+    assert reconcile(runtime).requeued_missing == 0  # still in RQ
+    assert runtime.redis.llen("rq:queue:normal") == 1
+
+
+def test_reconciler_requeues_job_of_dead_worker_and_counts_the_attempt(client, runtime) -> None:
+    job_id = submit(client)
+    runtime.redis.delete("rq:queue:normal")  # a worker took it ...
+    with runtime.session() as session:
+        assert job_store.mark_started(session, job_id) is not None  # ... started it, and died: no lease
+    backdate(runtime, job_id)
+    report = reconcile(runtime)
+    assert report.requeued_orphans == 1
+    row = status_of(runtime, job_id)
+    assert row.status == "queued" and row.retry_count == 1 and "stopped" in row.error_message
+    run_jobs(runtime)
+    row = status_of(runtime, job_id)
+    assert row.status == "completed" and row.attempts == 2
+
+
+def test_reconciler_skips_job_whose_worker_holds_the_lease(client, runtime) -> None:
+    job_id = submit(client)
+    with runtime.session() as session:
+        job_store.mark_started(session, job_id)
+    runtime.redis.set(f"pdfjobs:lease:{job_id}", "123", ex=30)
+    backdate(runtime, job_id)
+    assert reconcile(runtime).requeued_orphans == 0
+    assert status_of(runtime, job_id).status == "processing"
+
+
+def test_reconciler_fails_orphan_with_no_attempts_left(client, runtime) -> None:
+    job_id = submit(client)
+    with runtime.session() as session:
+        session.execute(update(JobRecord).where(JobRecord.job_id == job_id).values(attempts=3))
+        session.commit()
+        job_store.mark_started(session, job_id)
+    backdate(runtime, job_id)
+    assert reconcile(runtime).failed_orphans == 1
+    row = status_of(runtime, job_id)
+    assert row.status == "failed" and "no attempts left" in row.error_message
+
+
+def test_reconciler_second_instance_does_nothing_while_first_holds_lock(client, runtime) -> None:
+    job_id = submit(client)
+    runtime.redis.flushall()
+    backdate(runtime, job_id)
+    runtime.redis.set(LOCK_KEY, "1", ex=30)
+    assert reconcile(runtime) is None
+    runtime.redis.delete(LOCK_KEY)
+    assert reconcile(runtime).requeued_missing == 1
+    assert reconcile(runtime).requeued_missing == 0
+    assert runtime.redis.llen("rq:queue:normal") == 1
+
+
+def test_reconciler_rescues_job_stuck_in_intermediate_queue(client, runtime) -> None:
+    job_id = submit(client)
+    runtime.redis.lmove("rq:queue:normal", "rq:queue:normal:intermediate", "LEFT", "RIGHT")
+    backdate(runtime, job_id)
+    assert reconcile(runtime).rescued_intermediate == 1
+    assert runtime.redis.lrange("rq:queue:normal", 0, -1) == [job_id.encode()]
+    run_jobs(runtime)
+    assert status_of(runtime, job_id).status == "completed"
+
+
+def test_duplicate_rq_entries_run_the_job_once(client, runtime) -> None:
+    job_id = submit(client)
+    runtime.redis.rpush("rq:queue:normal", job_id)  # handed to RQ twice
+    run_jobs(runtime)
+    row = status_of(runtime, job_id)
+    assert row.status == "completed" and row.attempts == 1

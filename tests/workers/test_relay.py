@@ -1,0 +1,186 @@
+"""The outbox relay: immediate hand-over after end_job, due retries, lost hand-overs and attempts."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from redis import Redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from rq import Queue
+
+from config import Settings
+from store import outbox
+from store.models import JobRecord, utcnow
+from tests.callbacks.receiver import Receiver, Reply
+from tests.conftest import run_jobs, sample_request
+from tests.workers.webhook_support import (
+    age,
+    attempts_of,
+    delivery_of,
+    finish,
+    new_job,
+    queued_webhooks,
+    run_webhooks,
+)
+from workers import relay, scheduler
+from workers.queues import WEBHOOKS
+from workers.runtime import Runtime
+from workers.submit import JobRequest, submit_job
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver().start()
+    yield server
+    server.stop()
+
+
+def test_relay_end_job_hands_over_at_once(runtime: Runtime, receiver: Receiver) -> None:
+    job_id = new_job(runtime, callback=receiver.url())
+    finish(runtime, job_id)
+    delivery = delivery_of(runtime, job_id)
+    assert delivery.handed_at is not None and queued_webhooks(runtime) == 1
+    assert relay.relay_due_deliveries(runtime) == 0  # already handed: the relay leaves it alone
+    assert queued_webhooks(runtime) == 1
+    started = time.monotonic()
+    run_webhooks(runtime)
+    assert len(receiver.requests) == 1 and time.monotonic() - started < 5
+
+
+def test_relay_end_job_survives_redis_down(runtime: Runtime, receiver: Receiver) -> None:
+    down = Runtime(
+        settings=runtime.settings,
+        redis=Redis(unix_socket_path="/nonexistent/redis.sock", retry=Retry(NoBackoff(), 0)),
+        engine=runtime.engine,
+        session_factory=runtime.session_factory,
+    )
+    job_id = new_job(runtime, callback=receiver.url())
+    finish(down, job_id)  # must not raise: the final state and the outbox row are committed
+    delivery = delivery_of(runtime, job_id)
+    assert delivery.status == "pending" and delivery.handed_at is None  # released for the relay
+    assert relay.relay_due_deliveries(runtime) == 1
+    run_webhooks(runtime)
+    assert len(receiver.requests) == 1 and delivery_of(runtime, job_id).status == "delivered"
+
+
+def test_relay_hands_retry_only_when_due(runtime: Runtime, receiver: Receiver) -> None:
+    job_id = new_job(runtime, callback=receiver.url())
+    finish(runtime, job_id)
+    delivery = delivery_of(runtime, job_id)
+    Queue(WEBHOOKS, connection=runtime.redis).empty()
+    with runtime.session() as session:  # an attempt that asked for a retry in 60 s
+        claim = outbox.claim_attempt(session, delivery.id, utcnow(), 30)
+        retry_at = utcnow() + timedelta(seconds=60)
+        outbox.record_attempt(session, claim, outbox.AttemptRecord(
+            started_at=utcnow(), outcome="retry", status_code=503, duration_ms=5, error="503",
+            response_excerpt=None, new_status="pending", next_attempt_at=retry_at,
+        ))
+    assert relay.relay_due_deliveries(runtime) == 0 and queued_webhooks(runtime) == 0
+    age(runtime, delivery.id, 61)
+    assert relay.relay_due_deliveries(runtime) == 1 and queued_webhooks(runtime) == 1
+    run_webhooks(runtime)
+    assert delivery_of(runtime, job_id).status == "delivered" and len(receiver.requests) == 1
+
+
+def test_relay_rehands_delivery_lost_with_redis(runtime: Runtime, receiver: Receiver) -> None:
+    job_id = new_job(runtime, callback=receiver.url())
+    finish(runtime, job_id)
+    delivery = delivery_of(runtime, job_id)
+    runtime.redis.flushall()  # the queued RQ job is gone
+    assert relay.relay_due_deliveries(runtime) == 0  # within the lease it may still be on its way
+    age(runtime, delivery.id, relay.lease_seconds(runtime.settings) + 1)
+    assert relay.relay_due_deliveries(runtime) == 1 and queued_webhooks(runtime) == 1
+    run_webhooks(runtime)
+    assert len(receiver.requests) == 1
+    assert (delivery_of(runtime, job_id).status, delivery_of(runtime, job_id).attempts) == ("delivered", 1)
+
+
+def test_relay_rehands_after_webhook_worker_killed_mid_attempt(runtime: Runtime, receiver: Receiver) -> None:
+    job_id = new_job(runtime, callback=receiver.url())
+    finish(runtime, job_id)
+    delivery = delivery_of(runtime, job_id)
+    Queue(WEBHOOKS, connection=runtime.redis).empty()  # the worker took the RQ job...
+    with runtime.session() as session:  # ...claimed the attempt, and was SIGKILLed before recording it
+        assert outbox.claim_attempt(session, delivery.id, utcnow(), relay.lease_seconds(runtime.settings))
+    assert relay.relay_due_deliveries(runtime) == 0  # being sent, as far as anyone can tell
+    run_webhooks(runtime)
+    assert receiver.requests == []
+    age(runtime, delivery.id, relay.lease_seconds(runtime.settings) + 1)
+    assert relay.relay_due_deliveries(runtime) == 1
+    run_webhooks(runtime)
+    relay.relay_due_deliveries(runtime)
+    run_webhooks(runtime)
+    final = delivery_of(runtime, job_id)
+    assert len(receiver.requests) == 1 and receiver.requests[0].headers["webhook-id"] == final.webhook_id
+    assert (final.status, final.attempts) == ("delivered", 2)
+    assert [a.attempt_number for a in attempts_of(runtime, delivery.id)] == [2]
+
+
+def test_relay_does_not_enqueue_twice_while_rq_job_waits(runtime: Runtime, receiver: Receiver) -> None:
+    job_id = new_job(runtime, callback=receiver.url())
+    finish(runtime, job_id)
+    delivery = delivery_of(runtime, job_id)
+    age(runtime, delivery.id, relay.lease_seconds(runtime.settings) + 1)  # webhook queue backlog
+    assert relay.relay_due_deliveries(runtime) == 1  # re-claimed, but its RQ job is still queued
+    assert queued_webhooks(runtime) == 1
+    run_webhooks(runtime)
+    assert len(receiver.requests) == 1
+
+
+def test_relay_concurrent_relays_hand_each_delivery_once(runtime: Runtime, receiver: Receiver) -> None:
+    job_ids = [new_job(runtime, callback=receiver.url()) for _ in range(5)]
+    for job_id in job_ids:
+        finish(runtime, job_id)
+    runtime.redis.flushall()
+    for job_id in job_ids:
+        age(runtime, delivery_of(runtime, job_id).id, relay.lease_seconds(runtime.settings) + 1)
+    barrier = threading.Barrier(3)
+    handed: list[int] = []
+
+    def run_relay() -> None:
+        barrier.wait()
+        handed.append(relay.relay_due_deliveries(runtime))
+
+    threads = [threading.Thread(target=run_relay) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sum(handed) == 5 and queued_webhooks(runtime) == 5
+    run_webhooks(runtime)
+    assert len(receiver.requests) == 5
+
+
+def test_relay_is_a_scheduler_task(settings: Settings) -> None:
+    tasks = {task.name: task for task in scheduler.extra_tasks(settings)}
+    assert tasks["webhook_relay"].run is relay.relay_due_deliveries
+    assert tasks["webhook_relay"].interval == settings.scheduler_interval
+
+
+def test_relay_hanging_receiver_does_not_slow_pdf_jobs(runtime: Runtime, receiver: Receiver) -> None:
+    receiver.replies["/hang"] = Reply(hang=True)
+    data = sample_request()["data"]
+    jobs = [
+        submit_job(runtime, "acme", JobRequest(code=f"HANG{i}", product_id="minatBakatUmum",
+                                               callback=receiver.url("/hang"), data=data)).job
+        for i in range(3)
+    ]
+    started = time.monotonic()
+    run_jobs(runtime)  # the PDF queues only, as a PDF worker
+    pdf_seconds = time.monotonic() - started
+    with runtime.session() as session:
+        statuses = {session.get(JobRecord, job.job_id).status for job in jobs}
+    assert statuses == {"completed"}
+    assert receiver.requests == [] and queued_webhooks(runtime) == 3  # deliveries wait on their own queue
+    assert pdf_seconds < len(jobs) * runtime.settings.webhook_timeout  # no PDF job waited for the receiver
+    started = time.monotonic()
+    run_webhooks(runtime)
+    assert time.monotonic() - started >= len(jobs) * runtime.settings.webhook_timeout * 0.9
+    assert {delivery_of(runtime, job.job_id).last_error for job in jobs} == {
+        f"receiver 127.0.0.1:{receiver.port} did not answer within 2 s (timeout)"
+    }

@@ -1,0 +1,135 @@
+"""The reconciler: SQL is the record of truth, Redis the transport; this re-aligns them.
+
+It catches every way a job can fall out of RQ:
+- queued in SQL but unknown to RQ (Redis was down at submit, Redis lost its data, FLUSHALL);
+- processing in SQL while no live worker holds its lease (worker or machine killed mid-job);
+- left in RQ's intermediate queue by a worker that died between dequeue and start.
+Each pass takes a Redis lock, so several reconcilers never re-queue the same job twice, and reads
+SQL in indexed keyset batches, so it stays cheap with 100,000 rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from redis.exceptions import RedisError
+
+from store import jobs as job_store
+from store.models import FAILED, PROCESSING, QUEUED, JobRecord, utcnow
+from workers import outcome
+from workers.lease import leases_held
+from workers.queues import PDF_QUEUES
+from workers.runtime import Runtime
+from workers.submit import enqueue_job
+
+log = logging.getLogger(__name__)
+
+LOCK_KEY = "pdfjobs:reconciler-lock"
+EPOCH_KEY = "pdfjobs:epoch"
+BATCH = 500
+# Without a wipe, one pass checks at most this many rows; a wiped Redis gets a full sweep.
+ROWS_PER_PASS = 5000
+
+
+@dataclass
+class ReconcileReport:
+    """What one pass did."""
+
+    requeued_missing: int = 0
+    requeued_orphans: int = 0
+    failed_orphans: int = 0
+    rescued_intermediate: int = 0
+    full_sweep: bool = False
+
+
+def reconcile(rt: Runtime) -> ReconcileReport | None:
+    """One pass; None when another reconciler holds the lock or Redis does not answer."""
+    try:
+        if not rt.redis.set(LOCK_KEY, "1", nx=True, ex=max(rt.settings.reconcile_interval * 4, 30)):
+            return None
+        try:
+            report = ReconcileReport(full_sweep=_redis_was_wiped(rt))
+            _requeue_missing(rt, report)
+            _recover_orphans(rt, report)
+            _rescue_intermediate(rt, report)
+        finally:
+            rt.redis.delete(LOCK_KEY)
+    except RedisError as exc:
+        log.warning("event=reconcile_skipped reason=%r", str(exc))
+        return None
+    if report.requeued_missing or report.requeued_orphans or report.failed_orphans or report.rescued_intermediate:
+        log.warning("event=reconciled %s", report)
+    return report
+
+
+def _redis_was_wiped(rt: Runtime) -> bool:
+    # The epoch key is set once and never expires: its absence means Redis lost its data (or this
+    # is the first pass ever); either way every unfinished job is checked.
+    return bool(rt.redis.set(EPOCH_KEY, utcnow().isoformat(), nx=True))
+
+
+def _batches(rt: Runtime, status: str, report: ReconcileReport):  # noqa: ANN202
+    older_than = utcnow() - timedelta(seconds=rt.settings.stale_job_grace)
+    budget = None if report.full_sweep else ROWS_PER_PASS
+    after = None
+    seen = 0
+    while budget is None or seen < budget:
+        with rt.session() as session:
+            batch = job_store.stale_jobs(session, status, older_than, after=after, limit=BATCH)
+        if not batch:
+            return
+        yield batch
+        seen += len(batch)
+        after = (batch[-1].updated_at, batch[-1].job_id)
+
+
+def _requeue_missing(rt: Runtime, report: ReconcileReport) -> None:
+    for batch in _batches(rt, QUEUED, report):
+        with rt.redis.pipeline(transaction=False) as pipe:
+            for job in batch:
+                pipe.exists(f"rq:job:{job.job_id}")
+            present = pipe.execute()
+        for job, found in zip(batch, present, strict=True):
+            if not found and enqueue_job(rt, job):
+                report.requeued_missing += 1
+                log.warning("job=%s event=requeued reason=missing_from_redis", job.job_id)
+
+
+def _recover_orphans(rt: Runtime, report: ReconcileReport) -> None:
+    max_attempts = len(rt.settings.job_retry_delays) + 1
+    for batch in _batches(rt, PROCESSING, report):
+        held = leases_held(rt.redis, [job.job_id for job in batch])
+        for job in batch:
+            if held[job.job_id]:
+                continue
+            reason = f"the worker running attempt {job.attempts} stopped (killed or lost) before finishing"
+            if job.attempts >= max_attempts:
+                outcome.end_job(rt, job.job_id, FAILED, error=f"{reason}; no attempts left")
+                report.failed_orphans += 1
+                continue
+            with rt.session() as session:
+                moved = job_store.requeue_orphan(session, job, reason)
+            if moved and enqueue_job(rt, job, at_front=True):
+                report.requeued_orphans += 1
+                log.warning("job=%s event=requeued reason=orphaned attempt=%s", job.job_id, job.attempts)
+
+
+def _rescue_intermediate(rt: Runtime, report: ReconcileReport) -> None:
+    """Jobs a dead worker left in RQ's intermediate queue go back to the front of their queue."""
+    for name in PDF_QUEUES:
+        intermediate = f"rq:queue:{name}:intermediate"
+        for raw in rt.redis.lrange(intermediate, 0, 999):
+            job_id = raw.decode()
+            with rt.session() as session:
+                job = job_store.get_job(session, job_id)
+            if job is None or job.status != QUEUED or not _stale(rt, job):
+                continue
+            if rt.redis.lrem(intermediate, 1, job_id):
+                rt.redis.lpush(f"rq:queue:{name}", job_id)
+                report.rescued_intermediate += 1
+
+
+def _stale(rt: Runtime, job: JobRecord) -> bool:
+    return job.updated_at < utcnow() - timedelta(seconds=rt.settings.stale_job_grace)
