@@ -41,10 +41,11 @@ def end_job(rt: Runtime, job_id: str, status: str, *, error: str | None, **field
             job.mongo_status = MONGO_PENDING
         delivery = _outbox_row(rt, job)
         if delivery is not None:
+            delivery.handed_at = delivery.next_attempt_at  # handed over by this worker right after the commit
             session.add(delivery)
         session.commit()
     if delivery is not None:
-        relay.hand_over_quietly(rt, delivery.id)  # low latency; the relay is the backstop
+        relay.hand_over_inserted(rt, delivery.id, delivery.handed_at)  # low latency; the relay is the backstop
     log.info("job=%s event=%s error=%r", job_id, status, error)
     if job.mongo_status == MONGO_PENDING:
         record_in_mongo(rt, job)

@@ -84,6 +84,18 @@ def hand_over_quietly(rt: Runtime, delivery_id: int) -> None:
         log.warning("delivery=%s event=hand_over_deferred reason=%r", delivery_id, str(exc))
 
 
+def hand_over_inserted(rt: Runtime, delivery_id: int, handed_at: datetime) -> None:
+    """Enqueue the first attempt of a delivery that `end_job` inserted already handed (no claim needed).
+
+    It saves `hand_over`'s claim transaction; when Redis fails the hand is released for the relay.
+    """
+    try:
+        enqueue_delivery(rt, delivery_id, 0)
+    except RedisError as exc:
+        log.warning("delivery=%s event=hand_over_deferred reason=%r", delivery_id, str(exc))
+        _release(rt, [delivery_id], handed_at)
+
+
 def relay_due_deliveries(rt: Runtime, now: datetime | None = None, limit: int = BATCH) -> int:
     """Hand every due (or lost) delivery to the webhooks queue; returns how many were handed."""
     now = now or utcnow()
