@@ -6,7 +6,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import redis
@@ -14,6 +14,7 @@ from rq import Queue, Worker
 from rq.registry import FailedJobRegistry, FinishedJobRegistry
 from rq.utils import utcparse
 
+from bench.service_bench import cpu_seconds
 from service import embedded_redis
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -34,6 +35,12 @@ class BareResult:
     failed: int
     seconds: float
     round_no: int = 1
+    cpu_seconds: float = 0.0
+
+    @property
+    def cpu_per_job(self) -> float:
+        """CPU seconds of the workers and redis-server per finished job."""
+        return self.cpu_seconds / self.finished if self.finished else 0.0
 
     @property
     def jobs_per_second(self) -> float:
@@ -58,7 +65,10 @@ def run_bare_rq(work_dir: Path, *, worker_class: str, workers: int, jobs: int, t
     ]
     try:
         _wait_for_workers(connection, workers, processes)
-        return _measure(connection, worker_class, workers, jobs, timeout, round_no)
+        pids = [process.pid for process in processes] + [server.pid]
+        before = sum(cpu_seconds(pid) for pid in pids)
+        result = _measure(connection, worker_class, workers, jobs, timeout, round_no)
+        return replace(result, cpu_seconds=sum(cpu_seconds(pid) for pid in pids) - before)
     finally:
         _stop(processes)
         log.close()

@@ -64,26 +64,36 @@ def _ratio(a: float, b: float) -> str:
 
 def _throughput(r: Results) -> list[str]:
     lines = ["## End-to-end throughput", "",
-             "| run | processes | jobs | done | seconds | jobs/s | % of ceiling |", "|---|---|---|---|---|---|---|",
-             f"| render-bound ceiling ({ms(r.render_cpu)} ms CPU/report) | {r.cores} | | | | {r.ceiling:.1f} | 100 |"]
+             "| run | processes | jobs | done | seconds | jobs/s | % of ceiling | CPU ms/job |",
+             "|---|---|---|---|---|---|---|---|",
+             f"| render-bound ceiling ({ms(r.render_cpu)} ms CPU/report) | {r.cores} | | | | {r.ceiling:.1f} | 100 | "
+             f"{ms(r.render_cpu)} |"]
     for bare in r.bare:
         name = "rq-default (forking Worker)" if bare.worker_class.endswith(".Worker") else "rq-simple (SimpleWorker)"
         lines.append(f"| bare {name} #{bare.round_no} | {bare.workers} | {bare.jobs} | {bare.finished} | "
-                     f"{bare.seconds:.2f} | {bare.jobs_per_second:.1f} | {_pct(bare.jobs_per_second, r.ceiling)} |")
+                     f"{bare.seconds:.2f} | {bare.jobs_per_second:.1f} | {_pct(bare.jobs_per_second, r.ceiling)} | "
+                     f"{ms(bare.cpu_per_job)} |")
     for number, run in enumerate(r.e2e_runs, 1):
         lines.append(f"| service #{number} (HTTP -> RQ -> render -> store -> SQL -> {run.end_marker}) | {r.cores} | "
                      f"{run.jobs} | {run.completed} | {run.seconds:.2f} | {run.jobs_per_second:.1f} | "
-                     f"{_pct(run.jobs_per_second, r.ceiling)} |")
+                     f"{_pct(run.jobs_per_second, r.ceiling)} | {ms(run.cpu_per_job)} |")
     e2e = r.e2e
     if e2e is not None:
         lines += ["", "```",
                   f"ratio vs rq-default: {_ratio(e2e.jobs_per_second, r.bare_rate('.Worker'))}",
                   f"ratio vs rq-simple: {_ratio(e2e.jobs_per_second, r.bare_rate('.SimpleWorker'))}",
                   f"service % of render-bound ceiling: {_pct(e2e.jobs_per_second, r.ceiling)}",
+                  f"CPU per job, rq-simple / service (the ratio CPU alone allows): {_cpu_ratio(r)}",
                   f"webhooks received: {e2e.webhooks}/{e2e.jobs}; submit answers: {e2e.submit_statuses}", "```", "",
                   "CPU ms per job during the e2e run, by program: " + ", ".join(
                       f"{name} {1000 * seconds / max(e2e.completed, 1):.1f}" for name, seconds in e2e.cpu.items())]
     return [*lines, ""]
+
+
+def _cpu_ratio(r: Results) -> str:
+    simple = [b.cpu_per_job for b in r.bare if b.worker_class.endswith(".SimpleWorker") and b.cpu_per_job]
+    service = [run.cpu_per_job for run in r.e2e_runs if run.cpu_per_job]
+    return _ratio(min(simple), min(service)) if simple and service else "n/a"
 
 
 def _pct(value: float, whole: float) -> str:

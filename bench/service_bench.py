@@ -67,6 +67,12 @@ class E2EResult:
     cpu: dict[str, float] = field(default_factory=dict)
 
     @property
+    def cpu_per_job(self) -> float:
+        """CPU seconds of every service process (not the load generator) per completed job."""
+        used = sum(seconds for name, seconds in self.cpu.items() if name != "load generator")
+        return used / self.completed if self.completed else 0.0
+
+    @property
     def jobs_per_second(self) -> float:
         """Completed jobs per second, first submit to last completion (or webhook)."""
         return self.completed / self.seconds if self.seconds > 0 else 0.0
@@ -191,12 +197,13 @@ def service_pids(service: RunningService) -> list[tuple[str, int]]:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds a process has used (Linux /proc)."""
+    """User + system CPU seconds a process and its waited-for children have used (Linux /proc)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    # utime + stime + cutime + cstime: a forking worker's finished work-horses count for their parent.
+    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_by_program(before: dict[str, float], pids: list[tuple[str, int]]) -> dict[str, float]:
