@@ -10,7 +10,9 @@ from pathlib import Path
 
 from service.embedded_redis import redis_server_binary
 
-PACKAGES = ("rq", "redis", "reportlab", "flask", "gunicorn", "gevent", "sqlalchemy", "supervisor", "pydantic")
+PACKAGES = (
+    "rq", "redis", "hiredis", "reportlab", "flask", "gunicorn", "gevent", "sqlalchemy", "supervisor", "pydantic",
+)
 
 
 def cores() -> int:
