@@ -37,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
         install_loopback_guard()
     runtime = build_runtime(settings)
     set_runtime(runtime)
-    preload(runtime)
+    if set(args.queues) & set(PDF_QUEUES):
+        preload(runtime)
     queues = [Queue(name, connection=runtime.redis) for name in args.queues]
     worker = PdfWorker(queues, connection=runtime.redis, name=args.name, maintenance_interval=60)
     log.info("event=worker_start queues=%s", ",".join(args.queues))

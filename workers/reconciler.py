@@ -1,7 +1,8 @@
 """The reconciler: SQL is the record of truth, Redis the transport; this re-aligns them.
 
 It catches every way a job can fall out of RQ:
-- queued in SQL but unknown to RQ (Redis was down at submit, Redis lost its data, FLUSHALL);
+- queued in SQL but unknown to RQ (Redis was down at submit, Redis lost its data, FLUSHALL), given up
+  by RQ, or started by a worker that died before it claimed the job in SQL;
 - processing in SQL while no live worker holds its lease (worker or machine killed mid-job);
 - left in RQ's intermediate queue by a worker that died between dequeue and start.
 Each pass takes a Redis lock, so several reconcilers never re-queue the same job twice, and reads
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from redis.exceptions import RedisError
 
@@ -27,6 +28,8 @@ from workers.submit import enqueue_job
 log = logging.getLogger(__name__)
 
 LOCK_KEY = "pdfjobs:reconciler-lock"
+# RQ states in which RQ will not run the job again by itself.
+RQ_GAVE_UP = frozenset({"failed", "stopped", "canceled", "finished"})
 EPOCH_KEY = "pdfjobs:epoch"
 BATCH = 500
 # Without a wipe, one pass checks at most this many rows; a wiped Redis gets a full sweep.
@@ -86,15 +89,33 @@ def _batches(rt: Runtime, status: str, report: ReconcileReport):  # noqa: ANN202
 
 
 def _requeue_missing(rt: Runtime, report: ReconcileReport) -> None:
+    """Queued in SQL, but RQ lost it, gave up on it, or started it on a worker that died before the claim."""
     for batch in _batches(rt, QUEUED, report):
         with rt.redis.pipeline(transaction=False) as pipe:
             for job in batch:
-                pipe.exists(f"rq:job:{job.job_id}")
-            present = pipe.execute()
-        for job, found in zip(batch, present, strict=True):
-            if not found and enqueue_job(rt, job):
+                pipe.hmget(f"rq:job:{job.job_id}", "status", "started_at")
+            states = pipe.execute()
+        for job, (status, started_at) in zip(batch, states, strict=True):
+            reason = _lost_reason(rt, status, started_at)
+            if reason and enqueue_job(rt, job):
                 report.requeued_missing += 1
-                log.warning("job=%s event=requeued reason=missing_from_redis", job.job_id)
+                log.warning("job=%s event=requeued reason=%s", job.job_id, reason)
+
+
+def _lost_reason(rt: Runtime, status: bytes | None, started_at: bytes | None) -> str | None:
+    """Why RQ will not run a job that SQL still holds as queued (None: RQ still has it in hand)."""
+    if status is None:
+        return "missing_from_redis"
+    state = status.decode()
+    if state in RQ_GAVE_UP:
+        return f"rq_status_{state}"
+    if state == "started" and started_at:
+        # A live worker claims a started job in SQL within milliseconds; one still unclaimed after
+        # the grace period was started by a worker that died before its claim.
+        started = datetime.strptime(started_at.decode(), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+        if started < utcnow() - timedelta(seconds=rt.settings.stale_job_grace):
+            return "worker_died_before_claim"
+    return None
 
 
 def _recover_orphans(rt: Runtime, report: ReconcileReport) -> None:

@@ -132,3 +132,23 @@ def test_duplicate_rq_entries_run_the_job_once(client, runtime) -> None:
     run_jobs(runtime)
     row = status_of(runtime, job_id)
     assert row.status == "completed" and row.attempts == 1
+
+
+def test_reconciler_requeues_job_started_by_a_worker_that_died_before_its_claim(client, runtime) -> None:
+    job_id = submit(client)
+    runtime.redis.lpop("rq:queue:normal")
+    runtime.redis.hset(f"rq:job:{job_id}", mapping={"status": "started", "started_at": "2020-01-01T00:00:00.000000Z"})
+    backdate(runtime, job_id)
+    assert reconcile(runtime).requeued_missing == 1
+    run_jobs(runtime)
+    assert status_of(runtime, job_id).status == "completed"
+
+
+def test_reconciler_requeues_job_rq_gave_up_on(client, runtime) -> None:
+    job_id = submit(client)
+    runtime.redis.lpop("rq:queue:normal")
+    runtime.redis.hset(f"rq:job:{job_id}", "status", "failed")
+    backdate(runtime, job_id)
+    assert reconcile(runtime).requeued_missing == 1
+    run_jobs(runtime)
+    assert status_of(runtime, job_id).status == "completed"
