@@ -42,8 +42,13 @@ def main(argv: list[str] | None = None) -> int:
     queues = [Queue(name, connection=runtime.redis) for name in args.queues]
     worker = PdfWorker(queues, connection=runtime.redis, name=args.name, maintenance_interval=60)
     log.info("event=worker_start queues=%s", ",".join(args.queues))
-    worker.work(burst=args.burst, max_jobs=MAX_JOBS_PER_WORKER, logging_level=settings.log_level)
+    worker.work(burst=args.burst, max_jobs=MAX_JOBS_PER_WORKER, logging_level=rq_log_level(settings.log_level))
     return 0
+
+
+def rq_log_level(level: str) -> str:
+    """RQ's own level: its three INFO lines per job repeat our job=<id> events, so INFO becomes WARNING."""
+    return "WARNING" if level == "INFO" else level
 
 
 def preload(runtime) -> None:  # noqa: ANN001
