@@ -124,15 +124,18 @@ def enqueue_delivery(rt: Runtime, delivery_id: int, attempts: int) -> None:
         log.info("delivery=%s event=hand_over_skipped reason=still_queued rq_job=%s", delivery_id, job_id)
         return
     settings = rt.settings
-    Queue(WEBHOOKS, connection=rt.redis).enqueue_call(
-        DELIVER_WEBHOOK,
-        args=(delivery_id,),
-        job_id=job_id,
-        timeout=attempt_timeout(settings),
-        result_ttl=settings.cleanup_completed_after,
-        failure_ttl=7 * 24 * 3600,
-        description=f"webhook delivery={delivery_id} attempt={attempts + 1}",
-    )
+    with rt.redis.pipeline() as pipe:  # one round trip (RQ alone makes two)
+        Queue(WEBHOOKS, connection=rt.redis).enqueue_call(
+            DELIVER_WEBHOOK,
+            args=(delivery_id,),
+            job_id=job_id,
+            timeout=attempt_timeout(settings),
+            result_ttl=settings.cleanup_completed_after,
+            failure_ttl=7 * 24 * 3600,
+            description=f"webhook delivery={delivery_id} attempt={attempts + 1}",
+            pipeline=pipe,
+        )
+        pipe.execute()
 
 
 def _release(rt: Runtime, delivery_ids: list[int], handed_at: datetime) -> None:
