@@ -15,6 +15,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from queue import Empty
 from typing import Any
 
 HOST = "127.0.0.1"
@@ -226,13 +227,28 @@ def run_load(
         child.start()
         children.append(child)
     total = LoadResult()
-    for _ in children:
-        part = queue.get(timeout=duration + 60)
-        # perf_counter is per boot (CLOCK_MONOTONIC), so the processes' clocks agree.
-        total.merge(part)
-    for child in children:
-        child.join(timeout=10)
+    try:
+        for _ in children:
+            # perf_counter is per boot (CLOCK_MONOTONIC), so the processes' clocks agree.
+            total.merge(_next_part(queue, children, deadline=time.monotonic() + duration + 60))
+    finally:
+        for child in children:
+            child.join(timeout=10)
+            if child.is_alive():
+                child.kill()
     return total
+
+
+def _next_part(queue: Any, children: list[Any], deadline: float) -> LoadResult:
+    """The next child's result; raises when a child died without one or the deadline passed."""
+    while time.monotonic() < deadline:
+        try:
+            return queue.get(timeout=0.5)
+        except Empty:
+            dead = [child.exitcode for child in children if child.exitcode not in (None, 0)]
+            if dead:
+                raise RuntimeError(f"a load generator process failed (exit codes {dead})") from None
+    raise TimeoutError("load generator processes did not report in time")
 
 
 def serial_requests(port: int, requests: list[bytes]) -> LoadResult:
