@@ -16,7 +16,10 @@ import logging
 import signal
 import threading
 
+from rq.job import Job
 from rq.worker import SimpleWorker
+
+from workers import eta
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,11 @@ class PdfWorker(SimpleWorker):
             return
         log.info("job=%s event=stop_requested", self.get_current_job_id())
         signal.pthread_kill(threading.main_thread().ident, signal.SIGUSR1)
+
+    def prepare_job_execution(self, job: Job, remove_from_intermediate_queue: bool = False) -> None:
+        """RQ's bookkeeping, then move the queue's dequeued mark (for queue positions)."""
+        super().prepare_job_execution(job, remove_from_intermediate_queue)
+        eta.mark_dequeued(self.connection, job.origin, job.meta)
 
     def _install_signal_handlers(self) -> None:
         super()._install_signal_handlers()
