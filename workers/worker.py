@@ -24,8 +24,12 @@ from workers import eta
 log = logging.getLogger(__name__)
 
 
-class JobStoppedError(Exception):
-    """The running job was stopped on request (cancel)."""
+class JobStoppedError(BaseException):
+    """The running job was stopped on request (cancel).
+
+    A BaseException, like KeyboardInterrupt: libraries catch `Exception` broadly (pypdf logs and goes on
+    inside form flattening), and a stop must not be swallowed there.
+    """
 
 
 class PdfWorker(SimpleWorker):
