@@ -86,10 +86,17 @@ def test_stats_alert_thresholds_come_from_settings(client, runtime) -> None:
     assert {"queue_length", "avg_processing_time"} <= names
 
 
-def test_stats_answer_with_an_alert_when_redis_is_down(client, runtime) -> None:
+def unreachable_redis():
+    """A client of a Redis that is not there, failing at once (no retries)."""
     import redis as redis_lib
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
 
-    runtime.redis = redis_lib.Redis(unix_socket_path="/nonexistent/redis.sock", socket_timeout=0.2)
+    return redis_lib.Redis(unix_socket_path="/nonexistent/redis.sock", socket_timeout=0.2, retry=Retry(NoBackoff(), 0))
+
+
+def test_stats_answer_with_an_alert_when_redis_is_down(client, runtime) -> None:
+    runtime.redis = unreachable_redis()
     body = stats(client)
     assert body["queues"] is None and "redis_unavailable" in alert_names(body)
 
@@ -130,10 +137,8 @@ def test_metrics_count_jobs_by_outcome_product_and_priority(client, runtime) -> 
 
 
 def test_metrics_report_redis_down_without_failing(client, runtime) -> None:
-    import redis as redis_lib
-
     submit(client, "x")
-    runtime.redis = redis_lib.Redis(unix_socket_path="/nonexistent/redis.sock", socket_timeout=0.2)
+    runtime.redis = unreachable_redis()
     values = metrics(client)
     assert values["pdfjobs_redis_up{}"] == 0
     assert values["pdfjobs_jobs_submitted_total{priority=normal,product=minatBakatUmum}"] == 1
