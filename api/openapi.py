@@ -48,7 +48,10 @@ _SUBMIT_ERRORS = {
 
 def paths() -> dict[str, dict[str, Any]]:
     """Every route of the app: path -> method -> operation."""
-    job = [JOB_ID]
+    return {**_service_paths(), **_report_paths(), **_job_paths(), **_docs_paths()}
+
+
+def _service_paths() -> dict[str, dict[str, Any]]:
     return {
         "/healthz": {"get": _op("The process is alive", "health", {"200": {"description": "ok"}}, secured=False)},
         "/readyz": {"get": _op("Redis and SQL answer", "health", {"200": {"description": "ready"},
@@ -56,6 +59,14 @@ def paths() -> dict[str, dict[str, Any]]:
                                secured=False)},
         "/metrics": {"get": _op("Prometheus metrics (computed from SQL and Redis at scrape time)", "health",
                                 {"200": {"description": "text/plain; version=0.0.4"}}, secured=False)},
+        "/api/queue/stats": {"get": _op(
+            "Queue lengths, workers, last hour's outcomes and processing times, active alerts", "queue",
+            {"200": _json("QueueStats", "stats")})},
+    }
+
+
+def _report_paths() -> dict[str, dict[str, Any]]:
+    return {
         "/api/reports/generate-async": {"post": _op(
             "Submit a report job", "reports",
             {"202": _json("JobAccepted", "accepted"), "200": _json("JobAccepted", "an earlier job for the same "
@@ -67,6 +78,12 @@ def paths() -> dict[str, dict[str, Any]]:
              **_SUBMIT_ERRORS, "409": _error("the job was cancelled"), "422": _error("the job failed, or the "
              "request is unprocessable (unknown productId, reused Idempotency-Key)")},
             body="SubmitBody", parameters=[_IDEMPOTENCY])},
+    }
+
+
+def _job_paths() -> dict[str, dict[str, Any]]:
+    job = [JOB_ID]
+    return {
         "/api/jobs": {"get": _op(
             "List jobs, newest first (own jobs; admin clients see all)", "jobs",
             {"200": _json("JobList", "a page of jobs"), "400": _error("invalid filter, limit or cursor")},
@@ -93,9 +110,11 @@ def paths() -> dict[str, dict[str, Any]]:
             {"202": _json("JobAccepted", "queued again"), "404": _error("unknown job"),
              "409": _error("not failed/cancelled, or another job for the same code + productId is active")},
             parameters=job)},
-        "/api/queue/stats": {"get": _op(
-            "Queue lengths, workers, last hour's outcomes and processing times, active alerts", "queue",
-            {"200": _json("QueueStats", "stats")})},
+    }
+
+
+def _docs_paths() -> dict[str, dict[str, Any]]:
+    return {
         "/api/openapi.json": {"get": _op("This document", "docs", {"200": {"description": "OpenAPI 3.0"}},
                                          secured=False)},
         "/api/docs": {"get": _op("Rendered API documentation (Swagger UI, offline)", "docs",

@@ -66,6 +66,23 @@ class FailingOnceTemplate(Template):
         return MinatBakatTemplate().render(sample_request()["data"], code=code)
 
 
+class UnavailableTemplate(Template):
+    """Fails with a transient error every time (a dependency that is down): RQ schedules retries."""
+
+    product_id = "dependencyDown"
+    title = "Dependency down (tests)"
+    kind = "report"
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "object"}
+
+    def validate(self, data: object) -> list[dict[str, str]]:
+        return []
+
+    def render(self, data: dict[str, Any], progress: Progress | None = None, *, code: str | None = None) -> bytes:
+        raise ConnectionError("the report data service does not answer")
+
+
 def install(rt: Runtime, *templates: Template) -> None:
     """Serve the built-in report plus `templates` from this runtime (before its first template lookup)."""
     rt.overrides["templates"] = TemplateRegistry([MinatBakatTemplate(), *templates])

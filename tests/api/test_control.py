@@ -13,7 +13,7 @@ from sqlalchemy import select
 from store import jobs as job_store
 from store.models import WebhookDelivery, utcnow
 from tests.conftest import CLIENT_B, auth, run_jobs, sample_request
-from tests.templates import FailingOnceTemplate, GatedTemplate, install
+from tests.templates import FailingOnceTemplate, GatedTemplate, UnavailableTemplate, install
 
 SUBMIT = "/api/reports/generate-async"
 CALLBACK = "http://127.0.0.1:9/webhook/pdf-complete"
@@ -74,6 +74,18 @@ def test_cancel_scheduled_job_is_never_enqueued(client, runtime) -> None:
     with runtime.session() as session:
         assert job_store.claim_due_scheduled(session, utcnow() + timedelta(hours=1)) == []
     assert row(runtime, job_id).status == "cancelled"
+
+
+def test_cancel_job_waiting_for_a_retry_removes_the_retry(client, runtime) -> None:
+    install(runtime, UnavailableTemplate())
+    job_id = submit(client, productId="dependencyDown")
+    run_jobs(runtime)  # first attempt fails; RQ schedules the retry (no scheduler runs in this test)
+    body = client.get(f"/api/jobs/{job_id}", headers=auth()).json
+    assert body["status"] == "queued" and body["retry_count"] == 1 and body["position_in_queue"] is None
+    assert runtime.redis.zcard("rq:scheduled:normal") == 1
+    assert client.post(f"/api/jobs/{job_id}/cancel", headers=auth()).json["status"] == "cancelled"
+    assert runtime.redis.zcard("rq:scheduled:normal") == 0
+    assert row(runtime, job_id).retry_count == 1
 
 
 def test_cancel_another_clients_job_is_404(client) -> None:
