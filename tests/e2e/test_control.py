@@ -13,6 +13,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 from pypdf import PdfReader
+from rq import Queue, Worker
 from rq.job import Job
 
 from service.harness import RunningService
@@ -72,6 +73,9 @@ class WorkersStopped:
 
     def __exit__(self, *exc: object) -> None:
         self.service.ctl("start", "pdf_worker:*")
+        queue = Queue("high", connection=self.service.redis())
+        expected = self.service.settings.workers
+        poll(lambda: len(Worker.all(queue=queue)) == expected, what=f"{expected} workers registered again")
 
 
 def test_e2e_position_counts_higher_queues_while_workers_are_stopped(api: Api, service: RunningService) -> None:
