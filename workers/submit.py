@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from store import jobs as job_store
 from store.models import QUEUED, SCHEDULED, JobRecord, utcnow
+from workers.eta import queue_ticket
 from workers.queues import GENERATE_PDF, PDF_QUEUES
 from workers.runtime import Runtime
 
@@ -166,6 +167,7 @@ def enqueue_job(rt: Runtime, job: JobRecord, *, at_front: bool = False) -> bool:
             retry=Retry(max=len(delays), interval=delays) if delays else None,
             description=f"{job.product_id} {job.code}",
             at_front=at_front,
+            meta=queue_ticket(rt.redis, job.priority, at_front=at_front),
         )
     except RedisError as exc:
         log.warning("job=%s event=enqueue_deferred reason=%r", job.job_id, str(exc))
