@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from flask import Flask
 
-from api import callbacks, health, jobs, reports, templates
+from api import (
+    callbacks,
+    control,
+    docs,
+    events,
+    health,
+    job_list,
+    jobs,
+    metrics,
+    queue_stats,
+    reports,
+    sync_reports,
+    templates,
+)
 from api.dashboard import mount_dashboard
 from api.errors import register_error_handlers
 from api.extension import EXTENSION
@@ -20,7 +33,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.json.sort_keys = False
     app.extensions[EXTENSION] = runtime or build_runtime(settings, socket_timeout=settings.redis_socket_timeout)
     register_error_handlers(app)
-    for module in (health, reports, jobs, templates, callbacks):
+    blueprints = (health, reports, jobs, job_list, control, events, sync_reports, queue_stats, metrics, docs,
+                  templates, callbacks)
+    for module in blueprints:
         app.register_blueprint(module.bp)
     mount_dashboard(app, settings)
     return app

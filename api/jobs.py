@@ -45,7 +45,12 @@ def get_job_status(job_id: str) -> ResponseReturnValue:
 @require_client
 def download_job_pdf(job_id: str) -> ResponseReturnValue:
     """The PDF (streamed), or a redirect to its Google Drive copy."""
-    job = load_job(job_id)
+    return pdf_response(load_job(job_id))
+
+
+def pdf_response(job: JobRecord) -> ResponseReturnValue:
+    """The PDF of a job (streamed), a redirect to its Drive copy, or 409/410 saying why there is none."""
+    job_id = job.job_id
     if job.status != COMPLETED:
         raise ConflictError(
             f"Job {job_id} is {job.status}, not completed; the PDF can be downloaded once it is completed.",

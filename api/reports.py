@@ -11,7 +11,7 @@ from api.extension import runtime
 from api.requests import parse_job_request
 from api.serialize import accepted_body
 from workers.eta import estimate
-from workers.submit import IdempotencyKeyReusedError, QueueFullError, submit_job
+from workers.submit import IdempotencyKeyReusedError, JobRequest, QueueFullError, SubmitResult, submit_job
 
 bp = Blueprint("reports", __name__, url_prefix="/api/reports")
 
@@ -20,10 +20,19 @@ bp = Blueprint("reports", __name__, url_prefix="/api/reports")
 @require_client
 def submit_report() -> ResponseReturnValue:
     """Accept a report job: 202 with its id (200 with the earlier job for a repeated request)."""
-    job_request = parse_job_request()
-    rt = runtime()
+    result = submit_or_refuse(parse_job_request())
+    job = result.job
+    # Redis just failed for this job: do not spend the request on more Redis calls.
+    position, eta = estimate(runtime(), job) if result.enqueued else (None, None)
+    body = accepted_body(job, position, eta)
+    status = 202 if result.created else 200
+    return jsonify(body), status, {"Location": body["status_url"]}
+
+
+def submit_or_refuse(job_request: JobRequest) -> SubmitResult:
+    """Submit for the current client; a full queue is 503, a reused Idempotency-Key 422."""
     try:
-        result = submit_job(rt, current_client().name, job_request)
+        return submit_job(runtime(), current_client().name, job_request)
     except QueueFullError as exc:
         raise ServiceUnavailableError(
             f"The queue is full ({exc.queued} jobs waiting, the maximum is {exc.limit}); "
@@ -37,9 +46,3 @@ def submit_report() -> ResponseReturnValue:
             "use a new key for a new request.",
             error="idempotency_key_reused",
         ) from None
-    job = result.job
-    # Redis just failed for this job: do not spend the request on more Redis calls.
-    position, eta = estimate(rt, job) if result.enqueued else (None, None)
-    body = accepted_body(job, position, eta)
-    status = 202 if result.created else 200
-    return jsonify(body), status, {"Location": body["status_url"]}

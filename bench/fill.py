@@ -9,6 +9,7 @@ from sqlalchemy import insert
 
 from store.jobs import active_key_for
 from store.models import QUEUED, JobRecord, utcnow
+from workers.eta import TICKET_KEY
 from workers.queues import GENERATE_PDF
 from workers.runtime import Runtime
 from workers.submit import JobRequest, new_job_id, rq_options
@@ -54,13 +55,16 @@ def _row(client_name: str, body: dict[str, Any], code: str) -> dict[str, Any]:
 
 
 def _enqueue(rt: Runtime, rows: list[dict[str, Any]]) -> None:
-    queue = Queue(rows[0]["priority"], connection=rt.redis)
+    priority = rows[0]["priority"]
+    queue = Queue(priority, connection=rt.redis)
+    # Queue tickets as enqueue_job takes them (workers.eta), one INCRBY for the batch.
+    first = int(rt.redis.incrby(TICKET_KEY.format(priority), len(rows))) - len(rows) + 1
     datas = [
         Queue.prepare_data(
-            GENERATE_PDF, args=(row["job_id"],), job_id=row["job_id"],
+            GENERATE_PDF, args=(row["job_id"],), job_id=row["job_id"], meta={"queue_ticket": first + number},
             **rq_options(rt.settings, JobRecord(product_id=row["product_id"], code=row["code"])),
         )
-        for row in rows
+        for number, row in enumerate(rows)
     ]
     with rt.redis.pipeline() as pipe:
         queue.enqueue_many(datas, pipeline=pipe)

@@ -82,6 +82,8 @@ class Settings:
     alert_queue_length: int = 100
     alert_failure_rate: float = 0.05
     alert_avg_processing_seconds: float = 300.0
+    job_watch_interval: float = 0.5
+    events_max_seconds: int = 3600
     storage_backend: str = "local"
     templates_dir: Path | None = None
     google_drive_credentials_file: Path | None = None
@@ -142,6 +144,8 @@ class Settings:
             alert_queue_length=reader.get("ALERT_QUEUE_LENGTH", _positive_int, 100),
             alert_failure_rate=reader.get("ALERT_FAILURE_RATE", _fraction, 0.05),
             alert_avg_processing_seconds=reader.get("ALERT_AVG_PROCESSING_SECONDS", _positive_float, 300.0),
+            job_watch_interval=reader.get("JOB_WATCH_INTERVAL", _positive_float, 0.5),
+            events_max_seconds=reader.get("EVENTS_MAX_SECONDS", _positive_int, 3600),
             storage_backend=reader.get("STORAGE_BACKEND", _choice("local", "gdrive"), "local"),
             templates_dir=reader.get("TEMPLATES_DIR", Path, None),
             google_drive_credentials_file=reader.get("GOOGLE_DRIVE_CREDENTIALS_FILE", Path, None),

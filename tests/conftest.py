@@ -168,3 +168,15 @@ def unreachable_redis(settings: Settings) -> redis_lib.Redis:
     from workers.runtime import connect_redis
 
     return connect_redis(settings.with_changes(redis_url="unix:///nonexistent/redis.sock"), socket_timeout=0.2)
+
+
+INVALID_DATA = {"participant": {"name": "A"}}  # passes no template: the worker fails the job at once
+
+
+def break_job_data(session_factory, job_id: str) -> None:  # noqa: ANN001
+    """Replace a queued job's data with data its template refuses (a job that fails in the worker)."""
+    from store.models import JobRecord
+
+    with session_factory() as session:
+        session.get(JobRecord, job_id).request_data = INVALID_DATA
+        session.commit()

@@ -1,11 +1,25 @@
-"""Queue position and estimated completion, from measured processing times and live workers."""
+"""Queue position and estimated completion, from measured processing times and live workers.
+
+A status call must stay cheap with 100,000 jobs queued, so nothing here scans a queue. Instead:
+- at enqueue every job takes a ticket, a per-priority sequence number (INCR), kept in its RQ meta;
+- when a worker starts a job it raises the per-priority "dequeued" mark to that job's ticket;
+- jobs ahead of a queued job = the length of every higher-priority queue
+  + (its ticket - the dequeued mark - 1), clamped to the length of its own queue;
+- a job put at the front (the reconciler's re-queue) takes the mark as its ticket and lowers the mark.
+One pipelined round trip of O(1) commands answers a status call. Jobs removed from the middle of a
+queue (cancelled) make the estimate high by one each until a later job starts; the clamp bounds it.
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
+from redis import Redis
 from redis.exceptions import RedisError
+from rq.serializers import resolve_serializer
 
 from store.models import PROCESSING, QUEUED, SCHEDULED, JobRecord, utcnow
 from workers.queues import PDF_QUEUES
@@ -14,64 +28,134 @@ from workers.runtime import Runtime
 log = logging.getLogger(__name__)
 
 DURATIONS_KEY = "pdfjobs:durations"
+AVERAGE_KEY = "pdfjobs:duration_avg_ms"
+TICKET_KEY = "pdfjobs:queue_ticket:{}"
+DEQUEUED_KEY = "pdfjobs:queue_dequeued:{}"
 DURATION_SAMPLES = 200
-# LPOS scans the list; past this many entries the position is reported as unknown (None).
-MAX_SCAN = 10_000
 DEFAULT_SECONDS = 2.0
+# Raise a key to a value, never lower it (workers start jobs slightly out of ticket order).
+_RAISE_TO = "local c = tonumber(redis.call('GET', KEYS[1]) or '0') " \
+            "if tonumber(ARGV[1]) > c then redis.call('SET', KEYS[1], ARGV[1]) end return 0"
+# A job put at the front takes the current mark as its ticket and lowers the mark by one, so it is next
+# and every other job moves back one place; starting it raises the mark back.
+_FRONT_TICKET = "local c = tonumber(redis.call('GET', KEYS[1]) or '0') redis.call('SET', KEYS[1], c - 1) return c"
+_SERIALIZER = resolve_serializer(None)
+
+
+def queue_ticket(redis: Redis, priority: str, *, at_front: bool = False) -> dict[str, Any]:
+    """RQ meta for a job about to be enqueued: its ticket on its priority queue."""
+    if at_front:
+        return {"queue_ticket": int(redis.eval(_FRONT_TICKET, 1, DEQUEUED_KEY.format(priority)))}
+    return {"queue_ticket": int(redis.incr(TICKET_KEY.format(priority)))}
+
+
+def mark_dequeued(redis: Redis, origin: str, meta: dict[str, Any]) -> None:
+    """A worker started this job: raise its queue's dequeued mark to the job's ticket."""
+    ticket = meta.get("queue_ticket")
+    if ticket is None:
+        return
+    try:
+        redis.eval(_RAISE_TO, 1, DEQUEUED_KEY.format(origin), int(ticket))
+    except RedisError as exc:
+        log.debug("event=dequeued_mark_failed queue=%s reason=%r", origin, str(exc))
 
 
 def record_duration(rt: Runtime, milliseconds: int) -> None:
-    """Remember a job's processing time (the newest DURATION_SAMPLES are kept)."""
+    """Remember a job's processing time and the mean of the newest DURATION_SAMPLES."""
     try:
         with rt.redis.pipeline(transaction=False) as pipe:
-            pipe.lpush(DURATIONS_KEY, milliseconds)
+            pipe.lpush(DURATIONS_KEY, int(milliseconds))
             pipe.ltrim(DURATIONS_KEY, 0, DURATION_SAMPLES - 1)
-            pipe.execute()
-    except RedisError:
-        pass
+            pipe.lrange(DURATIONS_KEY, 0, DURATION_SAMPLES - 1)
+            samples = pipe.execute()[2]
+        rt.redis.set(AVERAGE_KEY, sum(int(value) for value in samples) // max(len(samples), 1))
+    except RedisError as exc:
+        log.debug("event=duration_not_recorded reason=%r", str(exc))
 
 
-def average_seconds(rt: Runtime) -> float:
-    """Mean processing time of recent jobs (a default before any job finished)."""
-    samples = [int(value) for value in rt.redis.lrange(DURATIONS_KEY, 0, DURATION_SAMPLES - 1)]
-    return sum(samples) / len(samples) / 1000 if samples else DEFAULT_SECONDS
+@dataclass(frozen=True)
+class QueueSnapshot:
+    """What one pipelined round trip tells about a job's queue."""
+
+    higher: int
+    own_length: int
+    dequeued: int
+    average_seconds: float
+    workers: int
+    rq_status: str | None
+    meta: dict[str, Any]
+    retry_at: float | None
 
 
-def live_workers(rt: Runtime) -> int:
-    """Workers registered on the PDF queues."""
-    return int(rt.redis.scard(f"rq:workers:{PDF_QUEUES[0]}"))
-
-
-def queue_position(rt: Runtime, job: JobRecord) -> int | None:
-    """Jobs ahead of this one, counting higher-priority queues; None when not waiting or unknown."""
-    if job.status != QUEUED:
-        return None
-    names = PDF_QUEUES[: PDF_QUEUES.index(job.priority) + 1]
-    with rt.redis.pipeline(transaction=False) as pipe:
-        for name in names[:-1]:
+def snapshot(redis: Redis, job: JobRecord) -> QueueSnapshot:
+    """Queue lengths, marks, average, worker count and the RQ job's state, in one round trip."""
+    names = PDF_QUEUES[: PDF_QUEUES.index(job.priority) + 1] if job.priority in PDF_QUEUES else (job.priority,)
+    with redis.pipeline(transaction=False) as pipe:
+        for name in names:
             pipe.llen(f"rq:queue:{name}")
-        pipe.lpos(f"rq:queue:{job.priority}", job.job_id, maxlen=MAX_SCAN)
-        *ahead, own = pipe.execute()
-    if own is None:
+        pipe.get(DEQUEUED_KEY.format(job.priority))
+        pipe.get(AVERAGE_KEY)
+        pipe.scard(f"rq:workers:{PDF_QUEUES[0]}")
+        pipe.hmget(f"rq:job:{job.job_id}", "status", "meta")
+        pipe.zscore(f"rq:scheduled:{job.priority}", job.job_id)
+        *lengths, dequeued, average, workers, (status, meta), retry_at = pipe.execute()
+    return QueueSnapshot(
+        higher=sum(lengths[:-1]),
+        own_length=lengths[-1],
+        dequeued=int(dequeued or 0),
+        average_seconds=int(average) / 1000 if average else DEFAULT_SECONDS,
+        workers=int(workers),
+        rq_status=status.decode() if status else None,
+        meta=_load_meta(meta),
+        retry_at=retry_at,
+    )
+
+
+def _load_meta(raw: bytes | None) -> dict[str, Any]:
+    if not raw:
+        return {}
+    try:
+        meta = _SERIALIZER.loads(raw)
+    except Exception:  # noqa: BLE001 - unreadable meta only costs the position
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def position_from(snap: QueueSnapshot) -> int | None:
+    """Jobs ahead of the job, counting higher-priority queues; None when it is not waiting in a queue."""
+    if snap.rq_status != "queued" or snap.own_length == 0:
         return None
-    return sum(ahead) + int(own)
+    last = snap.own_length - 1
+    ticket = snap.meta.get("queue_ticket")
+    # No ticket, or one already passed (RQ re-queued a retry at the tail): assume the tail.
+    ahead = last if ticket is None or ticket <= snap.dequeued else min(ticket - snap.dequeued - 1, last)
+    return snap.higher + ahead
 
 
 def estimate(rt: Runtime, job: JobRecord) -> tuple[int | None, datetime | None]:
-    """(position_in_queue, estimated_completion) of a job; (None, None) when Redis does not answer."""
+    """(position_in_queue, estimated_completion) of a job; None parts when unknown or Redis is down.
+
+    With no live worker the completion is unknown (None): nothing will run the job.
+    """
     if job.status not in (QUEUED, SCHEDULED, PROCESSING):
         return None, None
     try:
-        average = average_seconds(rt)
-        if job.status == PROCESSING:
-            started = job.started_at or utcnow()
-            return None, max(utcnow(), started + timedelta(seconds=average))
-        if job.status == SCHEDULED:
-            return None, (job.run_at or utcnow()) + timedelta(seconds=average)
-        position = queue_position(rt, job)
-        workers = max(live_workers(rt), 1)
-        ahead = position if position is not None else 0
-        return position, utcnow() + timedelta(seconds=average * (ahead // workers + 1))
+        snap = snapshot(rt.redis, job)
     except RedisError as exc:
         log.debug("job=%s event=eta_unavailable reason=%r", job.job_id, str(exc))
         return None, None
+    average = timedelta(seconds=snap.average_seconds)
+    now = utcnow()
+    if job.status == PROCESSING:
+        return None, max(now, (job.started_at or now) + average)
+    if job.status == SCHEDULED:
+        return None, (job.run_at or now) + average
+    position = position_from(snap)
+    if snap.workers == 0:
+        return position, None
+    if position is None:
+        if snap.retry_at is None:
+            return None, None
+        start = datetime.fromtimestamp(snap.retry_at, tz=now.tzinfo)
+        return None, max(now, start) + average
+    return position, now + average * (position // snap.workers + 1)

@@ -9,7 +9,7 @@ from typing import Any
 from callbacks import payloads
 from store import jobs as job_store
 from store.models import COMPLETED, DELIVERY_PENDING, JobRecord, WebhookDelivery, utcnow
-from workers import relay
+from workers import eta, relay
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,10 @@ def download_url(rt: Runtime, job_id: str) -> str:
 
 def complete_job(rt: Runtime, job_id: str, **result: Any) -> JobRecord | None:
     """Mark the job completed with its stored-file fields; None if it had already ended."""
-    return end_job(rt, job_id, COMPLETED, error=None, **result)
+    job = end_job(rt, job_id, COMPLETED, error=None, **result)
+    if job is not None and job.processing_ms is not None:
+        eta.record_duration(rt, job.processing_ms)  # the measured average behind estimated_completion
+    return job
 
 
 def end_job(rt: Runtime, job_id: str, status: str, *, error: str | None, **fields: Any) -> JobRecord | None:

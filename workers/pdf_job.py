@@ -12,13 +12,14 @@ from rq.job import Job
 from rq.timeouts import JobTimeoutException
 
 from store import jobs as job_store
-from store.models import FAILED, JobRecord, utcnow
+from store.models import CANCELLED, FAILED, JobRecord, utcnow
 from workers import outcome
 from workers.errors import PermanentJobError, is_permanent
 from workers.lease import job_lease
 from workers.progress import DETAIL_INTERVAL, SQL_PROGRESS_INTERVAL
 from workers.runtime import Runtime, get_runtime
 from workers.staging import staging_area
+from workers.worker import JobStoppedError
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +131,11 @@ def _handle_failure(
     rt: Runtime, job: JobRecord, rq_job: Job | None, exc: BaseException, *, uploading: bool = False
 ) -> None:
     """Decide between a retry and the final failure, and record it (once, never per attempt)."""
+    if isinstance(exc, JobStoppedError):  # cancel (or a stop from rq-dashboard): never a retry
+        log.info("job=%s event=stopped", job.job_id)
+        outcome.end_job(rt, job.job_id, CANCELLED, error="cancelled while running (stopped on request)")
+        _discard_staged(rt, job.job_id)
+        return
     message = describe_error(rt, exc, step=upload_step(rt) if uploading else None)
     permanent = is_permanent(exc)
     retries_left = rq_job.retries_left if rq_job is not None else 0

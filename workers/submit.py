@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from config import Settings
 from store import jobs as job_store
 from store.models import QUEUED, SCHEDULED, JobRecord, utcnow
+from workers.eta import queue_ticket
 from workers.queues import GENERATE_PDF, PDF_QUEUES
 from workers.runtime import Runtime
 
@@ -158,7 +159,7 @@ def enqueue_job(rt: Runtime, job: JobRecord, *, at_front: bool = False) -> bool:
         with rt.redis.pipeline() as pipe:  # one round trip (RQ alone makes two)
             Queue(job.priority, connection=rt.redis).enqueue_call(
                 GENERATE_PDF, args=(job.job_id,), job_id=job.job_id, at_front=at_front, pipeline=pipe,
-                **rq_options(rt.settings, job),
+                meta=queue_ticket(rt.redis, job.priority, at_front=at_front), **rq_options(rt.settings, job),
             )
             pipe.execute()
     except RedisError as exc:

@@ -16,13 +16,20 @@ import logging
 import signal
 import threading
 
+from rq.job import Job
 from rq.worker import SimpleWorker
+
+from workers import eta
 
 log = logging.getLogger(__name__)
 
 
-class JobStoppedError(Exception):
-    """The running job was stopped on request (cancel)."""
+class JobStoppedError(BaseException):
+    """The running job was stopped on request (cancel).
+
+    A BaseException, like KeyboardInterrupt: libraries catch `Exception` broadly (pypdf logs and goes on
+    inside form flattening), and a stop must not be swallowed there.
+    """
 
 
 class PdfWorker(SimpleWorker):
@@ -34,6 +41,11 @@ class PdfWorker(SimpleWorker):
             return
         log.info("job=%s event=stop_requested", self.get_current_job_id())
         signal.pthread_kill(threading.main_thread().ident, signal.SIGUSR1)
+
+    def prepare_job_execution(self, job: Job, remove_from_intermediate_queue: bool = False) -> None:
+        """RQ's bookkeeping, then move the queue's dequeued mark (for queue positions)."""
+        super().prepare_job_execution(job, remove_from_intermediate_queue)
+        eta.mark_dequeued(self.connection, job.origin, job.meta)
 
     def _install_signal_handlers(self) -> None:
         super()._install_signal_handlers()

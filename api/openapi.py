@@ -1,0 +1,166 @@
+"""The OpenAPI document: one entry per route (tests/api/test_openapi.py fails when they drift apart)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api.openapi_schemas import components, list_parameters
+
+JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}, "example": "pdf_0123"}
+SECURED = [{"bearer": []}, {"apiKey": []}]
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(name: str, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref(name)}}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return _json("Error", description)
+
+
+def _op(summary: str, tag: str, responses: dict[str, Any], *, secured: bool = True,
+        parameters: list[dict[str, Any]] | None = None, body: str | None = None, **extra: Any) -> dict[str, Any]:
+    operation: dict[str, Any] = {"summary": summary, "tags": [tag], "responses": responses, **extra}
+    if secured:
+        operation["security"] = SECURED
+        responses.setdefault("401", _error("missing or invalid API key"))
+    if parameters:
+        operation["parameters"] = parameters
+    if body:
+        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(body)}}}
+    return operation
+
+
+_IDEMPOTENCY = {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"},
+                "description": "same key + same body returns the same job (200); a different body is 422"}
+_PDF = {"description": "the PDF", "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}}
+_SUBMIT_ERRORS = {
+    "400": _error("invalid JSON or fields (details name each)"),
+    "413": _error("body too large"),
+    "422": _error("unknown productId, or Idempotency-Key reused with another body"),
+    "503": _error("queue full (Retry-After)"),
+}
+
+
+def paths() -> dict[str, dict[str, Any]]:
+    """Every route of the app: path -> method -> operation."""
+    return {**_service_paths(), **_report_paths(), **_job_paths(), **_template_paths(), **_docs_paths()}
+
+
+def _service_paths() -> dict[str, dict[str, Any]]:
+    return {
+        "/healthz": {"get": _op("The process is alive", "health", {"200": {"description": "ok"}}, secured=False)},
+        "/readyz": {"get": _op("Redis and SQL answer", "health", {"200": {"description": "ready"},
+                                                                   "503": {"description": "not ready"}},
+                               secured=False)},
+        "/metrics": {"get": _op("Prometheus metrics (computed from SQL and Redis at scrape time)", "health",
+                                {"200": {"description": "text/plain; version=0.0.4"}}, secured=False)},
+        "/api/queue/stats": {"get": _op(
+            "Queue lengths, workers, last hour's outcomes and processing times, active alerts", "queue",
+            {"200": _json("QueueStats", "stats")})},
+    }
+
+
+def _report_paths() -> dict[str, dict[str, Any]]:
+    return {
+        "/api/reports/generate-async": {"post": _op(
+            "Submit a report job", "reports",
+            {"202": _json("JobAccepted", "accepted"), "200": _json("JobAccepted", "an earlier job for the same "
+             "request (Idempotency-Key, or same code + productId still active)"), **_SUBMIT_ERRORS},
+            body="SubmitBody", parameters=[_IDEMPOTENCY])},
+        "/api/reports/generate": {"post": _op(
+            "Submit and wait up to SYNC_TIMEOUT for the PDF", "reports",
+            {"200": _PDF, "202": _json("JobAccepted", "not done within SYNC_TIMEOUT: poll the job"),
+             **_SUBMIT_ERRORS, "409": _error("the job was cancelled"), "422": _error("the job failed, or the "
+             "request is unprocessable (unknown productId, reused Idempotency-Key)")},
+            body="SubmitBody", parameters=[_IDEMPOTENCY])},
+    }
+
+
+def _job_paths() -> dict[str, dict[str, Any]]:
+    job = [JOB_ID]
+    return {
+        "/api/jobs": {"get": _op(
+            "List jobs, newest first (own jobs; admin clients see all)", "jobs",
+            {"200": _json("JobList", "a page of jobs"), "400": _error("invalid filter, limit or cursor")},
+            parameters=list_parameters())},
+        "/api/jobs/{job_id}": {"get": _op(
+            "Job status with queue position and estimated completion", "jobs",
+            {"200": _json("JobStatus", "the job"), "404": _error("unknown job")}, parameters=job)},
+        "/api/jobs/{job_id}/download": {"get": _op(
+            "Download the PDF", "jobs",
+            {"200": _PDF, "302": {"description": "redirect to the Google Drive copy"},
+             "404": _error("unknown job"), "409": _error("not completed"), "410": _error("removed after retention")},
+            parameters=job)},
+        "/api/jobs/{job_id}/events": {"get": _op(
+            "Server-Sent Events: `progress`, then `complete` or `error` (data: status, phase, progress, "
+            "message); the stream closes when the job ends", "jobs",
+            {"200": {"description": "text/event-stream", "content": {"text/event-stream": {"schema": {
+                "type": "string"}}}}, "404": _error("unknown job")}, parameters=job)},
+        "/api/jobs/{job_id}/cancel": {"post": _op(
+            "Cancel a queued or scheduled job; stop a running one", "jobs",
+            {"200": _json("JobStatus", "cancelled"), "404": _error("unknown job"),
+             "409": _error("already completed, failed or cancelled")}, parameters=job)},
+        "/api/jobs/{job_id}/retry": {"post": _op(
+            "Re-queue a failed or cancelled job under the same id", "jobs",
+            {"202": _json("JobAccepted", "queued again"), "404": _error("unknown job"),
+             "409": _error("not failed/cancelled, or another job for the same code + productId is active")},
+            parameters=job)},
+        "/api/jobs/{job_id}/callbacks/redeliver": {"post": _op(
+            "Send the job's final webhook again (same webhook-id, a new attempt)", "webhooks",
+            {"202": {"description": "redelivery scheduled; body: the job's callback status"},
+             "404": _error("unknown job"),
+             "409": _error("job not final, no callback URL, or an attempt is under way")}, parameters=job)},
+    }
+
+
+def _template_paths() -> dict[str, dict[str, Any]]:
+    product = [{"name": "product_id", "in": "path", "required": True, "schema": {"type": "string"},
+                "example": "minatBakatUmum"}]
+    return {
+        "/api/templates": {"get": _op(
+            "Products (templates) with title, kind and the JSON schema of their data", "templates",
+            {"200": {"description": "{templates: [{productId, title, kind, schema}], count}"}})},
+        "/api/templates/{product_id}": {"get": _op(
+            "One product with its data schema", "templates",
+            {"200": {"description": "{productId, title, kind, schema}"}, "404": _error("unknown product")},
+            parameters=product)},
+    }
+
+
+def _docs_paths() -> dict[str, dict[str, Any]]:
+    return {
+        "/api/openapi.json": {"get": _op("This document", "docs", {"200": {"description": "OpenAPI 3.0"}},
+                                         secured=False)},
+        "/api/docs": {"get": _op("Rendered API documentation (Swagger UI, offline)", "docs",
+                                 {"200": {"description": "HTML"}}, secured=False)},
+        "/api/docs/{filename}": {"get": _op(
+            "Swagger UI assets", "docs", {"200": {"description": "asset"}, "404": _error("no such asset")},
+            secured=False, parameters=[{"name": "filename", "in": "path", "required": True,
+                                        "schema": {"type": "string"}}])},
+    }
+
+
+def build_document(version: str = "0.1.0") -> dict[str, Any]:
+    """The whole OpenAPI 3.0 document."""
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "PDF job service",
+            "version": version,
+            "description": "Queue PDF reports, follow them, get them by webhook or download. Every /api/* call "
+                           "except the docs needs an API key: `Authorization: Bearer <key>` or `X-API-Key`.",
+        },
+        "paths": paths(),
+        "components": {
+            "schemas": components(),
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            },
+        },
+    }

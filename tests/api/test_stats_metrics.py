@@ -1,0 +1,145 @@
+"""GET /api/queue/stats and GET /metrics, computed from the real Redis and SQL."""
+
+from __future__ import annotations
+
+from prometheus_client.parser import text_string_to_metric_families
+from rq import Queue
+
+from tests.conftest import auth, break_job_data, run_jobs, sample_request
+from workers.worker import PdfWorker
+
+SUBMIT = "/api/reports/generate-async"
+
+
+def submit(client, code: str, **changes) -> str:
+    response = client.post(SUBMIT, json=sample_request() | {"code": code} | changes, headers=auth())
+    assert response.status_code == 202, response.json
+    return response.json["job_id"]
+
+
+def fail_one(client, runtime, code: str) -> str:
+    """A job that fails at once in the worker: its data is refused by the template."""
+    response = client.post(SUBMIT, json=sample_request() | {"code": code}, headers=auth())
+    assert response.status_code == 202, response.json
+    break_job_data(runtime.session, response.json["job_id"])
+    run_jobs(runtime)
+    return response.json["job_id"]
+
+
+def stats(client) -> dict:
+    response = client.get("/api/queue/stats", headers=auth())
+    assert response.status_code == 200, response.json
+    return response.json
+
+
+def alert_names(body: dict) -> set[str]:
+    return {alert["name"] for alert in body["alerts"]}
+
+
+def test_stats_of_an_idle_service_show_empty_queues_and_no_workers_alert(client) -> None:
+    body = stats(client)
+    assert body["queues"] == {"high": 0, "normal": 0, "low": 0}
+    assert body["workers"] == {"total": 0, "busy": 0, "idle": 0}
+    assert body["last_hour"] == {"completed": 0, "failed": 0, "cancelled": 0, "failure_rate": 0.0,
+                                 "avg_processing_seconds": None, "p95_processing_seconds": None}
+    assert alert_names(body) == {"no_workers"}
+    assert client.get("/api/queue/stats").status_code == 401
+
+
+def test_stats_count_queues_scheduled_and_workers(client, runtime) -> None:
+    submit(client, "h", priority="high")
+    submit(client, "n1")
+    submit(client, "n2")
+    submit(client, "later", runAt="2099-01-01T00:00:00Z")
+    worker = PdfWorker([Queue("high", connection=runtime.redis)], connection=runtime.redis)
+    worker.register_birth()
+    worker.set_state("idle")
+    try:
+        body = stats(client)
+    finally:
+        worker.register_death()
+    assert body["queues"] == {"high": 1, "normal": 2, "low": 0} and body["scheduled"] == 1
+    assert body["workers"] == {"total": 1, "busy": 0, "idle": 1}
+    assert "no_workers" not in alert_names(body)
+
+
+def test_stats_and_alerts_change_as_jobs_fail(client, runtime) -> None:
+    submit(client, "ok")
+    run_jobs(runtime)
+    before = stats(client)
+    assert before["last_hour"]["completed"] == 1 and before["last_hour"]["failure_rate"] == 0.0
+    assert before["last_hour"]["avg_processing_seconds"] > 0 and before["last_hour"]["p95_processing_seconds"] > 0
+    assert "failure_rate" not in alert_names(before)
+    fail_one(client, runtime, "bad")
+    after = stats(client)
+    assert after["last_hour"]["failed"] == 1 and after["last_hour"]["failure_rate"] == 0.5
+    (alert,) = [alert for alert in after["alerts"] if alert["name"] == "failure_rate"]
+    assert alert["value"] == 0.5 and alert["threshold"] == 0.05
+
+
+def test_stats_alert_thresholds_come_from_settings(client, runtime) -> None:
+    runtime.settings = runtime.settings.with_changes(alert_queue_length=2, alert_avg_processing_seconds=0.001)
+    submit(client, "done")
+    run_jobs(runtime)
+    for index in range(3):
+        submit(client, f"q{index}")
+    names = alert_names(stats(client))
+    assert {"queue_length", "avg_processing_time"} <= names
+
+
+def unreachable_redis():
+    """A client of a Redis that is not there, failing at once (no retries)."""
+    import redis as redis_lib
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    return redis_lib.Redis(unix_socket_path="/nonexistent/redis.sock", socket_timeout=0.2, retry=Retry(NoBackoff(), 0))
+
+
+def test_stats_answer_with_an_alert_when_redis_is_down(client, runtime) -> None:
+    runtime.redis = unreachable_redis()
+    body = stats(client)
+    assert body["queues"] is None and "redis_unavailable" in alert_names(body)
+
+
+def metrics(client) -> dict[str, float]:
+    response = client.get("/metrics")
+    assert response.status_code == 200 and response.mimetype == "text/plain"
+    samples = {}
+    for family in text_string_to_metric_families(response.data.decode()):
+        for sample in family.samples:
+            labels = ",".join(f"{key}={value}" for key, value in sorted(sample.labels.items()))
+            samples[f"{sample.name}{{{labels}}}"] = sample.value
+    return samples
+
+
+def test_metrics_count_jobs_by_outcome_product_and_priority(client, runtime) -> None:
+    submit(client, "ok", callback="http://127.0.0.1:9/hook")
+    run_jobs(runtime)
+    fail_one(client, runtime, "bad")
+    cancelled = submit(client, "gone", priority="high")
+    client.post(f"/api/jobs/{cancelled}/cancel", headers=auth())
+    submit(client, "waiting", priority="low")
+    values = metrics(client)
+    labels = "priority=normal,product=minatBakatUmum"
+    assert values[f"pdfjobs_jobs_submitted_total{{{labels}}}"] == 2
+    assert values["pdfjobs_jobs_submitted_total{priority=high,product=minatBakatUmum}"] == 1
+    assert values[f"pdfjobs_jobs_completed_total{{{labels}}}"] == 1
+    assert values[f"pdfjobs_jobs_failed_total{{{labels}}}"] == 1
+    assert values["pdfjobs_jobs_cancelled_total{priority=high,product=minatBakatUmum}"] == 1
+    assert values["pdfjobs_jobs_active{priority=low,product=minatBakatUmum,status=queued}"] == 1
+    assert values["pdfjobs_processing_seconds_count{product=minatBakatUmum}"] == 1
+    assert values["pdfjobs_processing_seconds_bucket{le=+Inf,product=minatBakatUmum}"] == 1
+    assert values["pdfjobs_processing_seconds_sum{product=minatBakatUmum}"] > 0
+    assert values["pdfjobs_queue_length{queue=low}"] == 1 and values["pdfjobs_queue_length{queue=normal}"] == 0
+    assert values["pdfjobs_workers{state=busy}"] == 0
+    assert values["pdfjobs_webhook_deliveries{status=pending}"] == 1
+    assert values["pdfjobs_redis_up{}"] == 1 and values["pdfjobs_sql_up{}"] == 1
+
+
+def test_metrics_report_redis_down_without_failing(client, runtime) -> None:
+    submit(client, "x")
+    runtime.redis = unreachable_redis()
+    values = metrics(client)
+    assert values["pdfjobs_redis_up{}"] == 0
+    assert values["pdfjobs_jobs_submitted_total{priority=normal,product=minatBakatUmum}"] == 1
