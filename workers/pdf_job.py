@@ -16,7 +16,7 @@ from store.models import CANCELLED, FAILED, JobRecord, utcnow
 from workers import outcome
 from workers.errors import PermanentJobError, is_permanent
 from workers.lease import job_lease
-from workers.progress import DETAIL_INTERVAL, SQL_PROGRESS_INTERVAL
+from workers.progress import SQL_PROGRESS_INTERVAL
 from workers.runtime import Runtime, get_runtime
 from workers.staging import staging_area
 from workers.worker import JobStoppedError
@@ -79,7 +79,7 @@ def rendered_pdf(rt: Runtime, job: JobRecord, progress: ProgressReporter) -> byt
     template = rt.templates.get(job.product_id)
     data = load_report_data(rt, job)
     progress(10, "data loaded")
-    pdf = template.render(data, progress=lambda pct, msg: progress.detail(10 + pct * 30 // 100, msg), code=job.code)
+    pdf = template.render(data, progress=lambda pct, msg: progress(10 + pct * 30 // 100, msg), code=job.code)
     if staging is not None:
         try:
             staging.save(job.job_id, pdf)
@@ -174,24 +174,18 @@ def describe_error(rt: Runtime, exc: BaseException, *, step: str | None = None) 
 
 
 class ProgressReporter:
-    """Writes each phase to the RQ job meta (a template's inner steps at most every DETAIL_INTERVAL s)
-    and to the SQL row at most every SQL_PROGRESS_INTERVAL s."""
+    """Writes every step to the RQ job meta, and to the SQL row at most every SQL_PROGRESS_INTERVAL s."""
 
     def __init__(self, rt: Runtime, job_id: str, rq_job: Job | None):
         self.rt, self.job_id, self.rq_job = rt, job_id, rq_job
         self.uploading = False  # True while the PDF is being stored (names the failed step)
-        self.sql_written = self.meta_written = time.monotonic()  # mark_started has just written the row
-
-    def detail(self, percent: int, phase: str) -> None:
-        """A step inside a phase (the template's own steps): written only if the phase has run a while."""
-        if time.monotonic() - self.meta_written >= DETAIL_INTERVAL:
-            self(percent, phase)
+        self.sql_written = time.monotonic()  # mark_started has just written the row
 
     def __call__(self, percent: int, phase: str) -> None:
         if self.rq_job is not None:
             self.rq_job.meta.update(progress=percent, phase=phase)
             self.rq_job.save_meta()
-        now = self.meta_written = time.monotonic()
+        now = time.monotonic()
         if self.rq_job is None or now - self.sql_written >= SQL_PROGRESS_INTERVAL:
             self.sql_written = now
             with self.rt.session() as session:

@@ -20,8 +20,6 @@ log = logging.getLogger(__name__)
 
 # Seconds between two progress writes to the SQL row of one running job.
 SQL_PROGRESS_INTERVAL = 1.0
-# A template's own steps inside the render phase reach the meta only this long after the last write.
-DETAIL_INTERVAL = 0.25
 
 
 def live_progress(rt: Runtime, job: JobRecord) -> dict[str, Any]:
