@@ -21,7 +21,7 @@ class Results:
     date: str
     machine: list[tuple[str, str]]
     cores: int
-    render_cpu: float = 0.0
+    render_samples: list[float] = field(default_factory=list)
     bare: list[BareResult] = field(default_factory=list)
     e2e_runs: list[E2EResult] = field(default_factory=list)
     idle: IdleLatency | None = None
@@ -31,6 +31,11 @@ class Results:
     rss: list[tuple[str, int]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+
+    @property
+    def render_cpu(self) -> float:
+        """CPU seconds per report: the fastest of the samples taken through the run (the highest ceiling)."""
+        return min(self.render_samples, default=0.0)
 
     @property
     def ceiling(self) -> float:
@@ -66,7 +71,8 @@ def _throughput(r: Results) -> list[str]:
     lines = ["## End-to-end throughput", "",
              "| run | processes | jobs | done | seconds | jobs/s | % of ceiling | CPU ms/job |",
              "|---|---|---|---|---|---|---|---|",
-             f"| render-bound ceiling ({ms(r.render_cpu)} ms CPU/report) | {r.cores} | | | | {r.ceiling:.1f} | 100 | "
+             f"| render-bound ceiling ({ms(r.render_cpu)} ms CPU/report, fastest of "
+             f"{' / '.join(ms(sample) for sample in r.render_samples)}) | {r.cores} | | | | {r.ceiling:.1f} | 100 | "
              f"{ms(r.render_cpu)} |"]
     for bare in r.bare:
         name = "rq-default (forking Worker)" if bare.worker_class.endswith(".Worker") else "rq-simple (SimpleWorker)"

@@ -89,7 +89,7 @@ def run_bench(plan: BenchPlan, work_dir: Path) -> Results:
     cores = machine.cores()
     results = Results(plan.name, datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), machine.describe(), cores)
     results.notes.append(f"load average (1, 5, 15 min) at start: {os.getloadavg()}")
-    results.render_cpu = render_cpu_seconds(plan.ceiling_renders)
+    results.render_samples.append(render_cpu_seconds(plan.ceiling_renders))
     results.bare.append(run_bare_rq(work_dir, worker_class=DEFAULT_WORKER, workers=cores,
                                     jobs=plan.bare_default_jobs, timeout=plan.timeout * 2))
     results.bare.append(run_bare_rq(work_dir, worker_class=SIMPLE_WORKER, workers=cores, jobs=plan.e2e_jobs,
@@ -118,6 +118,7 @@ def run_worker_phase(plan: BenchPlan, work_dir: Path, results: Results, receiver
             if round_no > 1:  # alternate with bare RQ so drift of the machine hits both alike
                 results.bare.append(run_bare_rq(work_dir, worker_class=SIMPLE_WORKER, workers=results.cores,
                                                 jobs=plan.e2e_jobs, timeout=plan.timeout, round_no=round_no))
+            results.render_samples.append(render_cpu_seconds(plan.ceiling_renders))
             results.e2e_runs.append(run_e2e(service, target, receiver, jobs=plan.e2e_jobs, tag=f"e2e{round_no}",
                                             timeout=plan.timeout))
         results.idle = run_idle_latency(service, target, receiver, count=plan.idle_jobs)

@@ -24,7 +24,7 @@ def test_bench_smoke_plan_runs_every_measurement_and_writes_the_table(tmp_path: 
     assert results.growth is not None and results.growth.filled > 0 and results.growth.bytes_per_job > 0
     assert [row.queued for row in results.growth.rows][-1] >= max(plan.growth_sizes)
     assert any(name.startswith("pdf_worker") for name, _ in results.rss)
-    assert results.render_cpu > 0
+    assert len(results.render_samples) == 1 + plan.rounds and results.render_cpu > 0
 
     text = write_report(results, tmp_path / "results").read_text()
     assert text == render(results)
