@@ -19,7 +19,7 @@ from workers.lease import job_lease
 from workers.progress import SQL_PROGRESS_INTERVAL
 from workers.runtime import Runtime, get_runtime
 from workers.staging import staging_area
-from workers.worker import JobStoppedError
+from workers.worker import JobStoppedError, JobTimedOutError
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +164,7 @@ def _next_delay(rq_job: Job | None) -> int:
 
 def describe_error(rt: Runtime, exc: BaseException, *, step: str | None = None) -> str:
     """A message that says what went wrong (and in which step), for the status and the failure webhook."""
-    if isinstance(exc, JobTimeoutException):
+    if isinstance(exc, (JobTimeoutException, JobTimedOutError)):
         text = f"timed out after {rt.settings.job_timeout} s"
     else:
         text = str(exc) or exc.__class__.__name__

@@ -17,6 +17,7 @@ import signal
 import threading
 
 from rq.job import Job
+from rq.timeouts import UnixSignalDeathPenalty
 from rq.worker import SimpleWorker
 
 from workers import eta
@@ -32,8 +33,21 @@ class JobStoppedError(BaseException):
     """
 
 
+class JobTimedOutError(BaseException):
+    """The running job went past its timeout (a BaseException for the same reason as JobStoppedError)."""
+
+
+class TimeoutPenalty(UnixSignalDeathPenalty):
+    """RQ's SIGALRM death penalty, raising JobTimedOutError instead of the swallowable JobTimeoutException."""
+
+    def handle_death_penalty(self, signum: int, frame: object) -> None:
+        raise JobTimedOutError(f"Task exceeded maximum timeout value ({self._timeout} seconds)")
+
+
 class PdfWorker(SimpleWorker):
     """An RQ SimpleWorker whose running job can be stopped by RQ's stop-job command."""
+
+    death_penalty_class = TimeoutPenalty
 
     def kill_horse(self, sig: signal.Signals = signal.SIGKILL) -> None:
         """Stop the running job: there is no horse, so interrupt our own main thread."""
@@ -42,6 +56,12 @@ class PdfWorker(SimpleWorker):
         log.info("job=%s event=stop_requested", self.get_current_job_id())
         signal.pthread_kill(threading.main_thread().ident, signal.SIGUSR1)
 
+    def _raise_stopped(self, signum: int, frame: object) -> None:
+        # Only the job the stop was meant for: the signal may land just after it finished.
+        stopped = self._stopped_job_id
+        if stopped is not None and stopped == self.get_current_job_id():
+            raise JobStoppedError("stopped on request")
+
     def prepare_job_execution(self, job: Job, remove_from_intermediate_queue: bool = False) -> None:
         """RQ's bookkeeping, then move the queue's dequeued mark (for queue positions)."""
         super().prepare_job_execution(job, remove_from_intermediate_queue)
@@ -49,8 +69,4 @@ class PdfWorker(SimpleWorker):
 
     def _install_signal_handlers(self) -> None:
         super()._install_signal_handlers()
-        signal.signal(signal.SIGUSR1, _raise_stopped)
-
-
-def _raise_stopped(signum: int, frame: object) -> None:
-    raise JobStoppedError("stopped on request")
+        signal.signal(signal.SIGUSR1, self._raise_stopped)

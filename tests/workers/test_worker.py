@@ -1,0 +1,65 @@
+"""PdfWorker: timeouts and stops that library code cannot swallow, and stops aimed at one job only."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from rq import Queue
+
+from store import jobs as job_store
+from tests.conftest import auth, run_jobs, sample_request
+from workers.worker import JobStoppedError, PdfWorker
+
+
+class SwallowingTemplate:
+    """A template whose render catches Exception broadly while it works (as pypdf does in places)."""
+
+    def __init__(self, inner):  # noqa: ANN001
+        self.inner = inner
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        return getattr(self.inner, name)
+
+    def render(self, data, progress=None, *, code=None) -> bytes:  # noqa: ANN001
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                time.sleep(0.01)
+            except Exception:  # noqa: BLE001, S110 - the point of this test double
+                pass
+        return self.inner.render(data, progress, code=code)
+
+
+class SwallowingRegistry:
+    def __init__(self, inner):  # noqa: ANN001
+        self.inner = inner
+
+    def get(self, product_id: str) -> SwallowingTemplate:
+        return SwallowingTemplate(self.inner.get(product_id))
+
+    def all(self) -> list:
+        return self.inner.all()
+
+
+def test_timeout_is_not_swallowed_by_code_that_catches_exception(client, runtime) -> None:
+    runtime.settings = runtime.settings.with_changes(job_timeout=1, job_retry_delays=())
+    runtime.overrides["templates"] = SwallowingRegistry(runtime.templates)
+    runtime.__dict__.pop("templates")
+    job_id = client.post("/api/reports/generate-async", json=sample_request(), headers=auth()).json["job_id"]
+    started = time.monotonic()
+    run_jobs(runtime)
+    with runtime.session() as session:
+        job = job_store.get_job(session, job_id)
+    assert job.status == "failed" and job.error_message == "timed out after 1 s"
+    assert time.monotonic() - started < 4  # stopped at the timeout, not after the 5 s render
+
+
+def test_stop_signal_for_another_job_is_ignored(runtime, monkeypatch) -> None:
+    worker = PdfWorker([Queue("normal", connection=runtime.redis)], connection=runtime.redis)
+    monkeypatch.setattr(worker, "get_current_job_id", lambda: "job-b")
+    worker._stopped_job_id = "job-a"
+    worker._raise_stopped(0, None)  # the job it was meant for has already finished: nothing happens
+    worker._stopped_job_id = "job-b"
+    with pytest.raises(JobStoppedError):
+        worker._raise_stopped(0, None)
