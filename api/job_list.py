@@ -17,10 +17,9 @@ from api.auth import current_client, require_client
 from api.errors import ValidationError
 from api.extension import runtime
 from api.schemas import field_errors
-from api.serialize import job_links
-from callbacks.payloads import iso
+from api.serialize import job_fields
 from store import jobs as job_store
-from store.models import COMPLETED, JobRecord
+from store.models import JobRecord
 
 bp = Blueprint("job_list", __name__, url_prefix="/api/jobs")
 
@@ -104,21 +103,4 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 def job_summary(job: JobRecord) -> dict[str, Any]:
     """One job in a list (the status endpoint has the full record)."""
-    links = job_links(job)
-    return {
-        "job_id": job.job_id,
-        "client": job.client_name,
-        "code": job.code,
-        "productId": job.product_id,
-        "priority": job.priority,
-        "status": job.status,
-        "progress": job.progress,
-        "created_at": iso(job.created_at),
-        "run_at": iso(job.run_at),
-        "started_at": iso(job.started_at),
-        "completed_at": iso(job.completed_at),
-        "retry_count": job.retry_count,
-        "error": job.error_message,
-        "download_url": links["download_url"] if job.status == COMPLETED and not job.file_deleted_at else None,
-        "status_url": links["status_url"],
-    }
+    return {**job_fields(job), "client": job.client_name}

@@ -7,7 +7,7 @@ from typing import Any
 from flask import url_for
 
 from callbacks.payloads import iso
-from store.models import JobRecord, WebhookDelivery
+from store.models import COMPLETED, JobRecord, WebhookDelivery
 
 
 def job_links(job: JobRecord) -> dict[str, str]:
@@ -29,11 +29,10 @@ def accepted_body(job: JobRecord, position: int | None, eta: Any) -> dict[str, A
     }
 
 
-def job_status_body(
-    job: JobRecord, *, position: int | None, eta: Any, delivery: WebhookDelivery | None
-) -> dict[str, Any]:
-    """The body of GET /api/jobs/<id>."""
+def job_fields(job: JobRecord) -> dict[str, Any]:
+    """The fields every job representation shares (list items and the status body)."""
     links = job_links(job)
+    downloadable = job.status == COMPLETED and not job.file_deleted_at
     return {
         "job_id": job.job_id,
         "code": job.code,
@@ -41,20 +40,29 @@ def job_status_body(
         "priority": job.priority,
         "status": job.status,
         "progress": job.progress,
-        "phase": job.phase,
-        "estimated_completion": iso(eta),
-        "position_in_queue": position,
         "created_at": iso(job.created_at),
         "run_at": iso(job.run_at),
         "started_at": iso(job.started_at),
         "completed_at": iso(job.completed_at),
         "retry_count": job.retry_count,
         "error": job.error_message,
-        "download_url": links["download_url"] if job.status == "completed" and not job.file_deleted_at else None,
+        "download_url": links["download_url"] if downloadable else None,
+        "status_url": links["status_url"],
+    }
+
+
+def job_status_body(
+    job: JobRecord, *, position: int | None, eta: Any, delivery: WebhookDelivery | None
+) -> dict[str, Any]:
+    """The body of GET /api/jobs/<id>."""
+    return {
+        **job_fields(job),
+        "phase": job.phase,
+        "estimated_completion": iso(eta),
+        "position_in_queue": position,
         "google_drive_link": job.google_drive_link,
         "file_size": job.file_size,
         "callback": callback_body(job, delivery),
-        "status_url": links["status_url"],
     }
 
 

@@ -13,6 +13,8 @@ import json
 import re
 import threading
 from collections import defaultdict, deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -250,3 +252,18 @@ def _b64decode(part: str) -> bytes:
 
 def _lower_keys(items: Any) -> dict[str, str]:
     return {key.lower(): value for key, value in items}
+
+
+@contextmanager
+def serve_fake_drive() -> Iterator[FakeDrive]:
+    """A FakeDrive served on 127.0.0.1 for the duration of the block."""
+    fake = FakeDrive()
+    server = DriveHTTPServer(fake)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    try:
+        yield fake
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from google.auth.credentials import AnonymousCredentials
 
 from config.settings import Settings
-from tests.storage.drive_server import ACCESS_TOKEN, DriveHTTPServer, FakeDrive
+from tests.storage.drive_server import ACCESS_TOKEN, FakeDrive, serve_fake_drive
 from workers.storage import (
     GoogleDriveStorage,
     NotLocalError,
@@ -30,14 +29,8 @@ PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\nbinary \x00\x01\x02 body\n%%EOF\n"
 
 @pytest.fixture
 def drive() -> Iterator[FakeDrive]:
-    fake = FakeDrive()
-    server = DriveHTTPServer(fake)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    yield fake
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    with serve_fake_drive() as fake:
+        yield fake
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,21 +12,15 @@ from pymongo.errors import AutoReconnect
 from pypdf import PdfReader
 
 from tests.conftest import auth
-from tests.storage.drive_server import DriveHTTPServer, FakeDrive
+from tests.storage.drive_server import FakeDrive, serve_fake_drive
 from workers.render import load_registry
 
 
 @pytest.fixture
 def drive() -> Iterator[FakeDrive]:
     """A fake Drive API and token endpoint on 127.0.0.1 (tests/storage/drive_server.py)."""
-    fake = FakeDrive()
-    server = DriveHTTPServer(fake)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    yield fake
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    with serve_fake_drive() as fake:
+        yield fake
 
 
 class CountingTemplate:
