@@ -153,6 +153,16 @@ def client(app):
     return app.test_client()
 
 
+@pytest.fixture
+def receiver():  # noqa: ANN201
+    """A real HTTP receiver on 127.0.0.1 that records requests (tests/callbacks/receiver.py)."""
+    from tests.callbacks.receiver import Receiver
+
+    server = Receiver().start()
+    yield server
+    server.stop()
+
+
 def run_jobs(rt: Runtime, queues: tuple[str, ...] = ("high", "normal", "low")) -> None:
     """Run every queued job in-process, as a worker would (burst)."""
     from rq import Queue

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from standardwebhooks.webhooks import Webhook
 
 from tests.callbacks.receiver import Receiver, Reply
@@ -19,13 +16,6 @@ from tests.workers.webhook_support import (
     script,
 )
 from workers.runtime import Runtime
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver().start()
-    yield server
-    server.stop()
 
 
 def _redeliver(client, job_id: str, who=CLIENT_A):  # noqa: ANN001, ANN202

@@ -3,7 +3,6 @@ from __future__ import annotations
 import json
 import socket
 import time
-from collections.abc import Iterator
 from email.utils import formatdate
 
 import pytest
@@ -16,12 +15,6 @@ from tests.callbacks.receiver import Receiver, Reply
 LOOPBACK = ["127.0.0.1"]
 BODY = json.dumps({"job_id": "j1", "status": "completed"}).encode()
 
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver().start()
-    yield server
-    server.stop()
 
 
 def _send(url: str, allowed: list[str] | None = None, timeout: float = 5.0) -> AttemptResult:

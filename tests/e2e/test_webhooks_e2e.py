@@ -24,12 +24,6 @@ WEBHOOK_TIMEOUT = 2
 LEASE = 2 * WEBHOOK_TIMEOUT + 10  # workers.relay.lease_seconds
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver().start()
-    yield server
-    server.stop()
-
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 
-import pytest
 from redis import Redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -31,13 +29,6 @@ from workers import relay, scheduler
 from workers.queues import WEBHOOKS
 from workers.runtime import Runtime
 from workers.submit import JobRequest, submit_job
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver().start()
-    yield server
-    server.stop()
 
 
 def test_relay_end_job_hands_over_at_once(runtime: Runtime, receiver: Receiver) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
@@ -29,13 +28,6 @@ from tests.workers.webhook_support import (
 from workers import relay
 from workers.runtime import Runtime
 from workers.webhook_job import deliver_webhook
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver().start()
-    yield server
-    server.stop()
 
 
 def test_deliver_webhook_completed_job_sends_one_signed_post(runtime: Runtime, receiver: Receiver) -> None:
