@@ -154,6 +154,8 @@ def estimate(rt: Runtime, job: JobRecord) -> tuple[int | None, datetime | None]:
     if snap.workers == 0:
         return position, None
     if position is None:
+        if snap.rq_status in ("started", "finished"):  # a worker took it after our SQL read: it is running
+            return None, now + average
         if snap.retry_at is None:
             return None, None
         start = datetime.fromtimestamp(snap.retry_at, tz=now.tzinfo)

@@ -115,3 +115,20 @@ def test_eta_scheduled_job_completes_after_its_run_at(runtime) -> None:
                                                  run_at=run_at)).job
     position_, completion = eta.estimate(runtime, job)
     assert position_ is None and completion >= run_at
+
+
+def test_eta_job_taken_by_a_worker_right_after_submit_still_has_an_estimate(runtime) -> None:
+    job_id = submit(runtime, "just-taken")
+    with runtime.session() as session:
+        job = job_store.get_job(session, job_id)  # read while still queued
+    runtime.redis.lpop("rq:queue:normal")  # ... and a worker takes it at once
+    runtime.redis.hset(f"rq:job:{job_id}", "status", "started")
+    eta.record_duration(runtime, 2000)
+    worker = live_worker(runtime)
+    try:
+        before = utcnow()
+        position_, completion = eta.estimate(runtime, job)
+    finally:
+        worker.register_death()
+    assert position_ is None
+    assert before + timedelta(seconds=2) <= completion <= utcnow() + timedelta(seconds=2)
