@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -197,17 +197,6 @@ def list_jobs(
     return session.scalars(query).all()
 
 
-def jobs_in_states(session: Session, states: Iterable[str], *, limit: int = 500) -> Sequence[JobRecord]:
-    """Up to `limit` jobs in the given states, oldest first (for the reconciler)."""
-    query = (
-        select(JobRecord)
-        .where(JobRecord.status.in_(list(states)))
-        .order_by(JobRecord.updated_at)
-        .limit(limit)
-    )
-    return session.scalars(query).all()
-
-
 __all__ = [
     "ACTIVE_STATES",
     "CANCELLED",
@@ -270,12 +259,6 @@ def requeue_orphan(session: Session, job: JobRecord, reason: str) -> bool:
     )
     session.commit()
     return result.rowcount == 1
-
-
-def touch(session: Session, job_id: str) -> None:
-    """Mark a job as just checked (moves it to the back of the reconciler's stale order)."""
-    session.execute(update(JobRecord).where(JobRecord.job_id == job_id).values(updated_at=utcnow()))
-    session.commit()
 
 
 def expired_files(session: Session, older_than: datetime, *, limit: int = 200) -> Sequence[JobRecord]:

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pypdf import PdfReader
 
 from store import jobs as job_store
-from tests.conftest import CLIENT_B, auth, run_jobs, sample_request
+from tests.conftest import CLIENT_B, auth, break_job_data, run_jobs, sample_request
 from tests.templates import GatedTemplate, install
 
 SUBMIT = "/api/reports/generate-async"
@@ -67,16 +67,24 @@ def test_events_of_unknown_or_foreign_job_are_404(client) -> None:
     assert client.get(f"/api/jobs/{job_id}/events").status_code == 401
 
 
-def test_sync_generate_answers_with_the_pdf(client, runtime) -> None:
-    runtime.settings = runtime.settings.with_changes(job_watch_interval=0.02)
-    answers = {}
+def sync_request_in_background(client, runtime):  # noqa: ANN001, ANN201
+    """POST the sync endpoint from a thread; returns (thread, answers, job_id) once the job is in SQL."""
+    answers: dict = {}
     waiting = threading.Thread(
         target=lambda: answers.update(response=client.application.test_client().post(
             SYNC, json=sample_request(), headers=auth())))
     waiting.start()
-    with runtime.session() as session:  # run the worker once the request has queued its job
-        while not job_store.list_jobs(session, client_name="acme"):
+    deadline = time.monotonic() + 30
+    with runtime.session() as session:
+        while not (jobs := job_store.list_jobs(session, client_name="acme")) and time.monotonic() < deadline:
             session.expire_all()
+    (job,) = jobs
+    return waiting, answers, job.job_id
+
+
+def test_sync_generate_answers_with_the_pdf(client, runtime) -> None:
+    runtime.settings = runtime.settings.with_changes(job_watch_interval=0.02)
+    waiting, answers, _ = sync_request_in_background(client, runtime)
     run_jobs(runtime)
     waiting.join(timeout=30)
     response = answers["response"]
@@ -93,18 +101,8 @@ def test_sync_generate_answers_202_with_the_job_after_sync_timeout(client, runti
 
 def test_sync_generate_reports_a_failed_job(client, runtime) -> None:
     runtime.settings = runtime.settings.with_changes(job_watch_interval=0.02)
-    answers = {}
-    waiting = threading.Thread(
-        target=lambda: answers.update(response=client.application.test_client().post(
-            SYNC, json=sample_request(), headers=auth())))
-    waiting.start()
-    deadline = time.monotonic() + 30
-    with runtime.session() as session:
-        while not (jobs := job_store.list_jobs(session, client_name="acme")) and time.monotonic() < deadline:
-            session.expire_all()
-        (job,) = jobs
-        job.request_data = {"participant": {"name": "A"}}  # invalid in the worker: fails at once
-        session.commit()
+    waiting, answers, job_id = sync_request_in_background(client, runtime)
+    break_job_data(runtime.session, job_id)  # fails at once in the worker
     run_jobs(runtime)
     waiting.join(timeout=30)
     response = answers["response"]
