@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
@@ -22,11 +24,17 @@ def submit_report() -> ResponseReturnValue:
     """Accept a report job: 202 with its id (200 with the earlier job for a repeated request)."""
     result = submit_or_refuse(parse_job_request())
     job = result.job
-    # Redis just failed for this job: do not spend the request on more Redis calls.
-    position, eta = estimate(runtime(), job) if result.enqueued else (None, None)
+    position, eta = answer_estimate(result)
     body = accepted_body(job, position, eta)
     status = 202 if result.created else 200
     return jsonify(body), status, {"Location": body["status_url"]}
+
+
+def answer_estimate(result: SubmitResult) -> tuple[int | None, datetime | None]:
+    """Position and ETA for the answer: from the enqueue's own read of the queue when it made one."""
+    if result.created and not result.enqueued:  # Redis just failed for this job: ask it nothing more
+        return None, None
+    return estimate(runtime(), result.job, result.snapshot)
 
 
 def submit_or_refuse(job_request: JobRequest) -> SubmitResult:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -23,6 +24,9 @@ from store.models import (
     utcnow,
 )
 
+# Statements that return the rows they change need no ORM session synchronisation.
+_NO_SYNC = {"synchronize_session": False, "populate_existing": True}
+
 
 class DuplicateJobError(Exception):
     """A job with the same idempotency key or active code + product exists already."""
@@ -38,37 +42,37 @@ def active_key_for(client_name: str, code: str, product_id: str) -> str:
     return f"{client_name}\x1f{code}\x1f{product_id}"
 
 
-def create_job(session: Session, job: JobRecord) -> JobRecord:
-    """Insert and commit a new job; raise DuplicateJobError with the existing one instead of a second."""
-    job.active_key = active_key_for(job.client_name, job.code, job.product_id)
-    session.add(job)
+_INSERT = insert(JobRecord).returning(JobRecord)
+
+
+def create_job(session: Session, values: dict[str, Any]) -> JobRecord:
+    """Insert and commit a new job from its column values; raise DuplicateJobError with the existing one
+    instead of a second (same Idempotency-Key, or an active job with the same code and product)."""
+    values = {**values, "active_key": active_key_for(values["client_name"], values["code"], values["product_id"])}
     try:
+        job = session.scalars(_INSERT, values).one()
         session.commit()
         return job
     except IntegrityError:
         session.rollback()
-    existing = _find_duplicate(session, job)
+    existing = _find_duplicate(session, values)
     if existing is None:  # the other job ended between our insert and this read: try once more
-        session.add(job)
+        job = session.scalars(_INSERT, values).one()
         session.commit()
         return job
-    return _raise_duplicate(existing, job)
+    return _raise_duplicate(existing, values.get("idempotency_key"))
 
 
-def _find_duplicate(session: Session, job: JobRecord) -> JobRecord | None:
-    if job.idempotency_key:
-        found = session.scalar(
-            select(JobRecord).where(
-                JobRecord.client_name == job.client_name, JobRecord.idempotency_key == job.idempotency_key
-            )
-        )
+def _find_duplicate(session: Session, values: dict[str, Any]) -> JobRecord | None:
+    if values.get("idempotency_key"):
+        found = find_by_idempotency_key(session, values["client_name"], values["idempotency_key"])
         if found is not None:
             return found
-    return session.scalar(select(JobRecord).where(JobRecord.active_key == job.active_key))
+    return session.scalar(select(JobRecord).where(JobRecord.active_key == values["active_key"]))
 
 
-def _raise_duplicate(existing: JobRecord, job: JobRecord) -> JobRecord:
-    if job.idempotency_key and existing.idempotency_key == job.idempotency_key:
+def _raise_duplicate(existing: JobRecord, idempotency_key: str | None) -> JobRecord:
+    if idempotency_key and existing.idempotency_key == idempotency_key:
         raise DuplicateJobError(existing, "idempotency_key")
     raise DuplicateJobError(existing, "active")
 
@@ -93,23 +97,26 @@ def get_client_job(session: Session, job_id: str, client_name: str, *, admin: bo
     return job
 
 
+# Built once with bound parameters: building an UPDATE with literal values costs more CPU than running it.
+_CLAIM = (
+    update(JobRecord)
+    .where(JobRecord.job_id == bindparam("p_job_id"), JobRecord.status == QUEUED)
+    .values(status=PROCESSING, started_at=bindparam("p_now"), attempts=JobRecord.attempts + 1, progress=0,
+            phase="started", updated_at=bindparam("p_now"))
+    .returning(JobRecord)
+)
+
+
 def mark_started(session: Session, job_id: str) -> JobRecord | None:
     """Claim a queued job for this worker (processing, attempt counted); None if it is not queued.
 
     The conditional UPDATE makes the claim atomic: a job handed to RQ twice (reconciler, RQ's own
-    abandoned-job retry) runs once, and a cancelled or finished job never runs.
+    abandoned-job retry) runs once, and a cancelled or finished job never runs. RETURNING loads the
+    row in the same statement (one round trip, no second SELECT).
     """
-    now = utcnow()
-    claimed = session.execute(
-        update(JobRecord)
-        .where(JobRecord.job_id == job_id, JobRecord.status == QUEUED)
-        .values(status=PROCESSING, started_at=now, attempts=JobRecord.attempts + 1, progress=0,
-                phase="started", updated_at=now)
-    ).rowcount
+    job = session.scalars(_CLAIM, {"p_job_id": job_id, "p_now": utcnow()}, execution_options=_NO_SYNC).first()
     session.commit()
-    if claimed != 1:
-        return None
-    return session.get(JobRecord, job_id, populate_existing=True)
+    return job
 
 
 def set_progress(session: Session, job_id: str, progress: int, phase: str) -> None:
@@ -141,20 +148,36 @@ def mark_retrying(
     session.commit()
 
 
-def finish_job(session: Session, job: JobRecord, status: str, *, error: str | None = None, **fields: Any) -> None:
-    """Set a final state on `job` (not committed: the caller adds outbox rows in the same transaction)."""
+def finish_job(session: Session, job_id: str, status: str, *, error: str | None = None,
+               **fields: Any) -> JobRecord | None:
+    """Set a final state unless the job has one already; the updated job, or None (not committed).
+
+    One conditional UPDATE ... RETURNING: it takes the row lock on PostgreSQL and decides "not final
+    yet" atomically, so the caller can add the outbox rows to the same transaction.
+    """
     if status not in FINAL_STATES:
         raise ValueError(f"{status!r} is not a final state")
     now = utcnow()
-    job.status = status
-    job.active_key = None
-    job.completed_at = now
-    job.error_message = error
-    job.phase = status
+    values: dict[str, Any] = {
+        "status": status, "active_key": None, "completed_at": now, "updated_at": now,
+        "error_message": error, "phase": status, **fields,
+    }
     if status == COMPLETED:
-        job.progress = 100
-    for name, value in fields.items():
-        setattr(job, name, value)
+        values["progress"] = 100
+    statement = _finish_statement(tuple(sorted(values)))
+    parameters = {f"v_{name}": value for name, value in values.items()}
+    return session.scalars(statement, {"p_job_id": job_id, **parameters}, execution_options=_NO_SYNC).first()
+
+
+@cache
+def _finish_statement(names: tuple[str, ...]) -> Any:
+    """The final-state UPDATE setting these columns from `v_<name>` parameters (one per set of fields)."""
+    return (
+        update(JobRecord)
+        .where(JobRecord.job_id == bindparam("p_job_id"), JobRecord.status.not_in(FINAL_STATES))
+        .values({name: bindparam(f"v_{name}") for name in names})
+        .returning(JobRecord)
+    )
 
 
 def lock_job(session: Session, job_id: str) -> JobRecord | None:

@@ -18,8 +18,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from store.models import DELIVERY_PENDING, JobRecord, WebhookAttempt, WebhookDelivery
@@ -215,3 +216,11 @@ def reopen(session: Session, delivery: WebhookDelivery, now: datetime, lease: fl
     )
     session.commit()
     return True
+
+
+def insert_delivery(session: Session, values: dict[str, Any]) -> int:
+    """Add a delivery row (not committed: it joins the transaction that ends the job); its id."""
+    return session.execute(_INSERT_DELIVERY, values).scalar_one()
+
+
+_INSERT_DELIVERY = insert(WebhookDelivery).returning(WebhookDelivery.id)

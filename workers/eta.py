@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from redis import Redis
+from redis.client import Pipeline
 from redis.exceptions import RedisError
 from rq.serializers import resolve_serializer
 
@@ -39,6 +40,22 @@ _RAISE_TO = "local c = tonumber(redis.call('GET', KEYS[1]) or '0') " \
 # A job put at the front takes the current mark as its ticket and lowers the mark by one, so it is next
 # and every other job moves back one place; starting it raises the mark back.
 _FRONT_TICKET = "local c = tonumber(redis.call('GET', KEYS[1]) or '0') redis.call('SET', KEYS[1], c - 1) return c"
+# Push a duration, keep the newest ARGV[2], store their mean: server-side, so no sample crosses the wire.
+_RECORD_DURATION = """
+redis.call('LPUSH', KEYS[1], ARGV[1])
+redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[2]) - 1)
+local total, samples = 0, redis.call('LRANGE', KEYS[1], 0, -1)
+for _, value in ipairs(samples) do total = total + tonumber(value) end
+redis.call('SET', KEYS[2], math.floor(total / #samples))
+return 0
+"""
+# Sum the queue lengths; under the limit (and when asked), take the next ticket of KEYS[1].
+_ADMIT = """
+local queued = 0
+for i = 2, #KEYS do queued = queued + redis.call('LLEN', KEYS[i]) end
+if queued >= tonumber(ARGV[1]) or ARGV[2] == '0' then return {queued, 0} end
+return {queued, redis.call('INCR', KEYS[1])}
+"""
 _SERIALIZER = resolve_serializer(None)
 
 
@@ -47,6 +64,16 @@ def queue_ticket(redis: Redis, priority: str, *, at_front: bool = False) -> dict
     if at_front:
         return {"queue_ticket": int(redis.eval(_FRONT_TICKET, 1, DEQUEUED_KEY.format(priority)))}
     return {"queue_ticket": int(redis.incr(TICKET_KEY.format(priority)))}
+
+
+def admit(redis: Redis, priority: str, limit: int, *, take_ticket: bool) -> tuple[int, int | None]:
+    """(jobs queued, ticket): the queue lengths and, when they are under `limit`, a ticket, in one round trip.
+
+    A ticket taken for a job that is then not enqueued (a duplicate) is a gap, like a cancelled job.
+    """
+    keys = [TICKET_KEY.format(priority), *(f"rq:queue:{name}" for name in PDF_QUEUES)]
+    queued, ticket = redis.eval(_ADMIT, len(keys), *keys, limit, int(take_ticket))
+    return int(queued), int(ticket) or None
 
 
 def mark_dequeued(redis: Redis, origin: str, meta: dict[str, Any]) -> None:
@@ -61,14 +88,9 @@ def mark_dequeued(redis: Redis, origin: str, meta: dict[str, Any]) -> None:
 
 
 def record_duration(rt: Runtime, milliseconds: int) -> None:
-    """Remember a job's processing time and the mean of the newest DURATION_SAMPLES."""
+    """Remember a job's processing time and the mean of the newest DURATION_SAMPLES (one round trip)."""
     try:
-        with rt.redis.pipeline(transaction=False) as pipe:
-            pipe.lpush(DURATIONS_KEY, int(milliseconds))
-            pipe.ltrim(DURATIONS_KEY, 0, DURATION_SAMPLES - 1)
-            pipe.lrange(DURATIONS_KEY, 0, DURATION_SAMPLES - 1)
-            samples = pipe.execute()[2]
-        rt.redis.set(AVERAGE_KEY, sum(int(value) for value in samples) // max(len(samples), 1))
+        rt.redis.eval(_RECORD_DURATION, 2, DURATIONS_KEY, AVERAGE_KEY, int(milliseconds), DURATION_SAMPLES)
     except RedisError as exc:
         log.debug("event=duration_not_recorded reason=%r", str(exc))
 
@@ -89,16 +111,30 @@ class QueueSnapshot:
 
 def snapshot(redis: Redis, job: JobRecord) -> QueueSnapshot:
     """Queue lengths, marks, average, worker count and the RQ job's state, in one round trip."""
-    names = PDF_QUEUES[: PDF_QUEUES.index(job.priority) + 1] if job.priority in PDF_QUEUES else (job.priority,)
     with redis.pipeline(transaction=False) as pipe:
-        for name in names:
-            pipe.llen(f"rq:queue:{name}")
-        pipe.get(DEQUEUED_KEY.format(job.priority))
-        pipe.get(AVERAGE_KEY)
-        pipe.scard(f"rq:workers:{PDF_QUEUES[0]}")
-        pipe.hmget(f"rq:job:{job.job_id}", "status", "meta")
-        pipe.zscore(f"rq:scheduled:{job.priority}", job.job_id)
-        *lengths, dequeued, average, workers, (status, meta), retry_at = pipe.execute()
+        read_snapshot(pipe, job.job_id, job.priority)
+        return snapshot_from(pipe.execute(), job.priority)
+
+
+def _queues_up_to(priority: str) -> tuple[str, ...]:
+    return PDF_QUEUES[: PDF_QUEUES.index(priority) + 1] if priority in PDF_QUEUES else (priority,)
+
+
+def read_snapshot(pipe: Pipeline, job_id: str, priority: str) -> None:
+    """Add the reads of a QueueSnapshot to `pipe` (last in it: `snapshot_from` takes the tail)."""
+    for name in _queues_up_to(priority):
+        pipe.llen(f"rq:queue:{name}")
+    pipe.get(DEQUEUED_KEY.format(priority))
+    pipe.get(AVERAGE_KEY)
+    pipe.scard(f"rq:workers:{PDF_QUEUES[0]}")
+    pipe.hmget(f"rq:job:{job_id}", "status", "meta")
+    pipe.zscore(f"rq:scheduled:{priority}", job_id)
+
+
+def snapshot_from(results: list[Any], priority: str) -> QueueSnapshot:
+    """The QueueSnapshot of a pipeline's results whose tail are the reads of `read_snapshot`."""
+    reads = results[-(len(_queues_up_to(priority)) + 5):]
+    *lengths, dequeued, average, workers, (status, meta), retry_at = reads
     return QueueSnapshot(
         higher=sum(lengths[:-1]),
         own_length=lengths[-1],
@@ -132,18 +168,20 @@ def position_from(snap: QueueSnapshot) -> int | None:
     return snap.higher + ahead
 
 
-def estimate(rt: Runtime, job: JobRecord) -> tuple[int | None, datetime | None]:
+def estimate(rt: Runtime, job: JobRecord, snap: QueueSnapshot | None = None) -> tuple[int | None, datetime | None]:
     """(position_in_queue, estimated_completion) of a job; None parts when unknown or Redis is down.
 
-    With no live worker the completion is unknown (None): nothing will run the job.
+    `snap` is a snapshot read already (the submit reads one in its enqueue round trip). With no live
+    worker the completion is unknown (None): nothing will run the job.
     """
     if job.status not in (QUEUED, SCHEDULED, PROCESSING):
         return None, None
-    try:
-        snap = snapshot(rt.redis, job)
-    except RedisError as exc:
-        log.debug("job=%s event=eta_unavailable reason=%r", job.job_id, str(exc))
-        return None, None
+    if snap is None:
+        try:
+            snap = snapshot(rt.redis, job)
+        except RedisError as exc:
+            log.debug("job=%s event=eta_unavailable reason=%r", job.job_id, str(exc))
+            return None, None
     average = timedelta(seconds=snap.average_seconds)
     now = utcnow()
     if job.status == PROCESSING:

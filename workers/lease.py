@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from redis import Redis
@@ -27,11 +28,17 @@ def lease_key(job_id: str) -> str:
 
 
 @contextmanager
-def job_lease(redis: Redis, job_id: str, ttl: int) -> Iterator[None]:
-    """Hold the lease of `job_id` while the block runs (refreshed every ttl/3 seconds)."""
+def job_lease(
+    redis: Redis, job_id: str, ttl: int, *, tick: Callable[[], None] | None = None, tick_every: float = 0.2
+) -> Iterator[None]:
+    """Hold the lease of `job_id` while the block runs (refreshed every ttl/3 seconds).
+
+    `tick`, when given, runs on the same background thread every `tick_every` seconds (the job's
+    progress uses it to publish a step that has lasted a while, without a thread of its own).
+    """
     stop = threading.Event()
     _set(redis, job_id, ttl)
-    refresher = threading.Thread(target=_refresh, args=(redis, job_id, ttl, stop), daemon=True)
+    refresher = threading.Thread(target=_refresh, args=(redis, job_id, ttl, stop, tick, tick_every), daemon=True)
     refresher.start()
     try:
         yield
@@ -50,9 +57,21 @@ def _set(redis: Redis, job_id: str, ttl: int) -> None:
         log.warning("job=%s event=lease_not_set reason=%r", job_id, str(exc))
 
 
-def _refresh(redis: Redis, job_id: str, ttl: int, stop: threading.Event) -> None:
-    while not stop.wait(max(ttl / 3, 0.5)):
-        _set(redis, job_id, ttl)
+def _refresh(
+    redis: Redis, job_id: str, ttl: int, stop: threading.Event, tick: Callable[[], None] | None, tick_every: float
+) -> None:
+    refresh_every = max(ttl / 3, 0.5)
+    wait = min(refresh_every, tick_every) if tick is not None else refresh_every
+    refreshed = time.monotonic()
+    while not stop.wait(wait):
+        if tick is not None:
+            try:
+                tick()
+            except Exception as exc:  # noqa: BLE001 - a failed tick must not end the lease refreshes
+                log.warning("job=%s event=lease_tick_failed reason=%r", job_id, str(exc))
+        if time.monotonic() - refreshed >= refresh_every:
+            refreshed = time.monotonic()
+            _set(redis, job_id, ttl)
 
 
 def leases_held(redis: Redis, job_ids: list[str]) -> dict[str, bool]:

@@ -8,7 +8,8 @@ from typing import Any
 
 from callbacks import payloads
 from store import jobs as job_store
-from store.models import COMPLETED, DELIVERY_PENDING, JobRecord, WebhookDelivery, utcnow
+from store import outbox
+from store.models import COMPLETED, DELIVERY_PENDING, JobRecord, utcnow
 from workers import eta, relay
 from workers.runtime import Runtime
 
@@ -34,28 +35,27 @@ def complete_job(rt: Runtime, job_id: str, **result: Any) -> JobRecord | None:
 
 def end_job(rt: Runtime, job_id: str, status: str, *, error: str | None, **fields: Any) -> JobRecord | None:
     """Set a final state and add the webhook and Mongo outbox entries atomically; None if already final."""
+    if rt.settings.mongo_uri:
+        fields["mongo_status"] = MONGO_PENDING
     with rt.session() as session:
-        job = job_store.lock_job(session, job_id)
-        if job is None or job.is_final:
+        job = job_store.finish_job(session, job_id, status, error=error, **fields)
+        if job is None:
             session.rollback()
             return None
-        job_store.finish_job(session, job, status, error=error, **fields)
-        if rt.settings.mongo_uri:
-            job.mongo_status = MONGO_PENDING
         delivery = _outbox_row(rt, job)
-        if delivery is not None:
-            delivery.handed_at = delivery.next_attempt_at  # handed over by this worker right after the commit
-            session.add(delivery)
+        delivery_id = outbox.insert_delivery(session, delivery) if delivery is not None else None
         session.commit()
-    if delivery is not None:
-        relay.hand_over_inserted(rt, delivery.id, delivery.handed_at)  # low latency; the relay is the backstop
+    if delivery_id is not None:
+        # handed over by this worker right after the commit: low latency; the relay is the backstop
+        relay.hand_over_inserted(rt, delivery_id, delivery["handed_at"])
     log.info("job=%s event=%s error=%r", job_id, status, error)
     if job.mongo_status == MONGO_PENDING:
         record_in_mongo(rt, job)
     return job
 
 
-def _outbox_row(rt: Runtime, job: JobRecord) -> WebhookDelivery | None:
+def _outbox_row(rt: Runtime, job: JobRecord) -> dict[str, Any] | None:
+    """The webhook outbox row of a job that just ended (already marked handed), or None without a URL."""
     if job.status == COMPLETED:
         url = job.callback_url
         body = payloads.success_body(
@@ -73,16 +73,18 @@ def _outbox_row(rt: Runtime, job: JobRecord) -> WebhookDelivery | None:
         event = payloads.FAILURE
     if not url:
         return None
-    return WebhookDelivery(
-        job_id=job.job_id,
-        webhook_id="msg_" + secrets.token_hex(16),
-        event=event,
-        url=url,
-        body=payloads.encode(body),
-        status=DELIVERY_PENDING,
-        attempts=0,
-        next_attempt_at=utcnow(),
-    )
+    now = utcnow()
+    return {
+        "job_id": job.job_id,
+        "webhook_id": "msg_" + secrets.token_hex(16),
+        "event": event,
+        "url": url,
+        "body": payloads.encode(body),
+        "status": DELIVERY_PENDING,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "handed_at": now,
+    }
 
 
 def record_in_mongo(rt: Runtime, job: JobRecord) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from datetime import timedelta
 from typing import Any
@@ -16,7 +17,7 @@ from store.models import CANCELLED, FAILED, JobRecord, utcnow
 from workers import outcome
 from workers.errors import PermanentJobError, is_permanent
 from workers.lease import job_lease
-from workers.progress import SQL_PROGRESS_INTERVAL
+from workers.progress import META_PROGRESS_INTERVAL, SQL_PROGRESS_INTERVAL
 from workers.runtime import Runtime, get_runtime
 from workers.staging import staging_area
 from workers.worker import JobStoppedError, JobTimedOutError
@@ -37,7 +38,8 @@ def generate_pdf(job_id: str) -> dict[str, Any]:
     started = time.monotonic()
     progress = ProgressReporter(rt, job.job_id, rq_job)
     try:
-        with job_lease(rt.redis, job_id, rt.settings.stale_job_grace):
+        with job_lease(rt.redis, job_id, rt.settings.stale_job_grace,
+                       tick=progress.flush, tick_every=META_PROGRESS_INTERVAL):
             result = _run(rt, job, rq_job, progress, started)
     except BaseException as exc:
         _handle_failure(rt, job, rq_job, exc, uploading=progress.uploading)
@@ -49,7 +51,7 @@ def _run(
     rt: Runtime, job: JobRecord, rq_job: Job | None, progress: ProgressReporter, started: float
 ) -> dict[str, Any]:
     pdf = rendered_pdf(rt, job, progress)
-    progress(50, f"{upload_step(rt)} in progress")
+    progress(50, f"{upload_step(rt)} in progress", force=stages_uploads(rt))  # an upload can take a while
     progress.uploading = True
     stored = rt.storage.put(f"{job.job_id}.pdf", pdf, filename=pdf_filename(job))
     progress.uploading = False
@@ -60,10 +62,8 @@ def _run(
         storage_backend=stored.backend, file_path=stored.location, file_size=stored.size,
         google_drive_link=stored.link, processing_ms=elapsed_ms,
     )
-    _discard_staged(rt, job.job_id)  # after the SQL result: a retry of a failed commit still skips the render
-    if rq_job is not None:
-        rq_job.meta.update(progress=100, phase="completed")
-        rq_job.save_meta()
+    if stages_uploads(rt):
+        _discard_staged(rt, job.job_id)  # after the SQL result: a retry of a failed commit still skips the render
     log.info("job=%s event=completed ms=%s bytes=%s backend=%s", job.job_id, elapsed_ms, stored.size, stored.backend)
     return {"job_id": job.job_id, "location": stored.location, "size": stored.size}
 
@@ -174,19 +174,38 @@ def describe_error(rt: Runtime, exc: BaseException, *, step: str | None = None) 
 
 
 class ProgressReporter:
-    """Writes every step to the RQ job meta, and to the SQL row at most every SQL_PROGRESS_INTERVAL s."""
+    """A running job's progress: in the RQ job meta within META_PROGRESS_INTERVAL s of a step, in the
+    SQL row at most every SQL_PROGRESS_INTERVAL s.
+
+    A report renders in tens of milliseconds; writing each of its steps would cost Redis writes that
+    nobody can see. So a step is only remembered, and `flush` (called by the job lease's thread every
+    META_PROGRESS_INTERVAL s) publishes it if it is still the current one; `force` publishes at once.
+    """
 
     def __init__(self, rt: Runtime, job_id: str, rq_job: Job | None):
         self.rt, self.job_id, self.rq_job = rt, job_id, rq_job
         self.uploading = False  # True while the PDF is being stored (names the failed step)
-        self.sql_written = time.monotonic()  # mark_started has just written the row
+        self.sql_written = time.monotonic()  # mark_started has just written the row ("started", 0)
+        self._current: tuple[int, str] | None = None
+        self._published: tuple[int, str] | None = None
+        self._lock = threading.Lock()  # __call__ (job thread) and flush (lease thread) both publish
 
-    def __call__(self, percent: int, phase: str) -> None:
-        if self.rq_job is not None:
-            self.rq_job.meta.update(progress=percent, phase=phase)
-            self.rq_job.save_meta()
+    def __call__(self, percent: int, phase: str, *, force: bool = False) -> None:
+        self._current = (percent, phase)
+        if force:
+            self.flush()
         now = time.monotonic()
         if self.rq_job is None or now - self.sql_written >= SQL_PROGRESS_INTERVAL:
             self.sql_written = now
             with self.rt.session() as session:
                 job_store.set_progress(session, self.job_id, percent, phase)
+
+    def flush(self) -> None:
+        """Write the current step to the RQ meta unless it is there already."""
+        with self._lock:
+            step = self._current
+            if self.rq_job is None or step is None or step == self._published:
+                return
+            self.rq_job.meta.update(progress=step[0], phase=step[1])
+            self.rq_job.save_meta()
+            self._published = step

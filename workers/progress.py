@@ -1,8 +1,10 @@
 """Live progress of running jobs.
 
-The PDF job writes every step to its RQ job meta (one Redis write) and to the SQL row only every
-SQL_PROGRESS_INTERVAL seconds: a report renders in tens of milliseconds, so for most jobs SQL gets
-just the start and the end. Readers of a processing job overlay the meta on the SQL row.
+The PDF job publishes its current step to its RQ job meta (one Redis write) from the job lease's
+thread every META_PROGRESS_INTERVAL seconds when it changed, and to the SQL row at most every
+SQL_PROGRESS_INTERVAL seconds: a report renders in tens of milliseconds, so for most jobs nothing but
+"started" and the final state is written, and a step that lasts (an upload, a big form) still shows
+within a fraction of a second. Readers of a processing job overlay the meta on the SQL row.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-# Seconds between two progress writes to the SQL row of one running job.
+# Seconds between two progress writes to the RQ meta, and to the SQL row, of one running job.
+META_PROGRESS_INTERVAL = 0.2
 SQL_PROGRESS_INTERVAL = 1.0
 
 

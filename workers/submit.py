@@ -17,8 +17,9 @@ from sqlalchemy import func, select
 from config import Settings
 from store import jobs as job_store
 from store.models import QUEUED, SCHEDULED, JobRecord, utcnow
-from workers.eta import queue_ticket
-from workers.queues import GENERATE_PDF, PDF_QUEUES
+from workers import eta
+from workers.eta import QueueSnapshot
+from workers.queues import GENERATE_PDF
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -70,11 +71,15 @@ class JobRequest:
 
 @dataclass(frozen=True)
 class SubmitResult:
-    """The job, and whether this request created it (False: an earlier job was returned)."""
+    """The job, and whether this request created it (False: an earlier job was returned).
+
+    `snapshot` is the queue as the enqueue round trip saw it (for the position and ETA of the answer).
+    """
 
     job: JobRecord
     created: bool
     enqueued: bool = True
+    snapshot: QueueSnapshot | None = None
 
 
 def new_job_id() -> str:
@@ -84,23 +89,23 @@ def new_job_id() -> str:
 
 def submit_job(rt: Runtime, client_name: str, request: JobRequest) -> SubmitResult:
     """Record the job in SQL (committed), then enqueue it; Redis being down only delays the enqueue."""
+    values = _new_row(client_name, request)
     with rt.session() as session:
         if request.idempotency_key:
             existing = job_store.find_by_idempotency_key(session, client_name, request.idempotency_key)
             if existing is not None:
                 return _replay(existing, request)
-        ensure_capacity(rt, session)
-        job = _new_record(client_name, request)
+        ticket = admit(rt, session, request.priority, take_ticket=values["status"] == QUEUED)
         try:
-            job = job_store.create_job(session, job)
+            job = job_store.create_job(session, values)
         except job_store.DuplicateJobError as duplicate:
             if duplicate.reason == "idempotency_key":
                 return _replay(duplicate.existing, request)
             return SubmitResult(duplicate.existing, created=False)
-    enqueued = enqueue_job(rt, job) if job.status == QUEUED else True
+    snap = enqueue_job(rt, job, ticket=ticket) if job.status == QUEUED else None
     log.info("job=%s event=accepted client=%s product=%s priority=%s status=%s",
              job.job_id, client_name, job.product_id, job.priority, job.status)
-    return SubmitResult(job, created=True, enqueued=enqueued)
+    return SubmitResult(job, created=True, enqueued=snap is not None or job.status != QUEUED, snapshot=snap)
 
 
 def _replay(existing: JobRecord, request: JobRequest) -> SubmitResult:
@@ -109,63 +114,68 @@ def _replay(existing: JobRecord, request: JobRequest) -> SubmitResult:
     return SubmitResult(existing, created=False)
 
 
-def _new_record(client_name: str, request: JobRequest) -> JobRecord:
+def _new_row(client_name: str, request: JobRequest) -> dict[str, Any]:
+    """The column values of a new job."""
     now = utcnow()
     scheduled = request.run_at is not None and request.run_at > now
-    return JobRecord(
-        job_id=new_job_id(),
-        client_name=client_name,
-        code=request.code,
-        product_id=request.product_id,
-        priority=request.priority,
-        status=SCHEDULED if scheduled else QUEUED,
-        progress=0,
-        phase="scheduled" if scheduled else "queued",
-        request_data=request.data,
-        callback_url=request.callback,
-        failure_callback_url=request.failure_callback,
-        run_at=request.run_at if scheduled else None,
-        idempotency_key=request.idempotency_key,
-        request_fingerprint=request.fingerprint(),
-        created_at=now,
-        updated_at=now,
-        retry_count=0,
-        attempts=0,
-    )
+    return {
+        "job_id": new_job_id(),
+        "client_name": client_name,
+        "code": request.code,
+        "product_id": request.product_id,
+        "priority": request.priority,
+        "status": SCHEDULED if scheduled else QUEUED,
+        "progress": 0,
+        "phase": "scheduled" if scheduled else "queued",
+        "request_data": request.data,
+        "callback_url": request.callback,
+        "failure_callback_url": request.failure_callback,
+        "run_at": request.run_at if scheduled else None,
+        "idempotency_key": request.idempotency_key,
+        "request_fingerprint": request.fingerprint(),
+        "created_at": now,
+        "updated_at": now,
+        "retry_count": 0,
+        "attempts": 0,
+    }
 
 
-def ensure_capacity(rt: Runtime, session: Any) -> None:
-    """Raise QueueFullError when MAX_QUEUE_SIZE jobs are waiting."""
+def admit(rt: Runtime, session: Any, priority: str, *, take_ticket: bool) -> int | None:
+    """Raise QueueFullError when MAX_QUEUE_SIZE jobs are waiting; else the job's queue ticket (None
+    when not asked for, or when Redis does not answer and SQL counted the queue instead)."""
     limit = rt.settings.max_queue_size
-    queued = queued_count(rt, session)
+    try:
+        queued, ticket = eta.admit(rt.redis, priority, limit, take_ticket=take_ticket)
+    except RedisError:
+        queued, ticket = queued_in_sql(session), None
     if queued >= limit:
         raise QueueFullError(queued, limit, retry_after=max(5, min(300, queued // max(rt.settings.workers, 1))))
+    return ticket
 
 
-def queued_count(rt: Runtime, session: Any) -> int:
-    """Jobs waiting for a worker: the RQ queue lengths, or SQL when Redis does not answer."""
+def queued_in_sql(session: Any) -> int:
+    """Jobs waiting for a worker according to SQL (when Redis does not answer)."""
+    return session.scalar(select(func.count()).select_from(JobRecord).where(JobRecord.status == QUEUED)) or 0
+
+
+def enqueue_job(
+    rt: Runtime, job: JobRecord, *, at_front: bool = False, ticket: int | None = None
+) -> QueueSnapshot | None:
+    """Hand the job to RQ under its own id; the queue as it is right after, or None (logged) when Redis
+    is unavailable. One round trip (RQ alone makes two), plus one for the ticket unless given."""
     try:
-        with rt.redis.pipeline(transaction=False) as pipe:
-            for name in PDF_QUEUES:
-                pipe.llen(f"rq:queue:{name}")
-            return sum(pipe.execute())
-    except RedisError:
-        return session.scalar(select(func.count()).select_from(JobRecord).where(JobRecord.status == QUEUED)) or 0
-
-
-def enqueue_job(rt: Runtime, job: JobRecord, *, at_front: bool = False) -> bool:
-    """Hand the job to RQ under its own id; False (logged) when Redis is unavailable."""
-    try:
-        with rt.redis.pipeline() as pipe:  # one round trip (RQ alone makes two)
+        meta = {"queue_ticket": ticket} if ticket is not None else \
+            eta.queue_ticket(rt.redis, job.priority, at_front=at_front)
+        with rt.redis.pipeline() as pipe:
             Queue(job.priority, connection=rt.redis).enqueue_call(
                 GENERATE_PDF, args=(job.job_id,), job_id=job.job_id, at_front=at_front, pipeline=pipe,
-                meta=queue_ticket(rt.redis, job.priority, at_front=at_front), **rq_options(rt.settings, job),
+                meta=meta, **rq_options(rt.settings, job),
             )
-            pipe.execute()
+            eta.read_snapshot(pipe, job.job_id, job.priority)
+            return eta.snapshot_from(pipe.execute(), job.priority)
     except RedisError as exc:
         log.warning("job=%s event=enqueue_deferred reason=%r", job.job_id, str(exc))
-        return False
-    return True
+        return None
 
 
 def rq_options(settings: Settings, job: JobRecord) -> dict[str, Any]:

@@ -132,3 +132,22 @@ def test_eta_job_taken_by_a_worker_right_after_submit_still_has_an_estimate(runt
         worker.register_death()
     assert position_ is None
     assert before + timedelta(seconds=2) <= completion <= utcnow() + timedelta(seconds=2)
+
+
+def test_admit_takes_a_ticket_only_under_the_limit_and_when_asked(runtime) -> None:
+    ticket_key = eta.TICKET_KEY.format("normal")
+    assert eta.admit(runtime.redis, "normal", 10, take_ticket=True) == (0, 1)
+    assert eta.admit(runtime.redis, "normal", 10, take_ticket=False) == (0, None)  # a scheduled job
+    runtime.redis.rpush("rq:queue:high", "x", "y")
+    assert eta.admit(runtime.redis, "normal", 2, take_ticket=True) == (2, None)  # full: no ticket spent
+    assert int(runtime.redis.get(ticket_key)) == 1
+
+
+def test_submit_answer_position_comes_from_the_enqueue_round_trip(runtime) -> None:
+    first = submit_job(runtime, "acme", JobRequest(code="a", product_id="minatBakatUmum",
+                                                   data=sample_request()["data"]))
+    second = submit_job(runtime, "acme", JobRequest(code="b", product_id="minatBakatUmum",
+                                                    data=sample_request()["data"]))
+    assert second.snapshot is not None and second.snapshot.rq_status == "queued"
+    assert eta.position_from(second.snapshot) == 1 == position(runtime, second.job.job_id)
+    assert eta.position_from(first.snapshot) == 0

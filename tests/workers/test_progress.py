@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 from rq.job import Job
 
 from store import jobs as job_store
 from tests.conftest import auth, sample_request
 from workers.pdf_job import ProgressReporter
-from workers.progress import SQL_PROGRESS_INTERVAL
+from workers.progress import META_PROGRESS_INTERVAL, SQL_PROGRESS_INTERVAL
 
 SUBMIT = "/api/reports/generate-async"
 
@@ -25,16 +27,42 @@ def _sql_progress(runtime, job_id: str) -> tuple[int, str | None]:  # noqa: ANN0
     return row.progress, row.phase
 
 
-def test_progress_reporter_writes_meta_every_step_and_sql_after_the_interval(client, runtime) -> None:
+def _meta_progress(runtime, job_id: str) -> tuple[int | None, str | None]:  # noqa: ANN001
+    meta = Job.fetch(job_id, connection=runtime.redis).get_meta()
+    return meta.get("progress"), meta.get("phase")
+
+
+def test_progress_reporter_publishes_the_current_step_on_flush_and_sql_after_the_interval(client, runtime) -> None:
     job_id, rq_job = _started_job(client, runtime)
     report = ProgressReporter(runtime, job_id, rq_job)
     report(10, "data loaded")
-    meta = Job.fetch(job_id, connection=runtime.redis).get_meta()
-    assert (meta["progress"], meta["phase"]) == (10, "data loaded")
+    report(20, "layout built")  # steps are only remembered ...
+    assert _meta_progress(runtime, job_id) == (None, None)
+    report.flush()  # ... until the lease thread's tick publishes the current one
+    assert _meta_progress(runtime, job_id) == (20, "layout built")
     assert _sql_progress(runtime, job_id) == (0, "started")
-    report.sql_written -= SQL_PROGRESS_INTERVAL  # as if the step had taken the whole interval
+    report.sql_written -= SQL_PROGRESS_INTERVAL  # as if the step had taken the whole SQL interval
     report(50, "saving to local disk")
     assert _sql_progress(runtime, job_id) == (50, "saving to local disk")
+
+
+def test_progress_reporter_force_writes_the_meta_at_once(client, runtime) -> None:
+    job_id, rq_job = _started_job(client, runtime)
+    ProgressReporter(runtime, job_id, rq_job)(50, "upload to Google Drive in progress", force=True)
+    assert _meta_progress(runtime, job_id) == (50, "upload to Google Drive in progress")
+
+
+def test_a_step_that_lasts_shows_in_the_status_within_the_interval(client, runtime) -> None:
+    from workers.lease import job_lease
+
+    job_id, rq_job = _started_job(client, runtime)
+    report = ProgressReporter(runtime, job_id, rq_job)
+    with job_lease(runtime.redis, job_id, 30, tick=report.flush, tick_every=META_PROGRESS_INTERVAL):
+        report(40, "rendered")
+        deadline = time.monotonic() + 5
+        while _meta_progress(runtime, job_id) != (40, "rendered") and time.monotonic() < deadline:
+            time.sleep(0.02)
+    assert _meta_progress(runtime, job_id) == (40, "rendered")
 
 
 def test_progress_reporter_without_rq_job_writes_sql(client, runtime) -> None:
@@ -45,7 +73,7 @@ def test_progress_reporter_without_rq_job_writes_sql(client, runtime) -> None:
 
 def test_job_status_of_processing_job_shows_the_meta_progress(client, runtime) -> None:
     job_id, rq_job = _started_job(client, runtime)
-    ProgressReporter(runtime, job_id, rq_job)(40, "rendered")
+    ProgressReporter(runtime, job_id, rq_job)(40, "rendered", force=True)
     body = client.get(f"/api/jobs/{job_id}", headers=auth()).json
     assert body["status"] == "processing"
     assert (body["progress"], body["phase"]) == (40, "rendered")
