@@ -31,7 +31,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
-    app.extensions[EXTENSION] = runtime or build_runtime(settings, socket_timeout=settings.redis_socket_timeout)
+    app.extensions[EXTENSION] = runtime or build_runtime(
+        settings, socket_timeout=settings.redis_socket_timeout, wal_checkpoints=False
+    )
     register_error_handlers(app)
     blueprints = (health, reports, jobs, job_list, control, events, sync_reports, queue_stats, metrics, docs,
                   templates, callbacks)

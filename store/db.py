@@ -13,8 +13,14 @@ from sqlalchemy.pool import NullPool
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
-def make_engine(url: str, *, pooled: bool = True) -> Engine:
-    """Create the SQLAlchemy engine; SQLite gets WAL and a busy timeout for many processes."""
+def make_engine(url: str, *, pooled: bool = True, wal_checkpoints: bool = True) -> Engine:
+    """Create the SQLAlchemy engine; SQLite gets WAL and a busy timeout for many processes.
+
+    `wal_checkpoints=False` (the API): SQLite's automatic WAL checkpoint runs inside whichever commit
+    crosses 1,000 pages and fsyncs the database there, a stall of tens of ms for that request and,
+    under gevent, for every request of the process. The API leaves it to `checkpoint` (the scheduler
+    runs it every second) and to the workers' own commits.
+    """
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
@@ -22,6 +28,8 @@ def make_engine(url: str, *, pooled: bool = True) -> Engine:
             poolclass=None if pooled else NullPool,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
+        if not wal_checkpoints:
+            event.listen(engine, "connect", _no_autocheckpoint)
         return engine
     if not pooled:
         return create_engine(url, poolclass=NullPool)
@@ -35,6 +43,18 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _no_autocheckpoint(dbapi_connection, _record) -> None:  # noqa: ANN001
+    dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
+
+
+def checkpoint(engine: Engine) -> None:
+    """Copy SQLite's write-ahead log into the database (PASSIVE: never waits for readers or writers)."""
+    if engine.dialect.name != "sqlite":
+        return
+    with engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -74,9 +74,9 @@ class Runtime:
         return self.overrides.get("mongo") or build_mongo_sink(self.settings)
 
 
-def build_runtime(settings: Settings, *, socket_timeout: float | None = None) -> Runtime:
-    """Build the resources of one process from settings."""
-    engine = make_engine(settings.sqlalchemy_url)
+def build_runtime(settings: Settings, *, socket_timeout: float | None = None, wal_checkpoints: bool = True) -> Runtime:
+    """Build the resources of one process from settings (see `make_engine` for `wal_checkpoints`)."""
+    engine = make_engine(settings.sqlalchemy_url, wal_checkpoints=wal_checkpoints)
     return Runtime(
         settings=settings,
         redis=connect_redis(settings, socket_timeout=socket_timeout),

@@ -23,6 +23,7 @@ from config import Settings
 from config.logging import setup_logging
 from config.netguard import install_loopback_guard
 from store import jobs as job_store
+from store.db import checkpoint
 from store.models import utcnow
 from workers import relay
 from workers.mongo_relay import relay_tasks
@@ -37,6 +38,7 @@ from workers.submit import enqueue_job
 log = logging.getLogger(__name__)
 
 RETENTION_INTERVAL = 3600.0
+CHECKPOINT_INTERVAL = 1.0  # SQLite's WAL, which the API does not checkpoint itself (store.db.make_engine)
 
 
 class RetryScheduler:
@@ -132,6 +134,7 @@ def extra_tasks(settings: Settings) -> list[PeriodicTask]:
         PeriodicTask("reconciler", settings.reconcile_interval, reconcile),
         PeriodicTask("webhook_relay", settings.scheduler_interval, relay.relay_due_deliveries),
         PeriodicTask("retention", RETENTION_INTERVAL, purge_expired_pdfs),
+        PeriodicTask("sql_checkpoint", CHECKPOINT_INTERVAL, lambda rt: checkpoint(rt.engine)),
         *relay_tasks(settings),
     ]
 
