@@ -155,7 +155,9 @@ def claim_attempts(session: Session, delivery_ids: Sequence[int], now: datetime,
     """
     until = now + timedelta(seconds=lease)
     claims = []
-    for row in session.execute(_CANDIDATES, {"ids": list(set(delivery_ids)), "now": now}):
+    # Read every row before the first UPDATE: an open SELECT would keep SQLite's read snapshot, and
+    # turning that into a write after another process committed fails at once ("database is locked").
+    for row in session.execute(_CANDIDATES, {"ids": list(set(delivery_ids)), "now": now}).all():
         claimed = row.attempts + 1
         params = {"delivery_id": row.id, "seen": row.attempts, "claimed": claimed, "now": now, "until": until}
         if session.execute(_CLAIM, params).rowcount == 1:

@@ -127,9 +127,12 @@ class WebhookSender:
             return []
         return _ids(raw)
 
-    def _put_back(self, ids: list[int]) -> None:
+    def _put_back(self, ids: list[int], *, front: bool = True) -> None:
         try:
-            self.rt.redis.lpush(WEBHOOK_READY, *reversed(ids))
+            if front:
+                self.rt.redis.lpush(WEBHOOK_READY, *reversed(ids))
+            else:
+                self.rt.redis.rpush(WEBHOOK_READY, *ids)
         except RedisError as exc:  # handed in SQL: the relay re-hands them after the lease
             log.warning("event=sender_put_back_failed deliveries=%s reason=%r", len(ids), str(exc))
 
@@ -158,8 +161,10 @@ class WebhookSender:
             with self.rt.session() as session:
                 claims = outbox.claim_attempts(session, ids, now, lease_seconds(settings))
                 clients = _clients(session, settings, {claim.client_name or "" for claim in claims})
-        except SQLAlchemyError as exc:  # handed in SQL: the relay re-hands them after the lease
+        except SQLAlchemyError as exc:  # try them again after the others, after a pause
             log.warning("event=claim_failed deliveries=%s reason=%r", len(ids), str(exc))
+            self._put_back(ids, front=False)
+            self.stopping.wait(0.5)
             claims = []
         self._release(len(ids) - len(claims))
         if len(claims) < len(ids):

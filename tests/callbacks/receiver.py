@@ -90,11 +90,13 @@ def _handler_for(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
                 receiver.release.wait(10)
                 return
             if reply.drip:
-                self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Drip: ")
                 deadline = time.monotonic() + 10
-                while not receiver.release.wait(0.2) and time.monotonic() < deadline:
-                    self.wfile.write(b".")
-                    self.wfile.flush()
+                try:
+                    self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Drip: ")
+                    while not receiver.release.wait(0.2) and time.monotonic() < deadline:
+                        self.wfile.write(b".")
+                except OSError:  # the client gave up (or was killed)
+                    pass
                 return
             receiver.release.wait(reply.delay)
             self.send_response(reply.status)
