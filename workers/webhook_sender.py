@@ -104,10 +104,11 @@ class WebhookSender:
                 if free == 0:
                     continue
                 ids = self._take(free, block=not until_empty)
-                self._release(free - len(ids))
-                if ids and self.stopping.is_set():
+                if ids and self.stopping.is_set():  # taken while SIGTERM came in: not ours any more
                     self._put_back(ids)
-                elif ids:
+                    ids = []
+                self._release(free - len(ids))
+                if ids:
                     self._events.put(ids)
                 elif until_empty:
                     return
@@ -115,12 +116,15 @@ class WebhookSender:
             self._events.put(_FETCH_DONE)
 
     def _take(self, count: int, *, block: bool) -> list[int]:
+        """Up to `count` ids: with block, wait up to BLOCK_SECONDS for the first (BLPOP), then LPOP the rest."""
+        redis = self.rt.redis
         try:
             if not block:
-                raw = self.rt.redis.lpop(WEBHOOK_READY, count) or []
+                raw = redis.lpop(WEBHOOK_READY, count) or []
+            elif (first := redis.blpop([WEBHOOK_READY], timeout=BLOCK_SECONDS)) is None:
+                raw = []
             else:
-                first = self.rt.redis.blpop([WEBHOOK_READY], timeout=BLOCK_SECONDS)
-                raw = [] if first is None else [first[1], *(self.rt.redis.lpop(WEBHOOK_READY, count - 1) or [])]
+                raw = [first[1], *((redis.lpop(WEBHOOK_READY, count - 1) or []) if count > 1 else [])]
         except RedisError as exc:
             log.warning("event=sender_redis_unavailable reason=%r", str(exc))
             self.stopping.wait(1)
@@ -164,8 +168,9 @@ class WebhookSender:
         except SQLAlchemyError as exc:  # try them again after the others, after a pause
             log.warning("event=claim_failed deliveries=%s reason=%r", len(ids), str(exc))
             self._put_back(ids, front=False)
+            self._release(len(ids))
             self.stopping.wait(0.5)
-            claims = []
+            return
         self._release(len(ids) - len(claims))
         if len(claims) < len(ids):
             log.info("event=webhook_skipped reason=not_due_or_taken deliveries=%s", len(ids) - len(claims))

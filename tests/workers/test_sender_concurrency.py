@@ -9,6 +9,7 @@ import sys
 import time
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from config import Settings
 from store import outbox
@@ -73,6 +74,25 @@ def test_sender_claims_a_listed_batch_in_one_transaction(
     assert batches == [ids]  # one LPOP, one claim transaction
     assert len(receiver.requests) == 6 and queued_webhooks(runtime) == 0
     assert {_status(runtime, d) for d in ids} == {"delivered"}
+
+
+def test_sender_claim_failure_puts_the_ids_back(
+    runtime: Runtime, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = _deliveries(runtime, receiver, 2)
+    claim = outbox.claim_attempts
+    failures = [OperationalError("UPDATE webhook_deliveries ...", {}, Exception("database is locked"))]
+
+    def flaky(session, delivery_ids, now, lease):  # noqa: ANN001, ANN202
+        if failures:
+            raise failures.pop()
+        return claim(session, delivery_ids, now, lease)
+
+    monkeypatch.setattr(outbox, "claim_attempts", flaky)
+    assert webhook_sender.drain(runtime) == 0
+    assert queued_webhooks(runtime) == 2  # back on the list at once, not left to the relay's lease
+    assert webhook_sender.drain(runtime) == 2
+    assert {_status(runtime, d) for d in ids} == {"delivered"} and len(receiver.requests) == 2
 
 
 def test_sender_sends_attempts_concurrently(runtime: Runtime, receiver: Receiver) -> None:
