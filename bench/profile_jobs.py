@@ -1,10 +1,13 @@
-"""Where a job's CPU goes: submit, PDF worker and webhook worker, each under cProfile, in one process.
+"""Where a job's CPU goes: submit, PDF worker and webhook sender, each under cProfile, in one process.
 
 `.venv/bin/python -m bench.profile_jobs [jobs] [top] [--null-render]` starts an embedded Redis and a signed-webhook
-receiver on 127.0.0.1, submits `jobs` requests through the Flask app, works them with the PDF worker
-class, then the webhook queue, and prints CPU ms per job of each step and its most costly functions.
-With --null-render every job returns one PDF rendered up front, so what is left is the service's own
-cost per job. A tool for finding waste; `make bench` is where figures are reported.
+receiver on 127.0.0.1 (in a child process, so its CPU is not counted), submits `jobs` requests through
+the Flask app, works them with the PDF worker class, then drains the webhook sender's list once
+(`workers.webhook_sender.drain`), and prints CPU ms per job of each step (the whole process, every
+thread) and its most costly functions (every thread the step runs, each profiled on its own CPU
+clock). With --null-render every job returns one PDF rendered up front, so what is left is the
+service's own cost per job; with top 0 the steps run without cProfile (its overhead is about as
+large as the code it measures). A tool for finding waste; `make bench` is where figures are reported.
 """
 
 from __future__ import annotations
@@ -12,11 +15,15 @@ from __future__ import annotations
 import cProfile
 import io
 import json
+import multiprocessing
 import pstats
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 from rq import Queue
@@ -26,25 +33,63 @@ from bench.service_bench import new_secret
 from config import ClientConfig, Settings
 from service import embedded_redis
 from store.db import migrate
-from workers.queues import PDF_QUEUES, WEBHOOKS
+from workers.queues import PDF_QUEUES
 from workers.runtime import build_runtime, set_runtime
+from workers.webhook_sender import drain
 from workers.worker import PdfWorker
 
 SAMPLE = Path(__file__).resolve().parent.parent / "examples" / "minatBakatUmum.json"
 
 
 def profiled(label: str, jobs: int, top: int, work: Callable[[], object]) -> None:
-    """Run `work` under cProfile and print CPU ms per job and the top functions."""
-    profiler = cProfile.Profile(time.process_time)
-    started = time.process_time()
-    profiler.runcall(work)
-    spent = time.process_time() - started
+    """Run `work` under cProfile and print CPU ms per job and the top functions (top 0: no cProfile)."""
+    if top == 0:  # the CPU figure alone, without cProfile's own overhead
+        started = time.process_time()
+        work()
+        print(f"\n=== {label}: {(time.process_time() - started) * 1000 / jobs:.2f} CPU ms per job ({jobs} jobs)")
+        return
+    profiler = cProfile.Profile(time.thread_time)
+    with profiled_threads() as thread_profilers:
+        started = time.process_time()
+        profiler.runcall(work)
+        spent = time.process_time() - started
     print(f"\n=== {label}: {spent * 1000 / jobs:.2f} CPU ms per job ({jobs} jobs)")
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out)
+    for thread_profiler in thread_profilers:
+        stats.add(thread_profiler)
     stats.sort_stats("tottime").print_stats(top)
     stats.sort_stats("cumulative").print_stats(top)
     print(out.getvalue())
+
+
+@contextmanager
+def profiled_threads() -> Iterator[list[cProfile.Profile]]:
+    """Profile every thread started inside the block (each on its own CPU clock); those that ended are listed."""
+    finished: list[cProfile.Profile] = []
+    original = threading.Thread.run
+
+    def run(thread: threading.Thread) -> None:
+        profiler = cProfile.Profile(time.thread_time)
+        try:
+            profiler.runcall(original, thread)
+        finally:
+            finished.append(profiler)
+
+    threading.Thread.run = run  # type: ignore[method-assign]
+    try:
+        yield finished
+    finally:
+        threading.Thread.run = original  # type: ignore[method-assign]
+
+
+def serve_receiver(secret: str, pipe: Connection) -> None:
+    """Child process: run the receiver until told to stop, then report what it got."""
+    receiver = WebhookReceiver(secret).start()
+    pipe.send(receiver.url)
+    pipe.recv()
+    receiver.stop()
+    pipe.send((len(receiver.arrivals), receiver.bad_signatures, receiver.duplicates))
 
 
 class NullTemplates:
@@ -75,7 +120,10 @@ def main(argv: list[str]) -> int:
         directory = Path(tmp)
         redis_process = embedded_redis.start(directory / "redis")
         secret = new_secret()
-        receiver = WebhookReceiver(secret).start()
+        pipe, child_pipe = multiprocessing.Pipe()
+        receiver = multiprocessing.get_context("spawn").Process(target=serve_receiver, args=(secret, child_pipe))
+        receiver.start()
+        receiver_url = pipe.recv()
         try:
             settings = Settings(
                 data_dir=directory / "var",
@@ -97,7 +145,7 @@ def main(argv: list[str]) -> int:
 
             def submit_all() -> None:
                 for number in range(jobs):
-                    request = body.replace('"code": "', f'"callback": "{receiver.url}", "code": "p{number}-', 1)
+                    request = body.replace('"code": "', f'"callback": "{receiver_url}", "code": "p{number}-', 1)
                     response = client.post(
                         "/api/reports/generate-async", data=request,
                         headers={"Authorization": "Bearer bench-key-0123456789", "Content-Type": "application/json"},
@@ -111,11 +159,12 @@ def main(argv: list[str]) -> int:
                 del rt.__dict__["templates"]  # the cached registry
             pdf_worker = PdfWorker([Queue(name, connection=rt.redis) for name in PDF_QUEUES], connection=rt.redis)
             profiled("PDF worker", jobs, top, lambda: pdf_worker.work(burst=True, logging_level="WARNING"))
-            hook_worker = PdfWorker([Queue(WEBHOOKS, connection=rt.redis)], connection=rt.redis)
-            profiled("webhook worker", jobs, top, lambda: hook_worker.work(burst=True, logging_level="WARNING"))
-            print(f"webhooks received: {len(receiver.arrivals)}/{jobs}")
+            profiled("webhook worker (sender, drains the list once)", jobs, top, lambda: drain(rt))
         finally:
-            receiver.stop()
+            pipe.send("stop")
+            received, bad, duplicates = pipe.recv()
+            receiver.join()
+            print(f"webhooks received: {received}/{jobs} (bad signatures {bad}, duplicates {duplicates})")
             redis_process.terminate()
             redis_process.wait()
     return 0

@@ -161,7 +161,7 @@ def _wait_workers(service: RunningService, count: int, timeout: float = 30) -> N
 def notes(plan: BenchPlan, cores: int) -> list[str]:
     """How the figures were taken."""
     hooks = "signed webhooks verified by the receiver" if webhooks_available() else (
-        "this checkout has no webhook delivery yet (workers/webhook_job.py): e2e ends at SQL completed_at")
+        "this checkout has no webhook delivery yet (workers/webhook_sender.py): e2e ends at SQL completed_at")
     return [
         f"plan {plan.name}: e2e and rq-simple {plan.e2e_jobs} jobs, rq-default {plan.bare_default_jobs} jobs "
         f"(it is slow; jobs/s is its steady rate), {plan.rounds} round(s) of rq-simple and e2e alternated, best "

@@ -24,8 +24,8 @@ API_KEY = "bench-key-0123456789abcdef"
 
 
 def webhooks_available() -> bool:
-    """Whether this checkout delivers webhooks (the webhook job module exists)."""
-    return importlib.util.find_spec("workers.webhook_job") is not None
+    """Whether this checkout delivers webhooks (the webhook sender module exists)."""
+    return importlib.util.find_spec("workers.webhook_sender") is not None
 
 
 def new_secret() -> str:

@@ -88,12 +88,22 @@ def deliver(
     *,
     timeout: float = DEFAULT_TIMEOUT,
     allowed_hosts: Sequence[str],
+    session: requests.Session | None = None,
 ) -> AttemptResult:
-    """POST the body once to the URL, after checking it against the policy, and classify the answer."""
+    """POST the body once to the URL, after checking it against the policy, and classify the answer.
+
+    Args:
+        session: a `callback_session(timeout, allowed_hosts)` to reuse (keep-alive); None opens one
+            for this attempt. Either way the address is checked and pinned on every request.
+    """
     started = time.monotonic()
     try:
         parse_callback_url(url)  # scheme, host, credentials; addresses are checked when connecting
-        status, response_headers, excerpt = _post(url, body, headers, timeout, allowed_hosts)
+        if session is None:
+            with callback_session(timeout, allowed_hosts) as own:
+                status, response_headers, excerpt = _post(own, url, body, headers, timeout)
+        else:
+            status, response_headers, excerpt = _post(session, url, body, headers, timeout)
     except CallbackHostUnresolvedError as exc:
         verdict, status, excerpt = Verdict(RETRY, str(exc)), None, None
     except CallbackUrlError as exc:
@@ -115,20 +125,23 @@ def deliver(
 
 
 def _post(
-    url: str, body: bytes, headers: Mapping[str, str], timeout: float, allowed_hosts: Sequence[str]
+    session: requests.Session, url: str, body: bytes, headers: Mapping[str, str], timeout: float
 ) -> tuple[int, Mapping[str, str], str | None]:
     """Send the request and return status, headers and the start of the body."""
     sent_headers = {**headers, "Content-Type": "application/json"}
-    with callback_session(timeout, allowed_hosts) as session:
-        response = session.post(
-            url, data=body, headers=sent_headers, timeout=(timeout, timeout), allow_redirects=False, stream=True
-        )
-        with response:
-            return response.status_code, response.headers, _read_excerpt(response)
+    response = session.post(
+        url, data=body, headers=sent_headers, timeout=(timeout, timeout), allow_redirects=False, stream=True
+    )
+    with response:
+        return response.status_code, response.headers, _read_excerpt(response)
 
 
 def _read_excerpt(response: requests.Response) -> str | None:
-    """The first EXCERPT_CHARS characters of the body, reading at most _READ_LIMIT bytes."""
+    """The first EXCERPT_CHARS characters of the body, reading at most _READ_LIMIT bytes.
+
+    A body read to its end gives the connection back to the session's pool (keep-alive); a longer
+    one is cut off and its connection closed.
+    """
     try:
         raw = response.raw.read(_READ_LIMIT, decode_content=True) or b""
     except (urllib3.exceptions.HTTPError, OSError):

@@ -62,6 +62,7 @@ class Settings:
     callback_allowed_hosts: tuple[str, ...] = ()
     workers: int = 2
     webhook_workers: int = 1
+    webhook_concurrency: int = 8
     max_queue_size: int = 100
     job_timeout: int = 300
     sync_timeout: int = 60
@@ -122,6 +123,7 @@ class Settings:
             callback_allowed_hosts=reader.get("CALLBACK_ALLOWED_HOSTS", _comma_list, ()),
             workers=reader.get("WORKERS", _positive_int, profile["workers"]),
             webhook_workers=reader.get("WEBHOOK_WORKERS", _positive_int, 1),
+            webhook_concurrency=reader.get("WEBHOOK_CONCURRENCY", _positive_int, 8),
             max_queue_size=reader.get("MAX_QUEUE_SIZE", _positive_int, profile["max_queue_size"]),
             job_timeout=reader.get("JOB_TIMEOUT", _positive_int, profile["job_timeout"]),
             sync_timeout=reader.get("SYNC_TIMEOUT", _positive_int, 60),

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from config import Settings
 from service import embedded_redis
+from workers.relay import attempt_timeout
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 SUPERVISOR_CONF = PROJECT_DIR / "supervisor" / "supervisord.conf"
@@ -34,6 +35,7 @@ def supervisor_env(settings: Settings, base: dict[str, str] | None = None) -> di
         API_PROCESSES=str(settings.api_processes),
         WORKERS=str(settings.workers),
         WEBHOOK_WORKERS=str(settings.webhook_workers),
+        WEBHOOK_STOP_WAIT_SECS=str(attempt_timeout(settings) + 30),
         STOP_WAIT_SECS=str(settings.job_timeout + 30),
         PYTHONUNBUFFERED="1",
     )

@@ -1,15 +1,15 @@
 """State changes of webhook deliveries (the outbox): hand-over, claim, record, reopen.
 
 Every change is a conditional UPDATE whose WHERE clause restates the state it expects, so several
-relays and webhook workers can run at once: the caller whose UPDATE matched the row goes on, the
+relays and webhook senders can run at once: the caller whose UPDATE matched the row goes on, the
 others see rowcount 0 and leave it alone. A pending delivery is in one of these states:
 
 - waiting: handed_at NULL, next_attempt_at in the future (a retry is scheduled);
 - due:     handed_at NULL, next_attempt_at <= now;
-- handed:  handed_at set, next_attempt_at <= now (an RQ job is on the `webhooks` queue);
-- sending: handed_at set, next_attempt_at = claim time + lease (a worker is making the attempt).
+- handed:  handed_at set, next_attempt_at <= now (its id is on the webhook sender's Redis list);
+- sending: handed_at set, next_attempt_at = claim time + lease (a sender is making the attempt).
 
-A handed or sending delivery whose handed_at is older than the lease is lost (Redis flushed, worker
+A handed or sending delivery whose handed_at is older than the lease is lost (Redis flushed, sender
 killed) and becomes due again: the relay hands it over once more.
 """
 
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from store.models import DELIVERY_PENDING, JobRecord, WebhookAttempt, WebhookDelivery
@@ -112,34 +112,59 @@ def release_hands(session: Session, delivery_ids: Sequence[int], handed_at: date
 
 def claim_attempt(session: Session, delivery_id: int, now: datetime, lease: float) -> Claim | None:
     """Claim the next attempt of a due delivery (committed); None if it is not due or taken."""
-    row = session.execute(
-        select(WebhookDelivery, JobRecord.client_name)
-        .outerjoin(JobRecord, JobRecord.job_id == WebhookDelivery.job_id)
-        .where(WebhookDelivery.id == delivery_id)
-    ).first()
-    if row is None:
-        return None
-    delivery, client_name = row
-    if delivery.status != DELIVERY_PENDING or delivery.next_attempt_at is None or delivery.next_attempt_at > now:
-        session.rollback()
-        return None
-    seen = delivery.attempts
-    result = session.execute(
-        update(WebhookDelivery)
-        .where(
-            WebhookDelivery.id == delivery_id,
-            WebhookDelivery.status == DELIVERY_PENDING,
-            WebhookDelivery.attempts == seen,
-            WebhookDelivery.next_attempt_at <= now,
-        )
-        .values(attempts=seen + 1, handed_at=now, next_attempt_at=now + timedelta(seconds=lease), updated_at=now)
-        .execution_options(synchronize_session=False)
+    claims = claim_attempts(session, [delivery_id], now, lease)
+    return claims[0] if claims else None
+
+
+# The statements of the sender's hot path, built once: Core statements on the tables with bound
+# parameters cost a fraction of building ORM statements per call.
+_D = WebhookDelivery.__table__.c
+_CANDIDATES = (
+    select(_D.id, _D.job_id, _D.webhook_id, _D.url, _D.body, _D.attempts, JobRecord.__table__.c.client_name)
+    .select_from(WebhookDelivery.__table__.outerjoin(JobRecord.__table__, JobRecord.__table__.c.job_id == _D.job_id))
+    .where(
+        _D.id.in_(bindparam("ids", expanding=True)),
+        _D.status == DELIVERY_PENDING,
+        _D.next_attempt_at <= bindparam("now"),
     )
-    if result.rowcount != 1:
-        session.rollback()
-        return None
+    .order_by(_D.id)
+)
+_CLAIM = (
+    update(WebhookDelivery.__table__)
+    .where(
+        _D.id == bindparam("delivery_id"),
+        _D.status == DELIVERY_PENDING,
+        _D.attempts == bindparam("seen"),
+        _D.next_attempt_at <= bindparam("now"),
+    )
+    .values(attempts=bindparam("claimed"), handed_at=bindparam("now"), next_attempt_at=bindparam("until"),
+            updated_at=bindparam("now"))
+)
+_RECORD = (
+    update(WebhookDelivery.__table__)
+    .where(_D.id == bindparam("delivery_id"), _D.status == DELIVERY_PENDING, _D.attempts == bindparam("claimed"))
+    .values(status=bindparam("new_status"), last_response_code=bindparam("code"), last_error=bindparam("error_"),
+            next_attempt_at=bindparam("next_at"), handed_at=None, delivered_at=bindparam("delivered"))
+)
+
+
+def claim_attempts(session: Session, delivery_ids: Sequence[int], now: datetime, lease: float) -> list[Claim]:
+    """Claim the next attempt of each due delivery among `delivery_ids`, in one transaction (committed).
+
+    Deliveries that are not due, not pending or taken by someone else are left out; an id given
+    twice is claimed once.
+    """
+    until = now + timedelta(seconds=lease)
+    claims = []
+    # Read every row before the first UPDATE: an open SELECT would keep SQLite's read snapshot, and
+    # turning that into a write after another process committed fails at once ("database is locked").
+    for row in session.execute(_CANDIDATES, {"ids": list(set(delivery_ids)), "now": now}).all():
+        claimed = row.attempts + 1
+        params = {"delivery_id": row.id, "seen": row.attempts, "claimed": claimed, "now": now, "until": until}
+        if session.execute(_CLAIM, params).rowcount == 1:
+            claims.append(Claim(row.id, row.job_id, row.client_name, row.webhook_id, row.url, row.body, claimed))
     session.commit()
-    return Claim(delivery_id, delivery.job_id, client_name, delivery.webhook_id, delivery.url, delivery.body, seen + 1)
+    return claims
 
 
 def record_attempt(session: Session, claim: Claim, record: AttemptRecord) -> bool:
@@ -148,38 +173,39 @@ def record_attempt(session: Session, claim: Claim, record: AttemptRecord) -> boo
     Returns False when the claim was lost meanwhile (the attempt took longer than the lease and
     another worker went on): the attempt is kept for the record, the delivery is left alone.
     """
-    session.add(
-        WebhookAttempt(
-            delivery_id=claim.delivery_id,
-            attempt_number=claim.attempt_number,
-            url=claim.url,
-            started_at=record.started_at,
-            duration_ms=record.duration_ms,
-            status_code=record.status_code,
-            outcome=record.outcome,
-            error=record.error,
-            response_excerpt=record.response_excerpt,
+    return record_attempts(session, [(claim, record)])[0]
+
+
+def record_attempts(session: Session, attempts: Sequence[tuple[Claim, AttemptRecord]]) -> list[bool]:
+    """`record_attempt` for several attempts in one transaction; one flag per attempt, in order."""
+    kept = []
+    for claim, record in attempts:
+        params = {
+            "delivery_id": claim.delivery_id, "claimed": claim.attempt_number, "new_status": record.new_status,
+            "code": record.status_code, "error_": record.error, "next_at": record.next_attempt_at,
+            "delivered": record.delivered_at,
+        }
+        kept.append(session.execute(_RECORD, params).rowcount == 1)
+    if attempts:
+        session.execute(
+            insert(WebhookAttempt.__table__),
+            [
+                {
+                    "delivery_id": claim.delivery_id,
+                    "attempt_number": claim.attempt_number,
+                    "url": claim.url,
+                    "started_at": record.started_at,
+                    "duration_ms": record.duration_ms,
+                    "status_code": record.status_code,
+                    "outcome": record.outcome,
+                    "error": record.error,
+                    "response_excerpt": record.response_excerpt,
+                }
+                for claim, record in attempts
+            ],
         )
-    )
-    result = session.execute(
-        update(WebhookDelivery)
-        .where(
-            WebhookDelivery.id == claim.delivery_id,
-            WebhookDelivery.status == DELIVERY_PENDING,
-            WebhookDelivery.attempts == claim.attempt_number,
-        )
-        .values(
-            status=record.new_status,
-            last_response_code=record.status_code,
-            last_error=record.error,
-            next_attempt_at=record.next_attempt_at,
-            handed_at=None,
-            delivered_at=record.delivered_at,
-        )
-        .execution_options(synchronize_session=False)
-    )
     session.commit()
-    return result.rowcount == 1
+    return kept
 
 
 def retry_round_base(session: Session, delivery_id: int) -> int:

@@ -82,7 +82,8 @@ class JobMetricsCollector(Collector):
     def _redis_metrics(self) -> Iterator[Metric]:
         side = redis_side(self.rt)
         queues = {**side["queues"], "webhooks": side["webhook_queue"]}
-        yield _by_label("pdfjobs_queue_length", "Jobs waiting in each RQ queue.", "queue", queues, gauge=True)
+        yield _by_label("pdfjobs_queue_length", "Jobs waiting in each RQ queue; webhooks: delivery ids waiting "
+                        "on the webhook sender's list.", "queue", queues, gauge=True)
         yield GaugeMetricFamily("pdfjobs_retry_waiting", "Jobs waiting for a delayed retry.",
                                 value=side["retry_waiting"])
         workers = {"busy": side["workers"]["busy"], "idle": side["workers"]["idle"]}

@@ -1,15 +1,16 @@
-"""The webhook outbox relay: hands due deliveries from SQL to the `webhooks` RQ queue.
+"""The webhook outbox relay: hands due deliveries from SQL to the webhook sender's Redis list.
 
-The SQL row is the record of truth and Redis only transport. A delivery is handed over
+The SQL row is the record of truth and Redis only transport. Handing a delivery over is one RPUSH
+of its id onto `WEBHOOK_READY` (`workers.webhook_sender` pops it). A delivery is handed over
 - at once by the PDF worker, right after `end_job` commits the final state and the outbox row;
 - by `relay_due_deliveries`, a periodic task of the scheduler program, when a retry falls due, when
   the immediate hand-over failed, and when a hand-over or an attempt was lost (Redis flushed,
-  webhook worker killed): a handed delivery not finished within the lease is handed again.
+  sender killed): a handed delivery not finished within the lease is handed again.
 
 The due time of a retry lives only in SQL (`next_attempt_at`), so no crash between "record this
-attempt" and "schedule the next" can lose it: both are one UPDATE. RQ job ids are
-`webhook-<delivery>-<attempts>`; an RQ job still waiting under that id is never enqueued twice, and
-a duplicate that runs anyway finds nothing to claim (see `store.outbox`).
+attempt" and "schedule the next" can lose it: both are one UPDATE. An id may stand on the list twice
+(re-handed while a backlog still held it): the sender claims each attempt in SQL first, so the
+second copy finds nothing to claim (see `store.outbox`).
 """
 
 from __future__ import annotations
@@ -18,21 +19,18 @@ import logging
 from datetime import datetime
 
 from redis.exceptions import RedisError
-from rq import Queue
-from rq.job import Job, JobStatus
 from sqlalchemy.exc import SQLAlchemyError
 
 from config import Settings
 from store import deliveries as delivery_store
 from store import outbox
 from store.models import WebhookDelivery, utcnow
-from workers.queues import DELIVER_WEBHOOK, WEBHOOKS
+from workers.queues import WEBHOOK_READY
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 BATCH = 200
-_WAITING = {JobStatus.QUEUED.value, JobStatus.SCHEDULED.value, JobStatus.DEFERRED.value}
 
 
 class NoCallbackError(Exception):
@@ -49,17 +47,12 @@ def lease_seconds(settings: Settings) -> float:
 
 
 def attempt_timeout(settings: Settings) -> int:
-    """RQ job timeout of one attempt: longer than the HTTP exchange, shorter than the lease."""
+    """Deadline of one attempt in the sender: longer than the HTTP exchange, shorter than the lease."""
     return int(2 * settings.webhook_timeout + 5)
 
 
-def rq_job_id(delivery_id: int, attempts: int) -> str:
-    """The RQ job id of the hand-over of a delivery that has had `attempts` attempts."""
-    return f"webhook-{delivery_id}-{attempts}"
-
-
 def hand_over(rt: Runtime, delivery_id: int) -> bool:
-    """Hand one due delivery to the webhooks queue now; False if it is not due, taken, or Redis failed."""
+    """Hand one due delivery to the sender now; False if it is not due, taken, or Redis failed."""
     now = utcnow()
     with rt.session() as session:
         attempts = outbox.attempts_of(session, delivery_id)
@@ -68,7 +61,7 @@ def hand_over(rt: Runtime, delivery_id: int) -> bool:
             return False
         session.commit()
     try:
-        enqueue_delivery(rt, delivery_id, attempts)
+        push_ready(rt, [delivery_id])
     except RedisError as exc:
         log.warning("delivery=%s event=hand_over_deferred reason=%r", delivery_id, str(exc))
         _release(rt, [delivery_id], now)
@@ -85,57 +78,40 @@ def hand_over_quietly(rt: Runtime, delivery_id: int) -> None:
 
 
 def hand_over_inserted(rt: Runtime, delivery_id: int, handed_at: datetime) -> None:
-    """Enqueue the first attempt of a delivery that `end_job` inserted already handed (no claim needed).
+    """Hand over the first attempt of a delivery that `end_job` inserted already handed (no claim needed).
 
     It saves `hand_over`'s claim transaction; when Redis fails the hand is released for the relay.
     """
     try:
-        enqueue_delivery(rt, delivery_id, 0)
+        push_ready(rt, [delivery_id])
     except RedisError as exc:
         log.warning("delivery=%s event=hand_over_deferred reason=%r", delivery_id, str(exc))
         _release(rt, [delivery_id], handed_at)
 
 
 def relay_due_deliveries(rt: Runtime, now: datetime | None = None, limit: int = BATCH) -> int:
-    """Hand every due (or lost) delivery to the webhooks queue; returns how many were handed."""
+    """Hand every due (or lost) delivery to the sender; returns how many were handed."""
     now = now or utcnow()
     lease = lease_seconds(rt.settings)
     with rt.session() as session:
         candidates = outbox.due_for_hand_over(session, now, lease, limit)
-        claimed = [(d, n) for d, n in candidates if outbox.mark_handed(session, d, n, now, lease)]
+        claimed = [d for d, n in candidates if outbox.mark_handed(session, d, n, now, lease)]
         session.commit()
-    for index, (delivery_id, attempts) in enumerate(claimed):
-        try:
-            enqueue_delivery(rt, delivery_id, attempts)
-        except RedisError as exc:
-            log.warning("event=relay_deferred deliveries=%s reason=%r", len(claimed) - index, str(exc))
-            _release(rt, [d for d, _ in claimed[index:]], now)
-            return index
-    if claimed:
-        log.info("event=relay_handed deliveries=%s", len(claimed))
+    if not claimed:
+        return 0
+    try:
+        push_ready(rt, claimed)
+    except RedisError as exc:
+        log.warning("event=relay_deferred deliveries=%s reason=%r", len(claimed), str(exc))
+        _release(rt, claimed, now)
+        return 0
+    log.info("event=relay_handed deliveries=%s", len(claimed))
     return len(claimed)
 
 
-def enqueue_delivery(rt: Runtime, delivery_id: int, attempts: int) -> None:
-    """Put `deliver_webhook(delivery_id)` on the webhooks queue unless that very job is still waiting."""
-    job_id = rq_job_id(delivery_id, attempts)
-    status = rt.redis.hget(Job.key_for(job_id), "status")
-    if status is not None and status.decode() in _WAITING:
-        log.info("delivery=%s event=hand_over_skipped reason=still_queued rq_job=%s", delivery_id, job_id)
-        return
-    settings = rt.settings
-    with rt.redis.pipeline() as pipe:  # one round trip (RQ alone makes two)
-        Queue(WEBHOOKS, connection=rt.redis).enqueue_call(
-            DELIVER_WEBHOOK,
-            args=(delivery_id,),
-            job_id=job_id,
-            timeout=attempt_timeout(settings),
-            result_ttl=settings.cleanup_completed_after,
-            failure_ttl=7 * 24 * 3600,
-            description=f"webhook delivery={delivery_id} attempt={attempts + 1}",
-            pipeline=pipe,
-        )
-        pipe.execute()
+def push_ready(rt: Runtime, delivery_ids: list[int]) -> None:
+    """Put delivery ids on the sender's list (one RPUSH); raises RedisError when Redis fails."""
+    rt.redis.rpush(WEBHOOK_READY, *delivery_ids)
 
 
 def _release(rt: Runtime, delivery_ids: list[int], handed_at: datetime) -> None:

@@ -28,7 +28,7 @@ from store.models import utcnow
 from workers import relay
 from workers.mongo_relay import relay_tasks
 from workers.periodic import PeriodicTask
-from workers.queues import PDF_QUEUES, WEBHOOKS
+from workers.queues import PDF_QUEUES
 from workers.reconciler import reconcile
 from workers.redis_check import warn_if_not_durable
 from workers.retention import purge_expired_pdfs
@@ -50,7 +50,7 @@ class RetryScheduler:
     """
 
     def __init__(self, rt: Runtime):
-        queues = [Queue(name, connection=rt.redis) for name in (*PDF_QUEUES, WEBHOOKS)]
+        queues = [Queue(name, connection=rt.redis) for name in PDF_QUEUES]
         name = f"{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
         self.scheduler = RQScheduler(queues, connection=rt.redis, interval=1, name=name)
         self.names = set(self.scheduler._queue_names)

@@ -13,7 +13,7 @@ from rq.registry import ScheduledJobRegistry
 
 from store import stats as stats_store
 from store.models import CANCELLED, COMPLETED, FAILED, PROCESSING, QUEUED, SCHEDULED, utcnow
-from workers.queues import PDF_QUEUES, WEBHOOKS
+from workers.queues import PDF_QUEUES, WEBHOOK_READY
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -32,18 +32,19 @@ class Alert:
 
 
 def redis_side(rt: Runtime) -> dict[str, Any]:
-    """Queue lengths, retries waiting and PDF workers by state (Worker.all over the worker registry)."""
+    """Queue lengths (the webhook sender's list too), retries waiting and PDF workers by state."""
     with rt.redis.pipeline(transaction=False) as pipe:
-        for name in (*PDF_QUEUES, WEBHOOKS):
+        for name in PDF_QUEUES:
             pipe.llen(f"rq:queue:{name}")
-        lengths = pipe.execute()
-    queues = dict(zip((*PDF_QUEUES, WEBHOOKS), lengths, strict=True))
+        pipe.llen(WEBHOOK_READY)
+        *lengths, webhook_queue = pipe.execute()
+    queues = dict(zip(PDF_QUEUES, lengths, strict=True))
     retrying = sum(ScheduledJobRegistry(name, connection=rt.redis).count for name in PDF_QUEUES)
     workers = Worker.all(connection=rt.redis, queue=Queue(PDF_QUEUES[0], connection=rt.redis))
     busy = sum(1 for worker in workers if worker.get_state() == "busy")
     return {
-        "queues": {name: queues[name] for name in PDF_QUEUES},
-        "webhook_queue": queues[WEBHOOKS],
+        "queues": queues,
+        "webhook_queue": webhook_queue,
         "retry_waiting": retrying,
         "workers": {"total": len(workers), "busy": busy, "idle": len(workers) - busy},
     }

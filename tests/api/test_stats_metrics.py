@@ -59,6 +59,7 @@ def test_stats_count_queues_scheduled_and_workers(client, runtime) -> None:
     finally:
         worker.register_death()
     assert body["queues"] == {"high": 1, "normal": 2, "low": 0} and body["scheduled"] == 1
+    assert body["webhook_queue"] == 0
     assert body["workers"] == {"total": 1, "busy": 0, "idle": 1}
     assert "no_workers" not in alert_names(body)
 
@@ -134,6 +135,7 @@ def test_metrics_count_jobs_by_outcome_product_and_priority(client, runtime) -> 
     assert values["pdfjobs_queue_length{queue=low}"] == 1 and values["pdfjobs_queue_length{queue=normal}"] == 0
     assert values["pdfjobs_workers{state=busy}"] == 0
     assert values["pdfjobs_webhook_deliveries{status=pending}"] == 1
+    assert values["pdfjobs_queue_length{queue=webhooks}"] == 1  # its id waits on the sender's list
     assert values["pdfjobs_redis_up{}"] == 1 and values["pdfjobs_sql_up{}"] == 1
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -20,12 +21,19 @@ class Recorded:
 
 @dataclass
 class Reply:
-    """How the receiver answers a path; `hang` makes it wait without answering."""
+    """How the receiver answers a path.
+
+    `hang` waits without answering; `drip` starts an answer and sends one header byte every 0.2 s
+    (never finishing, but never silent for long enough to hit a read timeout); `delay` waits that
+    many seconds before answering. The first two last until the receiver stops (10 s at most).
+    """
 
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b"ok"
     hang: bool = False
+    drip: bool = False
+    delay: float = 0.0
 
 
 class Receiver:
@@ -81,6 +89,16 @@ def _handler_for(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
             if reply.hang:
                 receiver.release.wait(10)
                 return
+            if reply.drip:
+                deadline = time.monotonic() + 10
+                try:
+                    self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Drip: ")
+                    while not receiver.release.wait(0.2) and time.monotonic() < deadline:
+                        self.wfile.write(b".")
+                except OSError:  # the client gave up (or was killed)
+                    pass
+                return
+            receiver.release.wait(reply.delay)
             self.send_response(reply.status)
             for name, value in reply.headers.items():
                 self.send_header(name, value)

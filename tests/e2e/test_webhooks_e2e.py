@@ -24,10 +24,9 @@ WEBHOOK_TIMEOUT = 2
 LEASE = 2 * WEBHOOK_TIMEOUT + 10  # workers.relay.lease_seconds
 
 
-
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
-    """One service for this module, with short webhook timeouts and a single webhook worker."""
+    """One service for this module, with short webhook timeouts and a single webhook sender."""
     running = start_service(
         tmp_path_factory.mktemp("webhooks") / "var", WEBHOOK_TIMEOUT=str(WEBHOOK_TIMEOUT), WEBHOOK_WORKERS="1"
     )
@@ -95,6 +94,30 @@ def test_e2e_killed_webhook_worker_still_one_delivery(service: RunningService, r
     assert [(r.attempt_number, r.status_code) for r in rows] == [(2, 200)]  # the killed attempt left no row
 
 
+def test_e2e_sender_sigkilled_mid_send_every_webhook_acknowledged(
+    service: RunningService, receiver: Receiver
+) -> None:
+    paths = [f"/kill-{i}" for i in range(5)]
+    for path in paths:  # first attempts trickle an answer that never ends; the second ones succeed
+        script(receiver, path, Reply(drip=True), Reply(200))
+    job_ids = [_submit(service, receiver.url(path), f"E2E-WH-SIGKILL-{i}") for i, path in enumerate(paths)]
+    assert wait_until(lambda: len(receiver.requests) == len(paths), timeout=60)  # all five in flight at once
+    [pid] = service.program_pids("webhook_worker")
+    os.kill(pid, signal.SIGKILL)
+    deliveries = [_final(service, job_id, timeout=LEASE + 40) for job_id in job_ids]  # re-handed by the relay
+    time.sleep(2)
+    assert [(d.status, d.attempts, d.last_response_code) for d in deliveries] == [("delivered", 2, 200)] * 5
+    for path, delivery in zip(paths, deliveries, strict=True):
+        seen = [r for r in receiver.requests if r.path == path]
+        assert len(seen) == 2 and {r.headers["webhook-id"] for r in seen} == {delivery.webhook_id}
+        Webhook(CLIENT_A.webhook_secret).verify(seen[-1].body, seen[-1].headers)
+    with service.session_factory()() as session:
+        rows = session.scalars(
+            select(WebhookAttempt).where(WebhookAttempt.delivery_id.in_([d.id for d in deliveries]))
+        ).all()
+    assert sorted((r.attempt_number, r.status_code) for r in rows) == [(2, 200)] * 5  # the killed ones left none
+
+
 def test_e2e_hanging_receiver_does_not_slow_pdf_jobs(service: RunningService, receiver: Receiver) -> None:
     receiver.replies["/hang"] = Reply(hang=True)
     job_ids = [_submit(service, receiver.url("/hang"), f"E2E-WH-HANG-{i}") for i in range(4)]
@@ -106,4 +129,4 @@ def test_e2e_hanging_receiver_does_not_slow_pdf_jobs(service: RunningService, re
     assert wait_until(all_completed, timeout=30)
     deliveries = [_delivery(service, job_id) for job_id in job_ids]
     assert all(d.status == "pending" for d in deliveries)  # their attempts are still timing out
-    assert sum(d.attempts for d in deliveries) < 4 * 3  # ...one at a time, on the webhook worker only
+    assert sum(d.attempts for d in deliveries) < 4 * 3  # ...on the webhook sender only

@@ -52,11 +52,11 @@ def test_holder_is_dead_only_for_dead_local_processes() -> None:
 
 def test_retry_scheduler_takes_over_locks_of_a_killed_scheduler(runtime) -> None:
     dead = f"{socket.gethostname()}.{dead_pid()}.deadbeef"
-    for name in ("high", "normal", "low", "webhooks"):
+    for name in ("high", "normal", "low"):
         runtime.redis.set(RQScheduler.get_locking_key(name), dead, ex=61)
     scheduler = RetryScheduler(runtime)
     scheduler(runtime)
-    assert scheduler.scheduler.acquired_locks == {"high", "normal", "low", "webhooks"}
+    assert scheduler.scheduler.acquired_locks == {"high", "normal", "low"}
 
 
 def test_retry_scheduler_leaves_live_holders_alone(runtime) -> None:

@@ -9,7 +9,6 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
-from rq import Queue
 from sqlalchemy import select, update
 
 from config import Settings
@@ -22,10 +21,10 @@ from store.models import (
     WebhookDelivery,
 )
 from tests.callbacks.receiver import Receiver, Reply
-from tests.conftest import run_jobs
 from workers import outcome, relay
-from workers.queues import WEBHOOKS
+from workers.queues import WEBHOOK_READY
 from workers.runtime import Runtime, build_runtime, set_runtime
+from workers.webhook_sender import drain
 
 _counter = iter(range(1, 1_000_000))
 
@@ -93,17 +92,17 @@ def attempts_of(rt: Runtime, delivery_id: int, *, markers: bool = False) -> list
 
 
 def queued_webhooks(rt: Runtime) -> int:
-    """How many jobs wait on the webhooks queue."""
-    return Queue(WEBHOOKS, connection=rt.redis).count
+    """How many delivery ids wait on the webhook sender's list."""
+    return rt.redis.llen(WEBHOOK_READY)
 
 
-def run_webhooks(rt: Runtime) -> None:
-    """Run the queued webhook jobs in-process."""
-    run_jobs(rt, queues=(WEBHOOKS,))
+def run_webhooks(rt: Runtime) -> int:
+    """Drain the sender's list once in-process, as webhook_worker would; returns attempts recorded."""
+    return drain(rt)
 
 
 def drive(rt: Runtime, job_id: str, timeout: float = 20) -> WebhookDelivery:
-    """Relay + webhook worker, as the scheduler and webhook_worker would, until the delivery is final."""
+    """Relay + sender, as the scheduler and webhook_worker would, until the delivery is final."""
     deadline = time.monotonic() + timeout
     while True:
         relay.relay_due_deliveries(rt)

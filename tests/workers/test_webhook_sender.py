@@ -1,4 +1,4 @@
-"""deliver_webhook against a real HTTP receiver on 127.0.0.1: signing, retries, n8n rules, SSRF."""
+"""The webhook sender against a real HTTP receiver on 127.0.0.1: signing, retries, n8n rules, SSRF."""
 
 from __future__ import annotations
 
@@ -27,10 +27,9 @@ from tests.workers.webhook_support import (
 )
 from workers import relay
 from workers.runtime import Runtime
-from workers.webhook_job import deliver_webhook
 
 
-def test_deliver_webhook_completed_job_sends_one_signed_post(runtime: Runtime, receiver: Receiver) -> None:
+def test_sender_completed_job_sends_one_signed_post(runtime: Runtime, receiver: Receiver) -> None:
     job_id = new_job(runtime, callback=receiver.url("/webhook/pdf-complete"))
     finish(runtime, job_id)
     assert queued_webhooks(runtime) == 1  # handed over by end_job itself, no relay needed
@@ -51,7 +50,7 @@ def test_deliver_webhook_completed_job_sends_one_signed_post(runtime: Runtime, r
     assert attempt.duration_ms is not None and attempt.duration_ms >= 0
 
 
-def test_deliver_webhook_signature_fails_on_flipped_byte_or_stale_timestamp(
+def test_sender_signature_fails_on_flipped_byte_or_stale_timestamp(
     runtime: Runtime, receiver: Receiver
 ) -> None:
     job_id = new_job(runtime, callback=receiver.url())
@@ -67,7 +66,7 @@ def test_deliver_webhook_signature_fails_on_flipped_byte_or_stale_timestamp(
         Webhook(CLIENT_A.webhook_secret).verify(seen.body, stale)
 
 
-def test_deliver_webhook_failed_job_goes_to_pdf_failed(runtime: Runtime, receiver: Receiver) -> None:
+def test_sender_failed_job_goes_to_pdf_failed(runtime: Runtime, receiver: Receiver) -> None:
     job_id = new_job(runtime, callback=receiver.url("/webhook/pdf-complete"))
     finish(runtime, job_id, FAILED, error="template exploded")
     run_webhooks(runtime)
@@ -78,7 +77,7 @@ def test_deliver_webhook_failed_job_goes_to_pdf_failed(runtime: Runtime, receive
     assert (body["status"], body["error"], body["job_id"]) == ("failed", "template exploded", job_id)
 
 
-def test_deliver_webhook_503_twice_then_200_three_attempts_one_id(runtime: Runtime, receiver: Receiver) -> None:
+def test_sender_503_twice_then_200_three_attempts_one_id(runtime: Runtime, receiver: Receiver) -> None:
     script(receiver, "/hook", Reply(503, body=b"down"), Reply(503, body=b"down"), Reply(200))
     job_id = new_job(runtime, callback=receiver.url())
     finish(runtime, job_id)
@@ -96,7 +95,7 @@ def test_deliver_webhook_503_twice_then_200_three_attempts_one_id(runtime: Runti
     assert rows[0].error == "receiver answered 503 Service Unavailable" and rows[0].response_excerpt == "down"
 
 
-def test_deliver_webhook_410_stops(runtime: Runtime, receiver: Receiver) -> None:
+def test_sender_410_stops(runtime: Runtime, receiver: Receiver) -> None:
     script(receiver, "/hook", Reply(410, body=b"gone"))
     job_id = new_job(runtime, callback=receiver.url())
     finish(runtime, job_id)
@@ -108,7 +107,7 @@ def test_deliver_webhook_410_stops(runtime: Runtime, receiver: Receiver) -> None
     assert len(receiver.requests) == 1
 
 
-def test_deliver_webhook_n8n_404_gives_up_with_post_hint(runtime: Runtime, receiver: Receiver) -> None:
+def test_sender_n8n_404_gives_up_with_post_hint(runtime: Runtime, receiver: Receiver) -> None:
     path = "/webhook-waiting/4711"
     script(receiver, path, n8n_error(404, 'The execution "4711" does not exist.'))
     job_id = new_job(runtime, callback=receiver.url(path))
@@ -119,7 +118,7 @@ def test_deliver_webhook_n8n_404_gives_up_with_post_hint(runtime: Runtime, recei
     assert len(receiver.requests) == 1
 
 
-def test_deliver_webhook_n8n_409_running_then_200_delivered(runtime: Runtime, receiver: Receiver) -> None:
+def test_sender_n8n_409_running_then_200_delivered(runtime: Runtime, receiver: Receiver) -> None:
     path = "/webhook-waiting/4712"
     running = n8n_error(409, 'The execution "4712" is running already.')
     running.headers["Retry-After"] = "1"
@@ -132,7 +131,7 @@ def test_deliver_webhook_n8n_409_running_then_200_delivered(runtime: Runtime, re
     assert first.outcome == "retry" and "still running" in first.error
 
 
-def test_deliver_webhook_n8n_409_finished_counts_as_delivered(runtime: Runtime, receiver: Receiver) -> None:
+def test_sender_n8n_409_finished_counts_as_delivered(runtime: Runtime, receiver: Receiver) -> None:
     path = "/webhook-waiting/4713"
     script(receiver, path, n8n_error(409, 'The execution "4713 has finished already.'))
     job_id = new_job(runtime, callback=receiver.url(path))
@@ -141,7 +140,7 @@ def test_deliver_webhook_n8n_409_finished_counts_as_delivered(runtime: Runtime, 
     assert (delivery.status, delivery.attempts) == ("delivered", 1)
 
 
-def test_deliver_webhook_hanging_receiver_times_out_then_retries(runtime: Runtime, receiver: Receiver) -> None:
+def test_sender_hanging_receiver_times_out_then_retries(runtime: Runtime, receiver: Receiver) -> None:
     script(receiver, "/hook", Reply(hang=True), Reply(200))
     job_id = new_job(runtime, callback=receiver.url())
     finish(runtime, job_id)
@@ -152,7 +151,7 @@ def test_deliver_webhook_hanging_receiver_times_out_then_retries(runtime: Runtim
     assert first.duration_ms >= 1900 and second.status_code == 200
 
 
-def test_deliver_webhook_redirect_not_followed(runtime: Runtime, receiver: Receiver) -> None:
+def test_sender_redirect_not_followed(runtime: Runtime, receiver: Receiver) -> None:
     script(receiver, "/hook", Reply(302, {"Location": "http://169.254.169.254/latest/meta-data/"}))
     job_id = new_job(runtime, callback=receiver.url())
     finish(runtime, job_id)
@@ -165,7 +164,7 @@ def test_deliver_webhook_redirect_not_followed(runtime: Runtime, receiver: Recei
 @pytest.mark.parametrize(
     "host", ["127.0.0.1", "2130706433", "[::1]", "[::ffff:127.0.0.1]", "0.0.0.0", "169.254.169.254"]
 )
-def test_deliver_webhook_ssrf_refused_at_send_time(settings: Settings, redis, receiver: Receiver, host: str) -> None:
+def test_sender_ssrf_refused_at_send_time(settings: Settings, redis, receiver: Receiver, host: str) -> None:
     with runtime_with(settings, callback_allowed_hosts=()) as rt:
         job_id = new_job(rt, callback=f"http://{host}:{receiver.port}/hook")
         finish(rt, job_id)
@@ -175,7 +174,7 @@ def test_deliver_webhook_ssrf_refused_at_send_time(settings: Settings, redis, re
     assert receiver.requests == []
 
 
-def test_deliver_webhook_sends_callback_auth_header(settings: Settings, redis, receiver: Receiver) -> None:
+def test_sender_sends_callback_auth_header(settings: Settings, redis, receiver: Receiver) -> None:
     acme = CLIENT_A.__class__(**{**CLIENT_A.__dict__, "callback_auth_header": ("X-Webhook-Token", "tok-123")})
     with runtime_with(settings, api_clients=(acme, *CLIENTS[1:])) as rt:
         job_id = new_job(rt, callback=receiver.url())
@@ -186,7 +185,7 @@ def test_deliver_webhook_sends_callback_auth_header(settings: Settings, redis, r
     Webhook(CLIENT_A.webhook_secret).verify(seen.body, seen.headers)
 
 
-def test_deliver_webhook_gives_up_after_last_retry(settings: Settings, redis, receiver: Receiver) -> None:
+def test_sender_gives_up_after_last_retry(settings: Settings, redis, receiver: Receiver) -> None:
     script(receiver, "/hook", Reply(500))
     with runtime_with(settings, webhook_retry_delays=(1,)) as rt:
         job_id = new_job(rt, callback=receiver.url())
@@ -197,20 +196,19 @@ def test_deliver_webhook_gives_up_after_last_retry(settings: Settings, redis, re
     assert len(receiver.requests) == 2
 
 
-def test_deliver_webhook_duplicate_job_never_sends_twice(runtime: Runtime, receiver: Receiver) -> None:
+def test_sender_duplicate_id_never_sends_twice(runtime: Runtime, receiver: Receiver) -> None:
     job_id = new_job(runtime, callback=receiver.url())
     finish(runtime, job_id)
     delivery = delivery_of(runtime, job_id)
-    relay.enqueue_delivery(runtime, delivery.id, 0)  # still queued: not enqueued again
-    assert queued_webhooks(runtime) == 1
-    run_webhooks(runtime)
-    relay.enqueue_delivery(runtime, delivery.id, 0)  # a late duplicate RQ job
-    run_webhooks(runtime)
-    assert deliver_webhook(delivery.id) == {"delivery_id": delivery.id, "skipped": True}
+    relay.push_ready(runtime, [delivery.id, delivery.id])  # re-handed while still listed
+    assert queued_webhooks(runtime) == 3
+    assert run_webhooks(runtime) == 1
+    relay.push_ready(runtime, [delivery.id])  # a late duplicate
+    assert run_webhooks(runtime) == 0
     assert len(receiver.requests) == 1 and delivery_of(runtime, job_id).attempts == 1
 
 
-def test_deliver_webhook_claimed_attempt_is_not_sent_by_another_worker(runtime: Runtime, receiver: Receiver) -> None:
+def test_sender_claimed_attempt_is_not_sent_by_another_worker(runtime: Runtime, receiver: Receiver) -> None:
     job_id = new_job(runtime, callback=receiver.url())
     finish(runtime, job_id)
     delivery = delivery_of(runtime, job_id)
@@ -222,7 +220,7 @@ def test_deliver_webhook_claimed_attempt_is_not_sent_by_another_worker(runtime: 
     assert receiver.requests == [] and delivery_of(runtime, job_id).attempts == 1
 
 
-def test_deliver_webhook_no_callback_url_no_delivery(runtime: Runtime) -> None:
+def test_sender_no_callback_url_no_delivery(runtime: Runtime) -> None:
     job_id = new_job(runtime, callback=None)
     finish(runtime, job_id)
     with runtime.session() as session:

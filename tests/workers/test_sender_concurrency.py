@@ -1,0 +1,171 @@
+"""The webhook sender's batching, concurrency, attempt deadline and SIGTERM, against a real receiver."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from config import Settings
+from store import outbox
+from store.models import WebhookDelivery, utcnow
+from tests.callbacks.receiver import Receiver, Reply
+from tests.conftest import PROJECT_DIR, clients_json
+from tests.workers.webhook_support import (
+    attempts_of,
+    delivery_of,
+    finish,
+    new_job,
+    queued_webhooks,
+    script,
+    wait_until,
+)
+from workers import relay, webhook_sender
+from workers.runtime import Runtime
+
+
+def _deliveries(rt: Runtime, receiver: Receiver, count: int, path: str = "/hook") -> list[int]:
+    ids = []
+    for _ in range(count):
+        job_id = new_job(rt, callback=receiver.url(path))
+        finish(rt, job_id)  # handed over: its id is on the sender's list
+        ids.append(delivery_of(rt, job_id).id)
+    return ids
+
+
+def _delivery(rt: Runtime, delivery_id: int) -> WebhookDelivery:
+    with rt.session() as session:
+        return session.get(WebhookDelivery, delivery_id)
+
+
+def _status(rt: Runtime, delivery_id: int) -> str:
+    return _delivery(rt, delivery_id).status
+
+
+def test_claim_attempts_claims_due_deliveries_once_in_one_call(runtime: Runtime, receiver: Receiver) -> None:
+    due = _deliveries(runtime, receiver, 3)
+    lease = relay.lease_seconds(runtime.settings)
+    with runtime.session() as session:
+        claims = outbox.claim_attempts(session, [*due, due[0], 999_999], utcnow(), lease)
+    assert [(c.delivery_id, c.attempt_number) for c in claims] == [(d, 1) for d in due]
+    assert {c.client_name for c in claims} == {"acme"}
+    with runtime.session() as session:  # being sent now: nobody claims them again
+        assert outbox.claim_attempts(session, due, utcnow(), lease) == []
+
+
+def test_sender_claims_a_listed_batch_in_one_transaction(
+    runtime: Runtime, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = _deliveries(runtime, receiver, 6)
+    batches: list[list[int]] = []
+    claim = outbox.claim_attempts
+
+    def spy(session, delivery_ids, now, lease):  # noqa: ANN001, ANN202
+        batches.append(list(delivery_ids))
+        return claim(session, delivery_ids, now, lease)
+
+    monkeypatch.setattr(outbox, "claim_attempts", spy)
+    assert webhook_sender.drain(runtime, concurrency=8) == 6
+    assert batches == [ids]  # one LPOP, one claim transaction
+    assert len(receiver.requests) == 6 and queued_webhooks(runtime) == 0
+    assert {_status(runtime, d) for d in ids} == {"delivered"}
+
+
+def test_sender_claim_failure_puts_the_ids_back(
+    runtime: Runtime, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = _deliveries(runtime, receiver, 2)
+    claim = outbox.claim_attempts
+    failures = [OperationalError("UPDATE webhook_deliveries ...", {}, Exception("database is locked"))]
+
+    def flaky(session, delivery_ids, now, lease):  # noqa: ANN001, ANN202
+        if failures:
+            raise failures.pop()
+        return claim(session, delivery_ids, now, lease)
+
+    monkeypatch.setattr(outbox, "claim_attempts", flaky)
+    assert webhook_sender.drain(runtime) == 0
+    assert queued_webhooks(runtime) == 2  # back on the list at once, not left to the relay's lease
+    assert webhook_sender.drain(runtime) == 2
+    assert {_status(runtime, d) for d in ids} == {"delivered"} and len(receiver.requests) == 2
+
+
+def test_sender_sends_attempts_concurrently(runtime: Runtime, receiver: Receiver) -> None:
+    receiver.replies["/slow"] = Reply(delay=1.0)
+    ids = _deliveries(runtime, receiver, 6, "/slow")
+    started = time.monotonic()
+    assert webhook_sender.drain(runtime, concurrency=8) == 6
+    assert time.monotonic() - started < 3.5  # one after another would take 6 s
+    assert {_status(runtime, d) for d in ids} == {"delivered"}
+
+
+def test_sender_deadline_slow_drip_receiver_does_not_hold_the_others(runtime: Runtime, receiver: Receiver) -> None:
+    script(receiver, "/drip", Reply(drip=True), Reply(200))
+    [dripping] = _deliveries(runtime, receiver, 1, "/drip")
+    others = _deliveries(runtime, receiver, 5)
+    started = time.monotonic()
+    assert webhook_sender.drain(runtime, concurrency=2, deadline=3) == 6
+    assert 2.9 < time.monotonic() - started < 6
+    delivery = _delivery(runtime, dripping)
+    assert (delivery.status, delivery.attempts, delivery.last_response_code) == ("pending", 1, None)
+    assert "attempt deadline" in delivery.last_error and delivery.next_attempt_at is not None
+    [held] = attempts_of(runtime, dripping)
+    assert (held.outcome, held.status_code, held.duration_ms) == ("retry", None, 3000)
+    for delivery_id in others:  # sent one after another on the second thread while the first was held
+        assert _status(runtime, delivery_id) == "delivered"
+        assert (_delivery(runtime, delivery_id).delivered_at - held.started_at).total_seconds() < 2
+    receiver.release.set()  # the stuck request ends now; its late result is dropped
+    time.sleep(0.5)
+    assert len(attempts_of(runtime, dripping)) == 1 and _delivery(runtime, dripping).attempts == 1
+
+
+def test_sender_replaces_a_thread_stuck_past_its_deadline(runtime: Runtime, receiver: Receiver) -> None:
+    script(receiver, "/drip", Reply(drip=True))
+    [dripping] = _deliveries(runtime, receiver, 1, "/drip")
+    others = _deliveries(runtime, receiver, 3)
+    assert webhook_sender.drain(runtime, concurrency=1, deadline=2) == 4
+    assert {_status(runtime, d) for d in others} == {"delivered"}
+    assert _status(runtime, dripping) == "pending"
+
+
+def _sender_env(settings: Settings) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATA_DIR": str(settings.data_dir),
+        "REDIS_URL": settings.redis_url or "",
+        "DATABASE_URL": settings.sqlalchemy_url,
+        "API_CLIENTS": clients_json(),
+        "CALLBACK_ALLOWED_HOSTS": "127.0.0.0/8",
+        "WEBHOOK_TIMEOUT": str(settings.webhook_timeout),
+        "LOOPBACK_ONLY": "1",
+    }
+
+
+def test_sender_process_sigterm_finishes_the_attempt_in_flight(
+    runtime: Runtime, settings: Settings, receiver: Receiver
+) -> None:
+    receiver.replies["/slow"] = Reply(delay=1.5)
+    [in_flight] = _deliveries(runtime, receiver, 1, "/slow")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "workers.webhook_sender"], cwd=PROJECT_DIR, env=_sender_env(settings),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        assert wait_until(lambda: len(receiver.requests) == 1, timeout=20)
+        process.send_signal(signal.SIGTERM)
+        [waiting] = _deliveries(runtime, receiver, 1)  # handed over after the SIGTERM: not taken
+        assert process.wait(timeout=15) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        output = process.communicate()[0].decode()
+    assert "event=sender_stop attempts=1" in output, output
+    assert _status(runtime, in_flight) == "delivered"
+    assert [row.status_code for row in attempts_of(runtime, in_flight)] == [200]
+    assert _status(runtime, waiting) == "pending" and queued_webhooks(runtime) == 1
+    assert len(receiver.requests) == 1

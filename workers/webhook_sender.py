@@ -1,0 +1,295 @@
+"""The webhook sender program: `python -m workers.webhook_sender` (supervisor program `webhook_worker`).
+
+The relay hands a delivery over by pushing its id onto the Redis list `WEBHOOK_READY`. A fetch
+thread takes ids (BLPOP, then LPOP of as many more as there are free threads), the main thread
+claims them in SQL in one transaction (claim-once per attempt, `store.outbox`), `SenderPool` threads
+POST them concurrently on keep-alive sessions, and the main thread records what came back, one
+transaction for all the results at hand, with the delivery's next state. An attempt still running
+at its deadline (`attempt_timeout`) is recorded as a timed-out retry and its thread replaced, so a
+hanging or slow-drip receiver never holds the others. SIGTERM: no new ids are taken, the attempts in
+flight finish and are recorded, then the process exits. SIGKILL: the claims in flight are re-handed
+by the relay after the lease. The next attempt is never pushed from here: its due time is stored and
+the relay hands it over.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import threading
+import time
+from datetime import datetime, timedelta
+
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from callbacks import DELIVERED, RETRY, AttemptResult, next_delay
+from config import ClientConfig, Settings
+from config.logging import setup_logging
+from config.netguard import install_loopback_guard
+from store import outbox
+from store.clients import find_client_by_name
+from store.models import DELIVERY_DELIVERED, DELIVERY_FAILED, DELIVERY_PENDING, utcnow
+from workers.queues import WEBHOOK_READY
+from workers.relay import attempt_timeout, lease_seconds
+from workers.runtime import Runtime, build_runtime, set_runtime
+from workers.sender_pool import SenderPool, Task, leave_signals_to_main_thread
+
+log = logging.getLogger(__name__)
+
+BLOCK_SECONDS = 1
+_FETCH_DONE = object()
+
+
+class WebhookSender:
+    """Takes delivery ids from Redis, claims them, sends them on a thread pool and records the attempts."""
+
+    def __init__(self, rt: Runtime, *, concurrency: int | None = None, deadline: float | None = None) -> None:
+        self.rt = rt
+        self.concurrency = concurrency or rt.settings.webhook_concurrency
+        self.deadline = deadline or attempt_timeout(rt.settings)
+        self.stopping = threading.Event()
+        self._events: queue.SimpleQueue = queue.SimpleQueue()  # id batches, finished Tasks, _FETCH_DONE
+        self._slots = threading.Condition()
+        self._free = self.concurrency
+        self._inflight: set[Task] = set()
+        self.recorded = 0
+
+    def stop(self) -> None:
+        """Take no more ids; `run` returns once the attempts in flight are recorded (SIGTERM)."""
+        self.stopping.set()
+        with self._slots:
+            self._slots.notify_all()
+
+    def run(self, *, until_empty: bool = False) -> int:
+        """Send until stopped (or, with until_empty, until the list is empty); returns attempts recorded."""
+        pool = SenderPool(self.rt.settings, self.concurrency, self._events)
+        fetcher = threading.Thread(target=self._fetch, args=(until_empty,), name="webhook-fetch", daemon=True)
+        fetcher.start()
+        fetching = True
+        while fetching or self._inflight:
+            events = self._next_events()
+            fetching = fetching and _FETCH_DONE not in events
+            ids = [event for event in events if isinstance(event, int)]
+            if ids:
+                self._start(pool, ids)
+            self._record([e for e in events if isinstance(e, Task)] + self._expired(pool))
+            if pool.stuck > 4 * self.concurrency and not self.stopping.is_set():
+                log.error("event=sender_stopping reason=stuck_threads count=%s", pool.stuck)
+                self.stop()  # supervisor starts a fresh process
+        pool.close()
+        return self.recorded
+
+    def _next_events(self) -> list[object]:
+        """Wait for the next events (until the nearest deadline at most), then take all that are there."""
+        wait = min((task.deadline for task in self._inflight), default=time.monotonic() + 1) - time.monotonic()
+        try:
+            events = [self._events.get(timeout=max(wait, 0.001))]
+        except queue.Empty:
+            return []
+        while True:
+            try:
+                events.append(self._events.get_nowait())
+            except queue.Empty:
+                return [i for e in events for i in (e if isinstance(e, list) else [e])]
+
+    def _fetch(self, until_empty: bool) -> None:
+        """Move ids from Redis to the main thread, never more than there are free threads."""
+        leave_signals_to_main_thread()
+        try:
+            while not self.stopping.is_set():
+                free = self._reserve()
+                if free == 0:
+                    continue
+                ids = self._take(free, block=not until_empty)
+                if ids and self.stopping.is_set():  # taken while SIGTERM came in: not ours any more
+                    self._put_back(ids)
+                    ids = []
+                self._release(free - len(ids))
+                if ids:
+                    self._events.put(ids)
+                elif until_empty:
+                    return
+        finally:
+            self._events.put(_FETCH_DONE)
+
+    def _take(self, count: int, *, block: bool) -> list[int]:
+        """Up to `count` ids: with block, wait up to BLOCK_SECONDS for the first (BLPOP), then LPOP the rest."""
+        redis = self.rt.redis
+        try:
+            if not block:
+                raw = redis.lpop(WEBHOOK_READY, count) or []
+            elif (first := redis.blpop([WEBHOOK_READY], timeout=BLOCK_SECONDS)) is None:
+                raw = []
+            else:
+                raw = [first[1], *((redis.lpop(WEBHOOK_READY, count - 1) or []) if count > 1 else [])]
+        except RedisError as exc:
+            log.warning("event=sender_redis_unavailable reason=%r", str(exc))
+            self.stopping.wait(1)
+            return []
+        return _ids(raw)
+
+    def _put_back(self, ids: list[int], *, front: bool = True) -> None:
+        try:
+            if front:
+                self.rt.redis.lpush(WEBHOOK_READY, *reversed(ids))
+            else:
+                self.rt.redis.rpush(WEBHOOK_READY, *ids)
+        except RedisError as exc:  # handed in SQL: the relay re-hands them after the lease
+            log.warning("event=sender_put_back_failed deliveries=%s reason=%r", len(ids), str(exc))
+
+    def _reserve(self) -> int:
+        """Wait for a free thread, then reserve every free one; 0 when stopping."""
+        with self._slots:
+            while self._free == 0 and not self.stopping.is_set():
+                self._slots.wait(BLOCK_SECONDS)
+            free, self._free = self._free, 0
+        if self.stopping.is_set():
+            self._release(free)
+            return 0
+        return free
+
+    def _release(self, count: int) -> None:
+        if count:
+            with self._slots:
+                self._free += count
+                self._slots.notify_all()
+
+    def _start(self, pool: SenderPool, ids: list[int]) -> None:
+        """Claim the batch in one transaction and hand the claims to the pool."""
+        settings = self.rt.settings
+        now = utcnow()
+        try:
+            with self.rt.session() as session:
+                claims = outbox.claim_attempts(session, ids, now, lease_seconds(settings))
+                clients = _clients(session, settings, {claim.client_name or "" for claim in claims})
+        except SQLAlchemyError as exc:  # try them again after the others, after a pause
+            log.warning("event=claim_failed deliveries=%s reason=%r", len(ids), str(exc))
+            self._put_back(ids, front=False)
+            self._release(len(ids))
+            self.stopping.wait(0.5)
+            return
+        self._release(len(ids) - len(claims))
+        if len(claims) < len(ids):
+            log.info("event=webhook_skipped reason=not_due_or_taken deliveries=%s", len(ids) - len(claims))
+        deadline = time.monotonic() + self.deadline
+        for claim in claims:
+            task = Task(claim, clients.get(claim.client_name or ""), now, deadline)
+            self._inflight.add(task)
+            pool.submit(task)
+
+    def _expired(self, pool: SenderPool) -> list[Task]:
+        """Tasks past their deadline, given up and marked as timed-out retries."""
+        now = time.monotonic()
+        expired = []
+        for task in self._inflight:
+            if task.deadline <= now and pool.give_up(task):
+                error = f"no complete answer within {self.deadline:g} s (attempt deadline): stopped waiting"
+                task.result = AttemptResult(RETRY, None, round(self.deadline * 1000), error=error)
+                expired.append(task)
+        return expired
+
+    def _record(self, tasks: list[Task]) -> None:
+        """Store the attempts and the deliveries' next states in one transaction."""
+        if not tasks:
+            return
+        now = utcnow()
+        try:
+            with self.rt.session() as session:
+                entries = [(task.claim, _attempt_record(self.rt.settings, session, task, now)) for task in tasks]
+                kept = outbox.record_attempts(session, entries)
+        except SQLAlchemyError as exc:  # the claims stay "sending": the relay re-hands them after the lease
+            log.warning("event=record_failed attempts=%s reason=%r", len(tasks), str(exc))
+            entries, kept = [], []
+        finally:
+            self._inflight.difference_update(tasks)
+            self._release(len(tasks))
+        for (claim, record), was_kept in zip(entries, kept, strict=True):
+            _log_recorded(claim, record, was_kept)
+        self.recorded += len(kept)
+
+
+def _ids(raw: list[bytes]) -> list[int]:
+    ids = []
+    for value in raw:
+        try:
+            ids.append(int(value))
+        except ValueError:
+            log.warning("event=bad_delivery_id value=%r", value[:40])
+    return ids
+
+
+def _clients(session: Session, settings: Settings, names: set[str]) -> dict[str, ClientConfig]:
+    found = {name: find_client_by_name(session, settings.api_clients, name) for name in names}
+    return {name: client for name, client in found.items() if client is not None}
+
+
+def _attempt_record(settings: Settings, session: Session, task: Task, now: datetime) -> outbox.AttemptRecord:
+    result = task.result
+    assert result is not None
+    status, next_at, error = next_state(settings, session, task.claim, result, now)
+    return outbox.AttemptRecord(
+        started_at=task.started_at,
+        outcome=result.outcome,
+        status_code=result.status_code,
+        duration_ms=result.duration_ms,
+        error=error,
+        response_excerpt=result.response_excerpt,
+        new_status=status,
+        next_attempt_at=next_at,
+        delivered_at=now if status == DELIVERY_DELIVERED else None,
+    )
+
+
+def next_state(
+    settings: Settings, session: Session, claim: outbox.Claim, result: AttemptResult, now: datetime
+) -> tuple[str, datetime | None, str | None]:
+    """(status, next_attempt_at, last_error) after an attempt, following WEBHOOK_RETRY_DELAYS."""
+    if result.outcome == DELIVERED:
+        return DELIVERY_DELIVERED, None, result.error
+    if result.outcome != RETRY:
+        return DELIVERY_FAILED, None, result.error
+    round_number = claim.attempt_number - outbox.retry_round_base(session, claim.delivery_id)
+    delay = next_delay(max(round_number, 1), settings.webhook_retry_delays, result.retry_after)
+    if delay is None:
+        return DELIVERY_FAILED, None, f"gave up after {round_number} attempts; last: {result.error}"
+    return DELIVERY_PENDING, now + timedelta(seconds=delay), result.error
+
+
+def _log_recorded(claim: outbox.Claim, record: outbox.AttemptRecord, kept: bool) -> None:
+    next_at = record.next_attempt_at
+    log.info(
+        "delivery=%s job=%s webhook_id=%s attempt=%s outcome=%s code=%s status=%s next_at=%s",
+        claim.delivery_id, claim.job_id, claim.webhook_id, claim.attempt_number, record.outcome,
+        record.status_code, record.new_status, next_at.isoformat(timespec="seconds") if next_at else None,
+    )
+    if not kept:
+        log.warning("delivery=%s event=claim_lost attempt=%s", claim.delivery_id, claim.attempt_number)
+
+
+def drain(rt: Runtime, *, concurrency: int | None = None, deadline: float | None = None) -> int:
+    """Send every delivery now on the list, in this process, and record it; returns attempts recorded."""
+    return WebhookSender(rt, concurrency=concurrency, deadline=deadline).run(until_empty=True)
+
+
+def main() -> int:
+    """Run the sender until SIGTERM/SIGINT."""
+    settings = Settings.from_env()
+    setup_logging(settings.log_level, process="webhook_sender")
+    if settings.loopback_only:
+        install_loopback_guard()
+    rt = build_runtime(settings, socket_timeout=BLOCK_SECONDS + 5)
+    set_runtime(rt)
+    sender = WebhookSender(rt)
+    signal.signal(signal.SIGTERM, lambda signum, frame: sender.stop())
+    signal.signal(signal.SIGINT, lambda signum, frame: sender.stop())
+    log.info("event=sender_start concurrency=%s deadline=%s", sender.concurrency, sender.deadline)
+    recorded = sender.run()
+    log.info("event=sender_stop attempts=%s", recorded)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
