@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
@@ -24,12 +28,13 @@ def make_engine(url: str, *, pooled: bool = True, wal_checkpoints: bool = True) 
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
-            connect_args={"timeout": 30, "check_same_thread": False},
+            connect_args={"timeout": WRITER_WAIT, "check_same_thread": False},
             poolclass=None if pooled else NullPool,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         if not wal_checkpoints:
             event.listen(engine, "connect", _no_autocheckpoint)
+        WriterQueue(Path(url.removeprefix("sqlite:///") + ".writer.lock")).attach(engine)
         return engine
     if not pooled:
         return create_engine(url, poolclass=NullPool)
@@ -41,8 +46,67 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
     # WAL lets readers run while a writer commits; NORMAL sync is durable across process crashes.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={int(WRITER_WAIT * 1000)}")
     cursor.close()
+
+
+class WriterQueue:
+    """Lets one write transaction at a time into an SQLite database, across processes, without sleeping.
+
+    SQLite allows one writer; a second one waits in SQLite's busy handler, which sleeps 1, 2, 5, 10 ...
+    ms between tries and blocks a gevent process whole while it does. Here a writer first takes this
+    process's lock (cooperative under gevent), then an flock on a file next to the database: the
+    kernel wakes the next writer the moment the lock is released. Taken at a transaction's first
+    INSERT/UPDATE/DELETE, released when its connection goes back to the pool (after commit or
+    rollback). Re-entrant, so a nested write in the same thread or greenlet fails as it did before
+    (SQLite's busy timeout) instead of waiting for itself.
+    """
+
+    _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.local = threading.RLock()
+        self.depth = 0
+        self._fd: int | None = None
+        self._pid: int | None = None
+
+    def attach(self, engine: Engine) -> None:
+        """Hook the queue into `engine`'s statement and pool events."""
+        event.listen(engine, "before_cursor_execute", self._before_execute)
+        event.listen(engine.pool, "checkin", self._on_checkin)
+
+    def _file(self) -> int:
+        if self._pid != os.getpid():  # after a fork each process needs its own open file description
+            self._fd, self._pid = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600), os.getpid()
+        return self._fd
+
+    def _before_execute(self, connection, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001, PLR0913
+        info = connection.info
+        if info.get(_HOLDS) or not statement.lstrip()[:7].upper().startswith(self._WRITES):
+            return
+        if not self.local.acquire(timeout=WRITER_WAIT):  # as SQLite's busy timeout would have failed
+            raise OperationalError(statement, parameters, TimeoutError(f"database is locked ({WRITER_WAIT} s)"))
+        try:
+            if self.depth == 0:
+                fcntl.flock(self._file(), fcntl.LOCK_EX)
+            self.depth += 1
+        except BaseException:
+            self.local.release()
+            raise
+        info[_HOLDS] = True
+
+    def _on_checkin(self, dbapi_connection, record) -> None:  # noqa: ANN001
+        if record is None or not record.info.pop(_HOLDS, False):
+            return
+        self.depth -= 1
+        if self.depth == 0:
+            fcntl.flock(self._file(), fcntl.LOCK_UN)
+        self.local.release()
+
+
+_HOLDS = "pdfjobs_holds_writer_lock"
+WRITER_WAIT = 30.0  # seconds, the busy timeout SQLite connections get
 
 
 def _no_autocheckpoint(dbapi_connection, _record) -> None:  # noqa: ANN001
