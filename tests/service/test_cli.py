@@ -16,7 +16,10 @@ from tests.conftest import PROJECT_DIR, auth, break_job_data, clients_json, run_
 @pytest.fixture
 def env(settings) -> dict[str, str]:
     """The CLI's environment: the test's DATA_DIR, Redis and configured clients."""
-    return {"DATA_DIR": str(settings.data_dir), "REDIS_URL": settings.redis_url, "API_CLIENTS": clients_json()}
+    env = {"DATA_DIR": str(settings.data_dir), "REDIS_URL": settings.redis_url, "API_CLIENTS": clients_json()}
+    if settings.database_url:  # a PostgreSQL run (TEST_DATABASE_URL): the CLI must use the same database
+        env["DATABASE_URL"] = settings.database_url
+    return env
 
 
 def run(env: dict[str, str], *args: str):
