@@ -234,8 +234,9 @@ def _root_cause(exc: BaseException) -> str:
 
 
 def _log_attempt(url: str, result: AttemptResult) -> None:
+    # Debug only: the sender logs every recorded attempt (with its delivery and job) at INFO.
     host = urlsplit(url).hostname or "?"
-    logger.info(
+    logger.debug(
         "callback attempt host=%s status=%s outcome=%s duration_ms=%s error=%s",
         host,
         result.status_code,

@@ -76,8 +76,9 @@ def admit(redis: Redis, priority: str, limit: int, *, take_ticket: bool) -> tupl
     return int(queued), int(ticket) or None
 
 
-def mark_dequeued(redis: Redis, origin: str, meta: dict[str, Any]) -> None:
-    """A worker started this job: raise its queue's dequeued mark to the job's ticket."""
+def mark_dequeued(redis: Redis | Pipeline, origin: str, meta: dict[str, Any]) -> None:
+    """A worker started this job: raise its queue's dequeued mark to the job's ticket (on a pipeline:
+    queued with its other commands)."""
     ticket = meta.get("queue_ticket")
     if ticket is None:
         return

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from redis import Redis
+from redis.client import Pipeline
 from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
@@ -29,15 +30,17 @@ def lease_key(job_id: str) -> str:
 
 @contextmanager
 def job_lease(
-    redis: Redis, job_id: str, ttl: int, *, tick: Callable[[], None] | None = None, tick_every: float = 0.2
+    redis: Redis, job_id: str, ttl: int, *, tick: Callable[[], None] | None = None, tick_every: float = 0.2,
+    also: Callable[[Pipeline], None] | None = None,
 ) -> Iterator[None]:
     """Hold the lease of `job_id` while the block runs (refreshed every ttl/3 seconds).
 
     `tick`, when given, runs on the same background thread every `tick_every` seconds (the job's
-    progress uses it to publish a step that has lasted a while, without a thread of its own).
+    progress uses it to publish a step that has lasted a while, without a thread of its own); `also`
+    adds commands to the round trip that takes the lease.
     """
     stop = threading.Event()
-    _set(redis, job_id, ttl)
+    _set(redis, job_id, ttl, also)
     refresher = threading.Thread(target=_refresh, args=(redis, job_id, ttl, stop, tick, tick_every), daemon=True)
     refresher.start()
     try:
@@ -50,9 +53,13 @@ def job_lease(
             pass  # it expires on its own
 
 
-def _set(redis: Redis, job_id: str, ttl: int) -> None:
+def _set(redis: Redis, job_id: str, ttl: int, also: Callable[[Pipeline], None] | None = None) -> None:
     try:
-        redis.set(lease_key(job_id), os.getpid(), ex=ttl)
+        with redis.pipeline(transaction=False) as pipe:
+            pipe.set(lease_key(job_id), os.getpid(), ex=ttl)
+            if also is not None:
+                also(pipe)
+            pipe.execute()
     except RedisError as exc:
         log.warning("job=%s event=lease_not_set reason=%r", job_id, str(exc))
 

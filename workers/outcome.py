@@ -48,7 +48,8 @@ def end_job(rt: Runtime, job_id: str, status: str, *, error: str | None, **field
     if delivery_id is not None:
         # handed over by this worker right after the commit: low latency; the relay is the backstop
         relay.hand_over_inserted(rt, delivery_id, delivery["handed_at"])
-    log.info("job=%s event=%s error=%r", job_id, status, error)
+    log.info("job=%s event=%s ms=%s bytes=%s backend=%s error=%r",
+             job_id, status, job.processing_ms, job.file_size, job.storage_backend, error)
     if job.mongo_status == MONGO_PENDING:
         record_in_mongo(rt, job)
     return job

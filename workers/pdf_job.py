@@ -14,7 +14,7 @@ from rq.timeouts import JobTimeoutException
 
 from store import jobs as job_store
 from store.models import CANCELLED, FAILED, JobRecord, utcnow
-from workers import outcome
+from workers import eta, outcome
 from workers.errors import PermanentJobError, is_permanent
 from workers.lease import job_lease
 from workers.progress import META_PROGRESS_INTERVAL, SQL_PROGRESS_INTERVAL
@@ -31,7 +31,11 @@ def generate_pdf(job_id: str) -> dict[str, Any]:
     rq_job = get_current_job()
     with rt.session() as session:
         job = job_store.mark_started(session, job_id)
+    # The queue's dequeued mark (queue positions) moves after the claim, in the lease's round trip.
+    mark_dequeued = (lambda target: eta.mark_dequeued(target, rq_job.origin, rq_job.meta)) if rq_job else None
     if job is None:
+        if mark_dequeued is not None:
+            mark_dequeued(rt.redis)
         log.info("job=%s event=skipped reason=already_final", job_id)
         return {"job_id": job_id, "skipped": True}
     log.info("job=%s event=started attempt=%s", job_id, job.attempts)
@@ -39,7 +43,7 @@ def generate_pdf(job_id: str) -> dict[str, Any]:
     progress = ProgressReporter(rt, job.job_id, rq_job)
     try:
         with job_lease(rt.redis, job_id, rt.settings.stale_job_grace,
-                       tick=progress.flush, tick_every=META_PROGRESS_INTERVAL):
+                       tick=progress.flush, tick_every=META_PROGRESS_INTERVAL, also=mark_dequeued):
             result = _run(rt, job, rq_job, progress, started)
     except BaseException as exc:
         _handle_failure(rt, job, rq_job, exc, uploading=progress.uploading)
@@ -64,7 +68,6 @@ def _run(
     )
     if stages_uploads(rt):
         _discard_staged(rt, job.job_id)  # after the SQL result: a retry of a failed commit still skips the render
-    log.info("job=%s event=completed ms=%s bytes=%s backend=%s", job.job_id, elapsed_ms, stored.size, stored.backend)
     return {"job_id": job.job_id, "location": stored.location, "size": stored.size}
 
 

@@ -261,9 +261,10 @@ def next_state(
 def _log_recorded(claim: outbox.Claim, record: outbox.AttemptRecord, kept: bool) -> None:
     next_at = record.next_attempt_at
     log.info(
-        "delivery=%s job=%s webhook_id=%s attempt=%s outcome=%s code=%s status=%s next_at=%s",
+        "delivery=%s job=%s webhook_id=%s attempt=%s outcome=%s code=%s ms=%s status=%s next_at=%s error=%r",
         claim.delivery_id, claim.job_id, claim.webhook_id, claim.attempt_number, record.outcome,
-        record.status_code, record.new_status, next_at.isoformat(timespec="seconds") if next_at else None,
+        record.status_code, record.duration_ms, record.new_status,
+        next_at.isoformat(timespec="seconds") if next_at else None, record.error,
     )
     if not kept:
         log.warning("delivery=%s event=claim_lost attempt=%s", claim.delivery_id, claim.attempt_number)

@@ -18,11 +18,8 @@ import threading
 import time
 
 from redis.client import Pipeline
-from rq.job import Job
 from rq.timeouts import UnixSignalDeathPenalty
 from rq.worker import SimpleWorker
-
-from workers import eta
 
 log = logging.getLogger(__name__)
 
@@ -92,11 +89,6 @@ class PdfWorker(SimpleWorker):
         stopped = self._stopped_job_id
         if stopped is not None and stopped == self.get_current_job_id():
             raise JobStoppedError("stopped on request")
-
-    def prepare_job_execution(self, job: Job, remove_from_intermediate_queue: bool = False) -> None:
-        """RQ's bookkeeping, then move the queue's dequeued mark (for queue positions)."""
-        super().prepare_job_execution(job, remove_from_intermediate_queue)
-        eta.mark_dequeued(self.connection, job.origin, job.meta)
 
     def _install_signal_handlers(self) -> None:
         super()._install_signal_handlers()
