@@ -96,6 +96,7 @@ def submit_job(rt: Runtime, client_name: str, request: JobRequest) -> SubmitResu
             if existing is not None:
                 return _replay(existing, request)
         ticket = admit(rt, session, request.priority, take_ticket=values["status"] == QUEUED)
+        values["created_at"] = values["updated_at"] = utcnow()  # the insert's own time, after the checks
         try:
             job = job_store.create_job(session, values)
         except job_store.DuplicateJobError as duplicate:
