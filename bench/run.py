@@ -66,7 +66,7 @@ class BenchPlan:
 
 
 PLANS = {
-    "full": BenchPlan("full", 300, 40, (50, 100, 200, 400), 5, 8, 2, 16, 400, (10_000, 100_000), 50, 180, 150, 2),
+    "full": BenchPlan("full", 300, 40, (50, 100, 200, 400), 5, 8, 2, 16, 400, (10_000, 100_000), 50, 180, 150, 3),
     "quick": BenchPlan("quick", 100, 15, (50, 100, 200), 2, 3, 2, 16, 150, (2_000, 10_000), 50, 90, 40, 1),
     "smoke": BenchPlan("smoke", 5, 2, (20,), 1, 1, 1, 4, 5, (1000,), 3, 60, 5, 1),
 }
@@ -164,8 +164,9 @@ def notes(plan: BenchPlan, cores: int) -> list[str]:
         "this checkout has no webhook delivery yet (workers/webhook_sender.py): e2e ends at SQL completed_at")
     return [
         f"plan {plan.name}: e2e and rq-simple {plan.e2e_jobs} jobs, rq-default {plan.bare_default_jobs} jobs "
-        f"(it is slow; jobs/s is its steady rate), {plan.rounds} round(s) of rq-simple and e2e alternated, best "
-        f"round used for the ratios; rates {plan.rates} req/s x {plan.rate_seconds} s, "
+        f"(it is slow; jobs/s is its steady rate), {plan.rounds} round(s) of rq-simple and e2e alternated, each e2e "
+        f"round compared with the rq-simple round and the render sample just before it, the median round "
+        f"reported; rates {plan.rates} req/s x {plan.rate_seconds} s, "
         f"saturation {plan.saturation_seconds} s, growth sizes {plan.growth_sizes}",
         f"service: WORKERS={cores}, defaults otherwise (API_PROCESSES, gunicorn gevent, LOG_LEVEL INFO); {hooks}",
         "bare RQ: `python -m rq.cli worker -w <class> bench` x cores on its own embedded redis-server, jobs "
