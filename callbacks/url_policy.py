@@ -90,6 +90,9 @@ def resolve_allowed_addresses(host: str, port: int, allowed_hosts: Sequence[str]
 
 def resolve_host(host: str, port: int) -> list[IPAddress]:
     """Return the distinct addresses of a host in resolver order (numeric forms such as 0x7f.1 expand)."""
+    literal = _as_address(host) if "%" not in host else None  # scoped IPv6 forms go to the resolver
+    if literal is not None:  # nothing to resolve (and under gevent a lookup costs a trip to a thread)
+        return [literal]
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as exc:

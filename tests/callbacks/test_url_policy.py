@@ -130,3 +130,20 @@ def test_is_address_allowed_by_name_port_and_cidr() -> None:
     assert is_address_allowed("::1", 80, "::1", ["[::1]:80"])
     assert is_address_allowed("::1", 80, "h", ["[::1]"])
     assert is_address_allowed("::ffff:10.1.2.3", 80, "h", ["10.0.0.0/8"])
+
+
+def test_an_address_literal_is_not_sent_to_the_resolver(monkeypatch) -> None:
+    import callbacks.url_policy as policy
+
+    asked: list[str] = []
+
+    def resolver(host, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        asked.append(host)
+        return [(policy.socket.AF_INET, policy.socket.SOCK_STREAM, 6, "", ("127.0.0.1", 80))]
+
+    monkeypatch.setattr(policy.socket, "getaddrinfo", resolver)
+    assert [str(a) for a in policy.resolve_host("127.0.0.1", 80)] == ["127.0.0.1"]
+    assert [str(a) for a in policy.resolve_host("::1", 80)] == ["::1"]
+    assert asked == []
+    policy.resolve_host("0x7f.1", 80)  # not a canonical literal: the resolver expands it
+    assert asked == ["0x7f.1"]
