@@ -9,7 +9,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
@@ -34,7 +34,9 @@ def make_engine(url: str, *, pooled: bool = True, wal_checkpoints: bool = True) 
         event.listen(engine, "connect", _sqlite_pragmas)
         if not wal_checkpoints:
             event.listen(engine, "connect", _no_autocheckpoint)
-        WriterQueue(Path(url.removeprefix("sqlite:///") + ".writer.lock")).attach(engine)
+        database = make_url(url).database
+        if database and database != ":memory:":  # one process only for an in-memory database: no queue
+            WriterQueue(Path(database + ".writer.lock")).attach(engine)
         return engine
     if not pooled:
         return create_engine(url, poolclass=NullPool)

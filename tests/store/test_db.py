@@ -116,3 +116,12 @@ def test_the_writer_lock_is_shared_with_other_processes_and_freed_by_rollback(tm
         child.stdin.close()
         child.wait(timeout=10)
         engine.dispose()
+
+
+def test_an_in_memory_database_needs_no_writer_queue() -> None:
+    engine = make_engine("sqlite://")
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE t (x INTEGER)"))
+        connection.execute(text("INSERT INTO t VALUES (1)"))
+        assert connection.execute(text("SELECT x FROM t")).scalar() == 1
+    engine.dispose()
