@@ -121,6 +121,9 @@ def _queues_up_to(priority: str) -> tuple[str, ...]:
     return PDF_QUEUES[: PDF_QUEUES.index(priority) + 1] if priority in PDF_QUEUES else (priority,)
 
 
+_FIXED_READS = 5  # what read_snapshot adds after the queue lengths: mark, average, workers, job hash, retry time
+
+
 def read_snapshot(pipe: Pipeline, job_id: str, priority: str) -> None:
     """Add the reads of a QueueSnapshot to `pipe` (last in it: `snapshot_from` takes the tail)."""
     for name in _queues_up_to(priority):
@@ -134,7 +137,7 @@ def read_snapshot(pipe: Pipeline, job_id: str, priority: str) -> None:
 
 def snapshot_from(results: list[Any], priority: str) -> QueueSnapshot:
     """The QueueSnapshot of a pipeline's results whose tail are the reads of `read_snapshot`."""
-    reads = results[-(len(_queues_up_to(priority)) + 5):]
+    reads = results[-(len(_queues_up_to(priority)) + _FIXED_READS):]
     *lengths, dequeued, average, workers, (status, meta), retry_at = reads
     return QueueSnapshot(
         higher=sum(lengths[:-1]),

@@ -9,7 +9,7 @@ multiprocess files and nothing lost when a process restarts.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -36,18 +36,8 @@ class JobMetricsCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         """Yield every metric family; a dependency that does not answer shows as *_up 0."""
-        try:
-            yield from self._sql_metrics()
-            yield GaugeMetricFamily("pdfjobs_sql_up", "Whether SQL answered this scrape.", value=1)
-        except SQLAlchemyError as exc:
-            log.warning("event=metrics_sql_unavailable reason=%r", str(exc))
-            yield GaugeMetricFamily("pdfjobs_sql_up", "Whether SQL answered this scrape.", value=0)
-        try:
-            yield from self._redis_metrics()
-            yield GaugeMetricFamily("pdfjobs_redis_up", "Whether Redis answered this scrape.", value=1)
-        except RedisError as exc:
-            log.warning("event=metrics_redis_unavailable reason=%r", str(exc))
-            yield GaugeMetricFamily("pdfjobs_redis_up", "Whether Redis answered this scrape.", value=0)
+        yield from _with_up_gauge("sql", "SQL", self._sql_metrics, SQLAlchemyError)
+        yield from _with_up_gauge("redis", "Redis", self._redis_metrics, RedisError)
 
     def _sql_metrics(self) -> Iterator[Metric]:
         with self.rt.session() as session:
@@ -109,3 +99,16 @@ def _by_label(name: str, doc: str, label: str, values: dict[str, int], *, gauge:
     for key, value in sorted(values.items()):
         family.add_metric([key], value)  # type: ignore[attr-defined]
     return family
+
+
+def _with_up_gauge(
+    name: str, title: str, metrics: Callable[[], Iterator[Metric]], error: type[Exception]
+) -> Iterator[Metric]:
+    """The metrics of one dependency, then pdfjobs_<name>_up: 1, or 0 (logged) when it raised `error`."""
+    try:
+        yield from metrics()
+        up = 1
+    except error as exc:
+        log.warning("event=metrics_%s_unavailable reason=%r", name, str(exc))
+        up = 0
+    yield GaugeMetricFamily(f"pdfjobs_{name}_up", f"Whether {title} answered this scrape.", value=up)

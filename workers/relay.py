@@ -60,13 +60,7 @@ def hand_over(rt: Runtime, delivery_id: int) -> bool:
             session.rollback()
             return False
         session.commit()
-    try:
-        push_ready(rt, [delivery_id])
-    except RedisError as exc:
-        log.warning("delivery=%s event=hand_over_deferred reason=%r", delivery_id, str(exc))
-        _release(rt, [delivery_id], now)
-        return False
-    return True
+    return _push_or_release(rt, [delivery_id], now)
 
 
 def hand_over_quietly(rt: Runtime, delivery_id: int) -> None:
@@ -82,11 +76,7 @@ def hand_over_inserted(rt: Runtime, delivery_id: int, handed_at: datetime) -> No
 
     It saves `hand_over`'s claim transaction; when Redis fails the hand is released for the relay.
     """
-    try:
-        push_ready(rt, [delivery_id])
-    except RedisError as exc:
-        log.warning("delivery=%s event=hand_over_deferred reason=%r", delivery_id, str(exc))
-        _release(rt, [delivery_id], handed_at)
+    _push_or_release(rt, [delivery_id], handed_at)
 
 
 def relay_due_deliveries(rt: Runtime, now: datetime | None = None, limit: int = BATCH) -> int:
@@ -97,13 +87,7 @@ def relay_due_deliveries(rt: Runtime, now: datetime | None = None, limit: int = 
         candidates = outbox.due_for_hand_over(session, now, lease, limit)
         claimed = [d for d, n in candidates if outbox.mark_handed(session, d, n, now, lease)]
         session.commit()
-    if not claimed:
-        return 0
-    try:
-        push_ready(rt, claimed)
-    except RedisError as exc:
-        log.warning("event=relay_deferred deliveries=%s reason=%r", len(claimed), str(exc))
-        _release(rt, claimed, now)
+    if not claimed or not _push_or_release(rt, claimed, now):
         return 0
     log.info("event=relay_handed deliveries=%s", len(claimed))
     return len(claimed)
@@ -112,6 +96,17 @@ def relay_due_deliveries(rt: Runtime, now: datetime | None = None, limit: int = 
 def push_ready(rt: Runtime, delivery_ids: list[int]) -> None:
     """Put delivery ids on the sender's list (one RPUSH); raises RedisError when Redis fails."""
     rt.redis.rpush(WEBHOOK_READY, *delivery_ids)
+
+
+def _push_or_release(rt: Runtime, delivery_ids: list[int], handed_at: datetime) -> bool:
+    """Push handed deliveries to the sender; when Redis fails, release their hands for the relay (False)."""
+    try:
+        push_ready(rt, delivery_ids)
+    except RedisError as exc:
+        log.warning("deliveries=%s event=hand_over_deferred reason=%r", ",".join(map(str, delivery_ids)), str(exc))
+        _release(rt, delivery_ids, handed_at)
+        return False
+    return True
 
 
 def _release(rt: Runtime, delivery_ids: list[int], handed_at: datetime) -> None:

@@ -78,8 +78,12 @@ class SubmitResult:
 
     job: JobRecord
     created: bool
-    enqueued: bool = True
     snapshot: QueueSnapshot | None = None
+
+    @property
+    def enqueued(self) -> bool:
+        """False only for a queued job this request created and could not hand to RQ (Redis failed)."""
+        return not self.created or self.job.status != QUEUED or self.snapshot is not None
 
 
 def new_job_id() -> str:
@@ -106,7 +110,7 @@ def submit_job(rt: Runtime, client_name: str, request: JobRequest) -> SubmitResu
     snap = enqueue_job(rt, job, ticket=ticket) if job.status == QUEUED else None
     log.info("job=%s event=accepted client=%s product=%s priority=%s status=%s",
              job.job_id, client_name, job.product_id, job.priority, job.status)
-    return SubmitResult(job, created=True, enqueued=snap is not None or job.status != QUEUED, snapshot=snap)
+    return SubmitResult(job, created=True, snapshot=snap)
 
 
 def _replay(existing: JobRecord, request: JobRequest) -> SubmitResult:
