@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from api import create_app
 from config import Settings
+from config.heap import freeze_startup_objects
 from config.logging import setup_logging
 from config.netguard import install_loopback_guard
 
@@ -12,3 +13,4 @@ setup_logging(settings.log_level, process="api")
 if settings.loopback_only:
     install_loopback_guard()
 app = create_app(settings)
+freeze_startup_objects()  # each gunicorn worker imports this module once, after its fork

@@ -9,7 +9,8 @@ from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, configure_mappers
+from sqlalchemy.orm.attributes import manager_of_class
 
 from store.models import (
     ACTIVE_STATES,
@@ -24,8 +25,25 @@ from store.models import (
     utcnow,
 )
 
-# Statements that return the rows they change need no ORM session synchronisation.
-_NO_SYNC = {"synchronize_session": False, "populate_existing": True}
+# The hot statements (submit, claim, final state) are Core statements on the table, built once with
+# bound parameters: the ORM's bulk INSERT/UPDATE path costs about as much CPU again as running them
+# (SQLite, 1,000 inserts: 730-880 us per insert through the ORM, 370-480 us as Core). Their RETURNING
+# row becomes a JobRecord in no session (`_detached`).
+_JOBS = JobRecord.__table__
+_J = _JOBS.c
+_MANAGER = manager_of_class(JobRecord)
+configure_mappers()  # a bare instance gets working attributes only from a configured mapper
+
+
+def _detached(row: Any) -> JobRecord:
+    """A JobRecord (in no session) holding the columns of a RETURNING row.
+
+    Built the way the ORM's loader builds instances (a bare instance, then its attribute dict): 2 us,
+    where the declarative constructor's 29 instrumented sets take 30-50 us.
+    """
+    job = _MANAGER.new_instance()
+    job.__dict__.update(row._mapping)
+    return job
 
 
 class DuplicateJobError(Exception):
@@ -42,7 +60,7 @@ def active_key_for(client_name: str, code: str, product_id: str) -> str:
     return f"{client_name}\x1f{code}\x1f{product_id}"
 
 
-_INSERT = insert(JobRecord).returning(JobRecord)
+_INSERT = insert(_JOBS).returning(*_J)
 
 
 def create_job(session: Session, values: dict[str, Any]) -> JobRecord:
@@ -50,17 +68,19 @@ def create_job(session: Session, values: dict[str, Any]) -> JobRecord:
     instead of a second (same Idempotency-Key, or an active job with the same code and product)."""
     values = {**values, "active_key": active_key_for(values["client_name"], values["code"], values["product_id"])}
     try:
-        job = session.scalars(_INSERT, values).one()
-        session.commit()
-        return job
+        return _insert_committed(session, values)
     except IntegrityError:
         session.rollback()
     existing = _find_duplicate(session, values)
     if existing is None:  # the other job ended between our insert and this read: try once more
-        job = session.scalars(_INSERT, values).one()
-        session.commit()
-        return job
+        return _insert_committed(session, values)
     return _raise_duplicate(existing, values.get("idempotency_key"))
+
+
+def _insert_committed(session: Session, values: dict[str, Any]) -> JobRecord:
+    job = _detached(session.execute(_INSERT, values).one())
+    session.commit()
+    return job
 
 
 def _find_duplicate(session: Session, values: dict[str, Any]) -> JobRecord | None:
@@ -99,11 +119,11 @@ def get_client_job(session: Session, job_id: str, client_name: str, *, admin: bo
 
 # Built once with bound parameters: building an UPDATE with literal values costs more CPU than running it.
 _CLAIM = (
-    update(JobRecord)
-    .where(JobRecord.job_id == bindparam("p_job_id"), JobRecord.status == QUEUED)
-    .values(status=PROCESSING, started_at=bindparam("p_now"), attempts=JobRecord.attempts + 1, progress=0,
+    update(_JOBS)
+    .where(_J.job_id == bindparam("p_job_id"), _J.status == QUEUED)
+    .values(status=PROCESSING, started_at=bindparam("p_now"), attempts=_J.attempts + 1, progress=0,
             phase="started", updated_at=bindparam("p_now"))
-    .returning(JobRecord)
+    .returning(*_J)
 )
 
 
@@ -114,9 +134,9 @@ def mark_started(session: Session, job_id: str) -> JobRecord | None:
     abandoned-job retry) runs once, and a cancelled or finished job never runs. RETURNING loads the
     row in the same statement (one round trip, no second SELECT).
     """
-    job = session.scalars(_CLAIM, {"p_job_id": job_id, "p_now": utcnow()}, execution_options=_NO_SYNC).first()
+    row = session.execute(_CLAIM, {"p_job_id": job_id, "p_now": utcnow()}).first()
     session.commit()
-    return job
+    return _detached(row) if row is not None else None
 
 
 def set_progress(session: Session, job_id: str, progress: int, phase: str) -> None:
@@ -166,17 +186,18 @@ def finish_job(session: Session, job_id: str, status: str, *, error: str | None 
         values["progress"] = 100
     statement = _finish_statement(tuple(sorted(values)))
     parameters = {f"v_{name}": value for name, value in values.items()}
-    return session.scalars(statement, {"p_job_id": job_id, **parameters}, execution_options=_NO_SYNC).first()
+    row = session.execute(statement, {"p_job_id": job_id, **parameters}).first()
+    return _detached(row) if row is not None else None
 
 
 @cache
 def _finish_statement(names: tuple[str, ...]) -> Any:
     """The final-state UPDATE setting these columns from `v_<name>` parameters (one per set of fields)."""
     return (
-        update(JobRecord)
-        .where(JobRecord.job_id == bindparam("p_job_id"), JobRecord.status.not_in(FINAL_STATES))
+        update(_JOBS)
+        .where(_J.job_id == bindparam("p_job_id"), _J.status.not_in(FINAL_STATES))
         .values({name: bindparam(f"v_{name}") for name in names})
-        .returning(JobRecord)
+        .returning(*_J)
     )
 
 

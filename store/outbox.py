@@ -249,4 +249,4 @@ def insert_delivery(session: Session, values: dict[str, Any]) -> int:
     return session.execute(_INSERT_DELIVERY, values).scalar_one()
 
 
-_INSERT_DELIVERY = insert(WebhookDelivery).returning(WebhookDelivery.id)
+_INSERT_DELIVERY = insert(WebhookDelivery.__table__).returning(_D.id)

@@ -12,6 +12,7 @@ import logging
 from rq import Queue
 
 from config import Settings
+from config.heap import freeze_startup_objects
 from config.logging import setup_logging
 from config.netguard import install_loopback_guard
 from workers.queues import PDF_QUEUES
@@ -41,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         preload(runtime)
     queues = [Queue(name, connection=runtime.redis) for name in args.queues]
     worker = PdfWorker(queues, connection=runtime.redis, name=args.name, maintenance_interval=60)
-    log.info("event=worker_start queues=%s", ",".join(args.queues))
+    frozen = freeze_startup_objects()
+    log.info("event=worker_start queues=%s frozen_objects=%s", ",".join(args.queues), frozen)
     worker.work(burst=args.burst, max_jobs=MAX_JOBS_PER_WORKER, logging_level=rq_log_level(settings.log_level))
     return 0
 

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from callbacks import DELIVERED, RETRY, AttemptResult, next_delay
 from config import ClientConfig, Settings
+from config.heap import freeze_startup_objects
 from config.logging import setup_logging
 from config.netguard import install_loopback_guard
 from store import outbox
@@ -286,7 +287,9 @@ def main() -> int:
     sender = WebhookSender(rt)
     signal.signal(signal.SIGTERM, lambda signum, frame: sender.stop())
     signal.signal(signal.SIGINT, lambda signum, frame: sender.stop())
-    log.info("event=sender_start concurrency=%s deadline=%s", sender.concurrency, sender.deadline)
+    frozen = freeze_startup_objects()
+    log.info("event=sender_start concurrency=%s deadline=%s frozen_objects=%s", sender.concurrency, sender.deadline,
+             frozen)
     recorded = sender.run()
     log.info("event=sender_stop attempts=%s", recorded)
     return 0
