@@ -305,6 +305,13 @@ def stale_jobs(
     return session.scalars(query).all()
 
 
+def queued_among(session: Session, job_ids: Sequence[str]) -> list[str]:
+    """Those of `job_ids` whose job is queued."""
+    if not job_ids:
+        return []
+    return list(session.scalars(select(_J.job_id).where(_J.job_id.in_(list(job_ids)), _J.status == QUEUED)))
+
+
 def requeue_orphan(session: Session, job: JobRecord, reason: str) -> bool:
     """Move a processing job whose worker died back to queued (counted as a retry); False if it moved on."""
     result = session.execute(

@@ -2,7 +2,8 @@
 
 It catches every way a job can fall out of RQ:
 - queued in SQL but unknown to RQ (Redis was down at submit, Redis lost its data, FLUSHALL), given up
-  by RQ, or started by a worker that died before it claimed the job in SQL;
+  by RQ, started by a worker that died before it claimed the job in SQL, or taken off its queue by a
+  worker that died before RQ marked it started (RQ still says "queued", but no list holds it);
 - processing in SQL while no live worker holds its lease (worker or machine killed mid-job);
 - left in RQ's intermediate queue by a worker that died between dequeue and start.
 Each pass takes a Redis lock, so several reconcilers never re-queue the same job twice, and reads
@@ -12,6 +13,7 @@ SQL in indexed keyset batches, so it stays cheap with 100,000 rows.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -34,6 +36,12 @@ EPOCH_KEY = "pdfjobs:epoch"
 BATCH = 500
 # Without a wipe, one pass checks at most this many rows; a wiped Redis gets a full sweep.
 ROWS_PER_PASS = 5000
+# A queue is read whole (to find jobs "queued" in RQ that no list holds) only up to this length. A job
+# behind a longer backlog is found once the backlog in front of it is this short: before its turn.
+LISTED_SCAN_LIMIT = 20_000
+# Between the pop and RQ's "started" a live worker needs milliseconds: a job seen unlisted is checked
+# again after this pause before it counts as lost.
+POPPED_RECHECK_PAUSE = 0.5
 
 
 @dataclass
@@ -89,17 +97,78 @@ def _batches(rt: Runtime, status: str, report: ReconcileReport):  # noqa: ANN202
 
 
 def _requeue_missing(rt: Runtime, report: ReconcileReport) -> None:
-    """Queued in SQL, but RQ lost it, gave up on it, or started it on a worker that died before the claim."""
+    """Queued in SQL, but RQ lost it, gave up on it, or a worker that died took it off its queue."""
+    listed = _ListedJobs(rt)
     for batch in _batches(rt, QUEUED, report):
         with rt.redis.pipeline(transaction=False) as pipe:
             for job in batch:
                 pipe.hmget(f"rq:job:{job.job_id}", "status", "started_at")
             states = pipe.execute()
+        popped = []
         for job, (status, started_at) in zip(batch, states, strict=True):
             reason = _lost_reason(rt, status, started_at)
-            if reason and enqueue_job(rt, job):
-                report.requeued_missing += 1
-                log.warning("job=%s event=requeued reason=%s", job.job_id, reason)
+            if reason is None and status == b"queued" and listed.unlisted(job):
+                popped.append(job)
+            elif reason:
+                _requeue(rt, job, reason, report)
+        for job in _still_popped(rt, popped):
+            _requeue(rt, job, "popped_by_worker_that_died", report)
+
+
+def _requeue(rt: Runtime, job: JobRecord, reason: str, report: ReconcileReport) -> None:
+    if enqueue_job(rt, job):
+        report.requeued_missing += 1
+        log.warning("job=%s event=requeued reason=%s", job.job_id, reason)
+
+
+class _ListedJobs:
+    """Which job ids RQ's queue lists hold, read once per pass and per queue (short queues only)."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self._rt = rt
+        self._ids: dict[str, set[str] | None] = {}
+
+    def unlisted(self, job: JobRecord) -> bool:
+        """Whether neither the job's queue nor its intermediate list holds it (False: cannot tell)."""
+        if job.priority not in self._ids:
+            self._ids[job.priority] = self._read(job.priority)
+        ids = self._ids[job.priority]
+        return ids is not None and job.job_id not in ids
+
+    def _read(self, name: str) -> set[str] | None:
+        keys = (f"rq:queue:{name}", f"rq:queue:{name}:intermediate")
+        if sum(self._rt.redis.llen(key) for key in keys) > LISTED_SCAN_LIMIT:
+            return None
+        ids: set[str] = set()
+        for key in keys:
+            for start in range(0, LISTED_SCAN_LIMIT, 1000):  # in slices: Redis is never held for long
+                chunk = self._rt.redis.lrange(key, start, start + 999)
+                ids.update(raw.decode() for raw in chunk)
+                if len(chunk) < 1000:
+                    break
+        return ids
+
+
+def _still_popped(rt: Runtime, jobs: list[JobRecord]) -> list[JobRecord]:
+    """The jobs that, after a pause, are still "queued" in RQ and on no list: their worker is gone."""
+    if not jobs:
+        return []
+    time.sleep(POPPED_RECHECK_PAUSE)
+    with rt.redis.pipeline(transaction=False) as pipe:
+        for job in jobs:
+            pipe.hget(f"rq:job:{job.job_id}", "status")
+            pipe.lpos(f"rq:queue:{job.priority}", job.job_id)
+            pipe.lpos(f"rq:queue:{job.priority}:intermediate", job.job_id)
+        answers = pipe.execute()
+    lost = []
+    for number, job in enumerate(jobs):
+        status, in_queue, in_intermediate = answers[3 * number:3 * number + 3]
+        if status == b"queued" and in_queue is None and in_intermediate is None:
+            lost.append(job)
+    # A worker claims in SQL right after the pop; only jobs SQL still holds as queued are re-queued.
+    with rt.session() as session:
+        queued = set(job_store.queued_among(session, [job.job_id for job in lost]))
+    return [job for job in lost if job.job_id in queued]
 
 
 def _lost_reason(rt: Runtime, status: bytes | None, started_at: bytes | None) -> str | None:

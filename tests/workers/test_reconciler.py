@@ -152,3 +152,29 @@ def test_reconciler_requeues_job_rq_gave_up_on(client, runtime) -> None:
     assert reconcile(runtime).requeued_missing == 1
     run_jobs(runtime)
     assert status_of(runtime, job_id).status == "completed"
+
+
+def test_reconciler_requeues_job_popped_by_worker_that_died_before_start(client, runtime, monkeypatch) -> None:
+    monkeypatch.setattr("workers.reconciler.POPPED_RECHECK_PAUSE", 0.01)
+    job_id, waiting_id = submit(client, "popped"), submit(client, "waiting")
+    # A worker popped the first job (BLPOP) and was SIGKILLed before RQ marked it started.
+    assert runtime.redis.lpop("rq:queue:normal") == job_id.encode()
+    assert runtime.redis.hget(f"rq:job:{job_id}", "status") == b"queued"
+    backdate(runtime, job_id)
+    backdate(runtime, waiting_id)
+    report = reconcile(runtime)
+    assert report.requeued_missing == 1  # the popped one; the one still listed is left alone
+    assert set(runtime.redis.lrange("rq:queue:normal", 0, -1)) == {job_id.encode(), waiting_id.encode()}
+    run_jobs(runtime)
+    assert {status_of(runtime, job_id).status, status_of(runtime, waiting_id).status} == {"completed"}
+
+
+def test_reconciler_does_not_read_a_long_queue_whole(client, runtime, monkeypatch) -> None:
+    monkeypatch.setattr("workers.reconciler.LISTED_SCAN_LIMIT", 0)
+    monkeypatch.setattr("workers.reconciler.POPPED_RECHECK_PAUSE", 0.01)
+    popped, _ = submit(client, "popped"), submit(client, "behind")
+    runtime.redis.lpop("rq:queue:normal")
+    backdate(runtime, popped)
+    assert reconcile(runtime).requeued_missing == 0  # found later, once the backlog is short
+    runtime.redis.delete("rq:queue:normal")
+    assert reconcile(runtime).requeued_missing == 1
