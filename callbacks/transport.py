@@ -59,8 +59,8 @@ class CallbackSession:
         """POST the body to the policy-checked address of the URL's host; the caller reads and closes.
 
         Raises CallbackUrlError when the policy refuses the host, urllib3 errors when the request
-        fails. The body is not read: `release_conn()` after reading it to its end keeps the
-        connection for the next request, `close()` before that drops it.
+        fails. The body is left unread: reading it to its end gives the connection back to the
+        pool, `close()` before that drops it.
         """
         parsed = parse_url(url)  # the host IDNA-encoded and lower-cased, as requests sent it
         scheme, hostname = (parsed.scheme or "").lower(), (parsed.host or "").strip("[]")
