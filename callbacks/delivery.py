@@ -7,6 +7,7 @@ followed (a 3xx gives up). n8n Wait-node resume URLs get their own rules, see `_
 
 from __future__ import annotations
 
+import codecs
 import json
 import logging
 import math
@@ -19,10 +20,20 @@ from http import HTTPStatus
 from typing import Literal, Protocol
 from urllib.parse import urlsplit
 
-import requests
-import urllib3
+from urllib3 import BaseHTTPResponse
+from urllib3.exceptions import (
+    ClosedPoolError,
+    ConnectTimeoutError,
+    HTTPError,
+    LocationValueError,
+    MaxRetryError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+    SSLError,
+)
 
-from callbacks.transport import callback_session
+from callbacks.transport import CallbackSession, callback_session
 from callbacks.url_policy import CallbackHostUnresolvedError, CallbackUrlError, parse_callback_url
 
 logger = logging.getLogger(__name__)
@@ -88,7 +99,7 @@ def deliver(
     *,
     timeout: float = DEFAULT_TIMEOUT,
     allowed_hosts: Sequence[str],
-    session: requests.Session | None = None,
+    session: CallbackSession | None = None,
 ) -> AttemptResult:
     """POST the body once to the URL, after checking it against the policy, and classify the answer.
 
@@ -108,7 +119,7 @@ def deliver(
         verdict, status, excerpt = Verdict(RETRY, str(exc)), None, None
     except CallbackUrlError as exc:
         verdict, status, excerpt = Verdict(GIVE_UP, str(exc)), None, None
-    except requests.RequestException as exc:
+    except (HTTPError, ValueError) as exc:  # ValueError: e.g. a header value http.client refuses
         verdict, status, excerpt = _request_failure(exc, url, timeout), None, None
     else:
         verdict = classify_response(url, status, response_headers, excerpt)
@@ -125,29 +136,44 @@ def deliver(
 
 
 def _post(
-    session: requests.Session, url: str, body: bytes, headers: Mapping[str, str], timeout: float
+    session: CallbackSession, url: str, body: bytes, headers: Mapping[str, str], timeout: float
 ) -> tuple[int, Mapping[str, str], str | None]:
-    """Send the request and return status, headers and the start of the body."""
-    sent_headers = {**headers, "Content-Type": "application/json"}
-    response = session.post(
-        url, data=body, headers=sent_headers, timeout=(timeout, timeout), allow_redirects=False, stream=True
-    )
-    with response:
-        return response.status_code, response.headers, _read_excerpt(response)
+    """Send the request and return status, headers (case-insensitive) and the start of the body."""
+    response = session.post(url, body, {**headers, "Content-Type": "application/json"}, timeout)
+    try:
+        return response.status, response.headers, _read_excerpt(response)
+    finally:
+        response.close()  # closes the connection unless reading the body to its end released it
+        response.release_conn()  # a closed connection's place goes back to the pool (it reconnects)
 
 
-def _read_excerpt(response: requests.Response) -> str | None:
+def _read_excerpt(response: BaseHTTPResponse) -> str | None:
     """The first EXCERPT_CHARS characters of the body, reading at most _READ_LIMIT bytes.
 
     A body read to its end gives the connection back to the session's pool (keep-alive); a longer
     one is cut off and its connection closed.
     """
     try:
-        raw = response.raw.read(_READ_LIMIT, decode_content=True) or b""
-    except (urllib3.exceptions.HTTPError, OSError):
+        raw = response.read(_READ_LIMIT, decode_content=True) or b""
+    except (HTTPError, OSError):
         return None
-    text = raw.decode(response.encoding or "utf-8", errors="replace")
-    return text[:EXCERPT_CHARS] or None
+    return raw.decode(_body_encoding(response.headers.get("Content-Type")), errors="replace")[:EXCERPT_CHARS] or None
+
+
+def _body_encoding(content_type: str | None) -> str:
+    """The charset of the Content-Type if Python knows it, else what requests assumed (ISO-8859-1 for text)."""
+    if not content_type:
+        return "utf-8"
+    kind, *params = content_type.split(";")
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip(" \"'").lower() == "charset":
+            charset = value.strip(" \"'")
+            try:
+                return codecs.lookup(charset).name
+            except LookupError:  # requests let this escape (an internal error): read it as UTF-8
+                return "utf-8"
+    return "ISO-8859-1" if "text" in kind else "utf-8"
 
 
 def classify_response(url: str, status: int, headers: Mapping[str, str], excerpt: str | None) -> Verdict:
@@ -202,24 +228,29 @@ def _describe_status(status: int) -> str:
         return str(status)
 
 
-def _request_failure(exc: requests.RequestException, url: str, timeout: float) -> Verdict:
-    """Classify an exception raised by requests; messages name the host, never the full URL."""
+def _request_failure(exc: HTTPError | ValueError, url: str, timeout: float) -> Verdict:
+    """Classify an exception raised by urllib3; messages name the host, never the full URL."""
     host = urlsplit(url).netloc.rpartition("@")[2]
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
+    if isinstance(exc, MaxRetryError) and exc.reason is not None:  # not raised with retries=False
+        exc = exc.reason
+    if isinstance(exc, ConnectTimeoutError) and not isinstance(exc, NewConnectionError):
         return Verdict(RETRY, f"timed out after {timeout:g} s connecting to {host}")
-    if isinstance(exc, requests.exceptions.Timeout):
+    if isinstance(exc, ReadTimeoutError):
         return Verdict(RETRY, f"receiver {host} did not answer within {timeout:g} s (timeout)")
-    if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.InvalidSchema):
-        return Verdict(GIVE_UP, f"callback URL is not usable: {_root_cause(exc)}")
-    if isinstance(exc, requests.exceptions.SSLError):
-        return Verdict(RETRY, f"TLS error talking to {host}: {_root_cause(exc)}")
-    if isinstance(exc, requests.ConnectionError):
-        return Verdict(RETRY, f"could not connect to {host}: {_root_cause(exc)}")
+    if isinstance(exc, LocationValueError):
+        return Verdict(GIVE_UP, f"callback URL is not usable: {_root_cause(exc, 'InvalidURL')}")
+    if isinstance(exc, SSLError):
+        return Verdict(RETRY, f"TLS error talking to {host}: {_root_cause(exc, 'SSLError')}")
+    if isinstance(exc, NewConnectionError | ProtocolError | ClosedPoolError):
+        return Verdict(RETRY, f"could not connect to {host}: {_root_cause(exc, 'ConnectionError')}")
     return Verdict(RETRY, f"request to {host} failed: {_root_cause(exc)}")
 
 
-def _root_cause(exc: BaseException) -> str:
-    """The innermost OS-level reason of a requests/urllib3 error (without the URL), else its type."""
+def _root_cause(exc: BaseException, fallback: str | None = None) -> str:
+    """The innermost OS-level reason of a urllib3 error (without the URL), else `fallback` or its type.
+
+    The fallbacks are the names these messages ended with when requests raised the errors.
+    """
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
@@ -230,7 +261,7 @@ def _root_cause(exc: BaseException) -> str:
         if not isinstance(nested, BaseException) and current.args and isinstance(current.args[0], BaseException):
             nested = current.args[0]
         current = nested if isinstance(nested, BaseException) else current.__cause__ or current.__context__
-    return type(exc).__name__
+    return fallback or type(exc).__name__
 
 
 def _log_attempt(url: str, result: AttemptResult) -> None:

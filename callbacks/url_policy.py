@@ -28,8 +28,9 @@ _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 class CallbackUrlError(Exception):
     """A callback URL is refused by the policy; the message says why and how to fix it.
 
-    Not a ValueError on purpose: requests wraps ValueErrors raised while choosing the connection
-    into InvalidURL, and this one must reach `callbacks.delivery` as itself.
+    Not a ValueError on purpose: `callbacks.delivery` counts a ValueError raised while sending (a
+    header value http.client refuses, urllib3's LocationValueError) as a failed request, and a
+    refusal must stay apart from those (it gives up, or retries when the host did not resolve).
     """
 
 

@@ -18,10 +18,8 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-import requests
-
 from callbacks import GIVE_UP, RETRY, AttemptResult, deliver, signature_headers
-from callbacks.transport import callback_session
+from callbacks.transport import CallbackSession, callback_session
 from config import ClientConfig, Settings
 from store.outbox import Claim
 
@@ -40,7 +38,7 @@ class Task:
     abandoned: bool = False
 
 
-def attempt(settings: Settings, claim: Claim, client: ClientConfig | None, session: requests.Session) -> AttemptResult:
+def attempt(settings: Settings, claim: Claim, client: ClientConfig | None, session: CallbackSession) -> AttemptResult:
     """Sign and POST the delivery's body once; problems come back as an AttemptResult."""
     if client is None:
         return AttemptResult(GIVE_UP, None, 0, error=f"client {claim.client_name!r} no longer exists: cannot sign")
@@ -138,7 +136,7 @@ def leave_signals_to_main_thread() -> None:
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
 
 
-def _attempt_safely(settings: Settings, task: Task, session: requests.Session) -> AttemptResult:
+def _attempt_safely(settings: Settings, task: Task, session: CallbackSession) -> AttemptResult:
     try:
         return attempt(settings, task.claim, task.client, session)
     except Exception as exc:  # a bug: count the attempt (so retries stay bounded) and go on

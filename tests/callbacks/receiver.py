@@ -37,15 +37,23 @@ class Reply:
 
 
 class Receiver:
-    """A ThreadingHTTPServer in a background thread; `replies` maps a path to its Reply."""
+    """A ThreadingHTTPServer in a background thread; `replies` maps a path to its Reply.
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    With `keep_alive` it answers in HTTP/1.1 and keeps connections open; `connections` counts the
+    connections it accepted.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", *, keep_alive: bool = False, port: int = 0) -> None:
         self.host = host
         self.requests: list[Recorded] = []
         self.replies: dict[str, Reply] = {}
+        self.connections = 0
         self.release = threading.Event()
         server_class = _IPv6Server if ":" in host else ThreadingHTTPServer
-        self._server = server_class((host, 0), _handler_for(self))
+        handler = _handler_for(self)
+        if keep_alive:
+            handler.protocol_version = "HTTP/1.1"
+        self._server = server_class((host, port), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
 
@@ -81,6 +89,10 @@ class _IPv6Server(ThreadingHTTPServer):
 
 def _handler_for(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        def setup(self) -> None:
+            super().setup()
+            receiver.connections += 1
+
         def _answer(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
