@@ -20,6 +20,7 @@ from http import HTTPStatus
 from typing import Literal, Protocol
 from urllib.parse import urlsplit
 
+from requests.utils import get_encoding_from_headers
 from urllib3 import BaseHTTPResponse
 from urllib3.exceptions import (
     ClosedPoolError,
@@ -157,23 +158,17 @@ def _read_excerpt(response: BaseHTTPResponse) -> str | None:
         raw = response.read(_READ_LIMIT, decode_content=True) or b""
     except (HTTPError, OSError):
         return None
-    return raw.decode(_body_encoding(response.headers.get("Content-Type")), errors="replace")[:EXCERPT_CHARS] or None
+    return raw.decode(_body_encoding(response.headers), errors="replace")[:EXCERPT_CHARS] or None
 
 
-def _body_encoding(content_type: str | None) -> str:
-    """The charset of the Content-Type if Python knows it, else what requests assumed (ISO-8859-1 for text)."""
-    if not content_type:
+def _body_encoding(headers: Mapping[str, str]) -> str:
+    """The body's charset as requests chose it (Content-Type charset, ISO-8859-1 for text, else UTF-8);
+    UTF-8 when Python does not know the charset."""
+    charset = get_encoding_from_headers(headers) or "utf-8"
+    try:
+        return codecs.lookup(charset).name
+    except LookupError:  # requests let this escape (an internal error): read it as UTF-8
         return "utf-8"
-    kind, *params = content_type.split(";")
-    for param in params:
-        name, _, value = param.partition("=")
-        if name.strip(" \"'").lower() == "charset":
-            charset = value.strip(" \"'")
-            try:
-                return codecs.lookup(charset).name
-            except LookupError:  # requests let this escape (an internal error): read it as UTF-8
-                return "utf-8"
-    return "ISO-8859-1" if "text" in kind else "utf-8"
 
 
 def classify_response(url: str, status: int, headers: Mapping[str, str], excerpt: str | None) -> Verdict:

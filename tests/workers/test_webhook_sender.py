@@ -24,6 +24,7 @@ from tests.workers.webhook_support import (
     run_webhooks,
     runtime_with,
     script,
+    scripted_delivery,
 )
 from workers import relay
 from workers.runtime import Runtime
@@ -78,10 +79,8 @@ def test_sender_failed_job_goes_to_pdf_failed(runtime: Runtime, receiver: Receiv
 
 
 def test_sender_503_twice_then_200_three_attempts_one_id(runtime: Runtime, receiver: Receiver) -> None:
-    script(receiver, "/hook", Reply(503, body=b"down"), Reply(503, body=b"down"), Reply(200))
-    job_id = new_job(runtime, callback=receiver.url())
-    finish(runtime, job_id)
-    delivery = drive(runtime, job_id)
+    down = Reply(503, body=b"down")
+    delivery = scripted_delivery(runtime, receiver, "/hook", down, down, Reply(200))
     assert (delivery.status, delivery.attempts, delivery.last_response_code) == ("delivered", 3, 200)
     assert len(receiver.requests) == 3
     assert {r.headers["webhook-id"] for r in receiver.requests} == {delivery.webhook_id}
@@ -96,10 +95,7 @@ def test_sender_503_twice_then_200_three_attempts_one_id(runtime: Runtime, recei
 
 
 def test_sender_410_stops(runtime: Runtime, receiver: Receiver) -> None:
-    script(receiver, "/hook", Reply(410, body=b"gone"))
-    job_id = new_job(runtime, callback=receiver.url())
-    finish(runtime, job_id)
-    delivery = drive(runtime, job_id)
+    delivery = scripted_delivery(runtime, receiver, "/hook", Reply(410, body=b"gone"))
     assert (delivery.status, delivery.attempts, delivery.last_response_code) == ("failed", 1, 410)
     assert "410" in delivery.last_error
     relay.relay_due_deliveries(runtime)
@@ -109,10 +105,7 @@ def test_sender_410_stops(runtime: Runtime, receiver: Receiver) -> None:
 
 def test_sender_n8n_404_gives_up_with_post_hint(runtime: Runtime, receiver: Receiver) -> None:
     path = "/webhook-waiting/4711"
-    script(receiver, path, n8n_error(404, 'The execution "4711" does not exist.'))
-    job_id = new_job(runtime, callback=receiver.url(path))
-    finish(runtime, job_id)
-    delivery = drive(runtime, job_id)
+    delivery = scripted_delivery(runtime, receiver, path, n8n_error(404, 'The execution "4711" does not exist.'))
     assert (delivery.status, delivery.attempts) == ("failed", 1)
     assert "POST" in delivery.last_error and "Wait node" in delivery.last_error
     assert len(receiver.requests) == 1
@@ -122,10 +115,7 @@ def test_sender_n8n_409_running_then_200_delivered(runtime: Runtime, receiver: R
     path = "/webhook-waiting/4712"
     running = n8n_error(409, 'The execution "4712" is running already.')
     running.headers["Retry-After"] = "1"
-    script(receiver, path, running, Reply(200))
-    job_id = new_job(runtime, callback=receiver.url(path))
-    finish(runtime, job_id)
-    delivery = drive(runtime, job_id)
+    delivery = scripted_delivery(runtime, receiver, path, running, Reply(200))
     assert (delivery.status, delivery.attempts, delivery.last_response_code) == ("delivered", 2, 200)
     first = attempts_of(runtime, delivery.id)[0]
     assert first.outcome == "retry" and "still running" in first.error
@@ -133,18 +123,12 @@ def test_sender_n8n_409_running_then_200_delivered(runtime: Runtime, receiver: R
 
 def test_sender_n8n_409_finished_counts_as_delivered(runtime: Runtime, receiver: Receiver) -> None:
     path = "/webhook-waiting/4713"
-    script(receiver, path, n8n_error(409, 'The execution "4713 has finished already.'))
-    job_id = new_job(runtime, callback=receiver.url(path))
-    finish(runtime, job_id)
-    delivery = drive(runtime, job_id)
+    delivery = scripted_delivery(runtime, receiver, path, n8n_error(409, 'The execution "4713 has finished already.'))
     assert (delivery.status, delivery.attempts) == ("delivered", 1)
 
 
 def test_sender_hanging_receiver_times_out_then_retries(runtime: Runtime, receiver: Receiver) -> None:
-    script(receiver, "/hook", Reply(hang=True), Reply(200))
-    job_id = new_job(runtime, callback=receiver.url())
-    finish(runtime, job_id)
-    delivery = drive(runtime, job_id)
+    delivery = scripted_delivery(runtime, receiver, "/hook", Reply(hang=True), Reply(200))
     assert (delivery.status, delivery.attempts) == ("delivered", 2)
     first, second = attempts_of(runtime, delivery.id)
     assert first.outcome == "retry" and first.status_code is None and "timeout" in first.error
@@ -152,10 +136,7 @@ def test_sender_hanging_receiver_times_out_then_retries(runtime: Runtime, receiv
 
 
 def test_sender_redirect_not_followed(runtime: Runtime, receiver: Receiver) -> None:
-    script(receiver, "/hook", Reply(302, {"Location": "http://169.254.169.254/latest/meta-data/"}))
-    job_id = new_job(runtime, callback=receiver.url())
-    finish(runtime, job_id)
-    delivery = drive(runtime, job_id)
+    delivery = scripted_delivery(runtime, receiver, "/hook", Reply(302, {"Location": "http://169.254.169.254/latest/meta-data/"}))
     assert (delivery.status, delivery.last_response_code) == ("failed", 302)
     assert "redirect not followed" in delivery.last_error
     assert receiver.paths() == ["/hook"]

@@ -113,6 +113,14 @@ def drive(rt: Runtime, job_id: str, timeout: float = 20) -> WebhookDelivery:
         time.sleep(0.05)
 
 
+def scripted_delivery(rt: Runtime, receiver: Receiver, path: str, *replies: Reply) -> WebhookDelivery:
+    """A completed job whose webhook to `path` meets these replies in turn, driven until it is final."""
+    script(receiver, path, *replies)
+    job_id = new_job(rt, callback=receiver.url(path))
+    finish(rt, job_id)
+    return drive(rt, job_id)
+
+
 def age(rt: Runtime, delivery_id: int, seconds: float) -> None:
     """Let `seconds` pass for a delivery: move its hand-over and due times back."""
     shift = timedelta(seconds=seconds)
