@@ -117,15 +117,23 @@ class WebhookSender:
             self._events.put(_FETCH_DONE)
 
     def _take(self, count: int, *, block: bool) -> list[int]:
-        """Up to `count` ids: with block, wait up to BLOCK_SECONDS for the first (BLPOP), then LPOP the rest."""
+        """Up to `count` ids: with block, wait up to BLOCK_SECONDS for the first (BLPOP), then LPOP the rest.
+
+        BLPOP and LPOP go in one pipeline, one round trip: Redis runs the LPOP as soon as the BLPOP
+        returns (a blocked client's next command waits in its buffer). After a BLPOP timeout the LPOP
+        finds the list empty as well, short of an id pushed in between, which is taken all the same.
+        """
         redis = self.rt.redis
         try:
             if not block:
                 raw = redis.lpop(WEBHOOK_READY, count) or []
-            elif (first := redis.blpop([WEBHOOK_READY], timeout=BLOCK_SECONDS)) is None:
-                raw = []
+            elif count == 1:
+                raw = [first[1]] if (first := redis.blpop([WEBHOOK_READY], timeout=BLOCK_SECONDS)) else []
             else:
-                raw = [first[1], *((redis.lpop(WEBHOOK_READY, count - 1) or []) if count > 1 else [])]
+                with redis.pipeline(transaction=False) as pipe:
+                    first, rest = pipe.blpop([WEBHOOK_READY], timeout=BLOCK_SECONDS).lpop(
+                        WEBHOOK_READY, count - 1).execute()
+                raw = ([first[1]] if first else []) + (rest or [])
         except RedisError as exc:
             log.warning("event=sender_redis_unavailable reason=%r", str(exc))
             self.stopping.wait(1)

@@ -28,6 +28,7 @@ from tests.workers.webhook_support import (
 )
 from workers import relay
 from workers.runtime import Runtime
+from workers.webhook_sender import WebhookSender
 
 
 def test_sender_completed_job_sends_one_signed_post(runtime: Runtime, receiver: Receiver) -> None:
@@ -206,4 +207,15 @@ def test_sender_no_callback_url_no_delivery(runtime: Runtime) -> None:
     finish(runtime, job_id)
     with runtime.session() as session:
         assert latest_for_job(session, job_id) is None
+    assert queued_webhooks(runtime) == 0
+
+
+def test_sender_take_blocks_for_the_first_id_and_takes_the_rest_in_the_same_round_trip(runtime: Runtime) -> None:
+    sender = WebhookSender(runtime, concurrency=8)
+    relay.push_ready(runtime, [11, 12, 13])
+    assert sender._take(8, block=True) == [11, 12, 13]
+    relay.push_ready(runtime, [14, 15, 16])
+    assert sender._take(2, block=True) == [14, 15]  # never more than asked for
+    assert sender._take(1, block=True) == [16]
+    assert sender._take(8, block=True) == []  # after BLOCK_SECONDS on an empty list
     assert queued_webhooks(runtime) == 0
