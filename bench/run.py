@@ -200,9 +200,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def write_report(results: Results, directory: Path) -> Path:
-    """Write the table to DIRECTORY/<date>-<plan>.md and return its path."""
+    """Write the table to DIRECTORY/<date>-<plan>.md (-2, -3 ... for later runs that day); return its path."""
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{datetime.now(UTC):%Y-%m-%d}-{results.mode}.md"
+    stem = f"{datetime.now(UTC):%Y-%m-%d}-{results.mode}"
+    path, number = directory / f"{stem}.md", 1
+    while path.exists():  # a run of the same day never overwrites the figures an earlier one wrote
+        number += 1
+        path = directory / f"{stem}-{number}.md"
     path.write_text(render(results))
     return path
 

@@ -26,7 +26,10 @@ def test_bench_smoke_plan_runs_every_measurement_and_writes_the_table(tmp_path: 
     assert any(name.startswith("pdf_worker") for name, _ in results.rss)
     assert len(results.render_samples) == 1 + plan.rounds and results.render_cpu > 0
 
-    text = write_report(results, tmp_path / "results").read_text()
-    assert text == render(results)
+    first = write_report(results, tmp_path / "results")
+    second = write_report(results, tmp_path / "results")  # a later run the same day keeps the first file
+    assert second.name == first.name.replace(".md", "-2.md")
+    text = first.read_text()
+    assert text == render(results) == second.read_text()
     for line in ("ratio vs rq-default: ", "ratio vs rq-simple: ", "## Targets", "| cores |"):
         assert line in text
