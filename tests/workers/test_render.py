@@ -189,3 +189,15 @@ def test_registry_lists_builtins_and_is_cached():
     assert {t.product_id for t in registry.all()} >= {"minatBakatUmum", "formulirPersetujuan"}
     assert {t.kind for t in registry.all()} == {"report", "form"}
     assert registry.get("minatBakatUmum").describe()["schema"]["type"] == "object"
+
+
+def test_warm_up_renders_its_own_valid_two_page_report(template, monkeypatch):
+    from workers.render.minat_bakat import _WARM_UP_DATA
+
+    assert template.validate(_WARM_UP_DATA) == []
+    rendered = []
+    original = MinatBakatTemplate.render
+    monkeypatch.setattr(MinatBakatTemplate, "render", lambda self, *a, **k: rendered.append(original(self, *a, **k)))
+    template.warm_up()
+    [pdf] = rendered
+    assert len(PdfReader(io.BytesIO(pdf)).pages) == 2

@@ -158,6 +158,9 @@ def test_sender_process_sigterm_finishes_the_attempt_in_flight(
     try:
         assert wait_until(lambda: len(receiver.requests) == 1, timeout=20)
         process.send_signal(signal.SIGTERM)
+        # The handler runs in the sender's main thread a moment later; an id pushed before that is
+        # fairly taken (the fetch thread's BLPOP returns at once), so the next one comes after it.
+        time.sleep(0.5)
         [waiting] = _deliveries(runtime, receiver, 1)  # handed over after the SIGTERM: not taken
         assert process.wait(timeout=15) == 0
     finally:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 import time
 
 import pytest
 from rq import Queue
 
 from store import jobs as job_store
-from tests.conftest import auth, run_jobs, sample_request
+from tests.conftest import PROJECT_DIR, auth, run_jobs, sample_request
 from workers.worker import JobStoppedError, PdfWorker
 
 
@@ -63,3 +66,37 @@ def test_stop_signal_for_another_job_is_ignored(runtime, monkeypatch) -> None:
     worker._stopped_job_id = "job-b"
     with pytest.raises(JobStoppedError):
         worker._raise_stopped(0, None)
+
+
+def test_preload_imports_the_job_function_and_opens_a_sql_connection_before_the_first_job(tmp_path) -> None:
+    # In a fresh interpreter: this test process has long imported everything.
+    code = textwrap.dedent(f"""
+        import sys
+        from config import Settings
+        from workers.main import preload
+        from workers.runtime import build_runtime
+        from pathlib import Path
+        settings = Settings(data_dir=Path({str(tmp_path / "var")!r}))
+        settings.data_dir.mkdir(parents=True)
+        runtime = build_runtime(settings)
+        assert "workers.pdf_job" not in sys.modules
+        preload(runtime)
+        assert "workers.pdf_job" in sys.modules
+        assert runtime.engine.pool.checkedin() == 1  # the connection the first job will use
+    """)
+    completed = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_DIR, capture_output=True, text=True,
+                               timeout=120)
+    assert completed.returncode == 0, completed.stderr
+
+
+def test_preload_goes_on_when_a_templates_warm_up_fails(runtime, monkeypatch, caplog) -> None:
+    from workers.main import preload
+    from workers.render import MinatBakatTemplate
+
+    def broken(self) -> None:  # noqa: ANN001
+        raise ValueError("font file missing")
+
+    monkeypatch.setattr(MinatBakatTemplate, "warm_up", broken)
+    with caplog.at_level("WARNING"):
+        preload(runtime)
+    assert "event=warm_up_failed product=minatBakatUmum error='font file missing'" in caplog.text

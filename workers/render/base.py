@@ -48,6 +48,9 @@ class Template(ABC):
             code: the request's `code`, printed on the document where the template has a place for it.
         """
 
+    def warm_up(self) -> None:  # noqa: B027 - an optional hook: most templates have nothing to warm
+        """Do once what a process's first render would otherwise pay for (lazy imports, caches)."""
+
     def describe(self) -> dict[str, Any]:
         """Return a JSON-friendly summary (product id, title, kind, schema)."""
         return {"productId": self.product_id, "title": self.title, "kind": self.kind, "schema": self.schema()}
