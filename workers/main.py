@@ -58,8 +58,8 @@ def rq_log_level(level: str) -> str:
 def preload(runtime) -> None:  # noqa: ANN001
     """Import and build what every job needs, before the first job arrives (and before the heap is frozen).
 
-    Without this, a fresh worker's first job waited ~200 ms for RQ to import the job function
-    (`workers.pdf_job`, with the webhook payloads and the URL policy) and ~170 ms more for its first
+    Without this, a fresh worker's first job waited ~100 ms for RQ to import the job function
+    (`workers.pdf_job`, with the webhook payloads and the URL policy) and ~80 ms more for its first
     render; each template's `warm_up` renders once here, and the first SQL connection is opened.
     """
     for template in runtime.templates.all():
