@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 from rq.serializers import resolve_serializer
 
 from store.models import PROCESSING, QUEUED, SCHEDULED, JobRecord, utcnow
-from workers.queues import PDF_QUEUES
+from workers.queues import PDF_QUEUES, rq_queue_key
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def admit(redis: Redis, priority: str, limit: int, *, take_ticket: bool) -> tupl
 
     A ticket taken for a job that is then not enqueued (a duplicate) is a gap, like a cancelled job.
     """
-    keys = [TICKET_KEY.format(priority), *(f"rq:queue:{name}" for name in PDF_QUEUES)]
+    keys = [TICKET_KEY.format(priority), *(rq_queue_key(name) for name in PDF_QUEUES)]
     queued, ticket = redis.eval(_ADMIT, len(keys), *keys, limit, int(take_ticket))
     return int(queued), int(ticket) or None
 
@@ -127,7 +127,7 @@ _FIXED_READS = 5  # what read_snapshot adds after the queue lengths: mark, avera
 def read_snapshot(pipe: Pipeline, job_id: str, priority: str) -> None:
     """Add the reads of a QueueSnapshot to `pipe` (last in it: `snapshot_from` takes the tail)."""
     for name in _queues_up_to(priority):
-        pipe.llen(f"rq:queue:{name}")
+        pipe.llen(rq_queue_key(name))
     pipe.get(DEQUEUED_KEY.format(priority))
     pipe.get(AVERAGE_KEY)
     pipe.scard(f"rq:workers:{PDF_QUEUES[0]}")

@@ -7,10 +7,10 @@ then works the queues in priority order.
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 
 from rq import Queue
+from rq.utils import import_attribute
 from sqlalchemy import text
 
 from config import Settings
@@ -68,7 +68,7 @@ def preload(runtime) -> None:  # noqa: ANN001
         except Exception as exc:  # noqa: BLE001 - only a head start: the job reports a real render's error
             log.warning("event=warm_up_failed product=%s error=%r", template.product_id, str(exc))
     _ = runtime.storage
-    importlib.import_module(GENERATE_PDF.rpartition(".")[0])
+    import_attribute(GENERATE_PDF)  # as RQ does at the first job
     with runtime.session() as session:
         session.execute(text("SELECT 1"))
 

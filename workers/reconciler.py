@@ -23,7 +23,7 @@ from store import jobs as job_store
 from store.models import FAILED, PROCESSING, QUEUED, JobRecord, utcnow
 from workers import outcome
 from workers.lease import leases_held
-from workers.queues import PDF_QUEUES
+from workers.queues import PDF_QUEUES, rq_intermediate_key, rq_queue_key
 from workers.runtime import Runtime
 from workers.submit import enqueue_job
 
@@ -136,7 +136,7 @@ class _ListedJobs:
         return ids is not None and job.job_id not in ids
 
     def _read(self, name: str) -> set[str] | None:
-        keys = (f"rq:queue:{name}", f"rq:queue:{name}:intermediate")
+        keys = (rq_queue_key(name), rq_intermediate_key(name))
         if sum(self._rt.redis.llen(key) for key in keys) > LISTED_SCAN_LIMIT:
             return None
         ids: set[str] = set()
@@ -157,8 +157,8 @@ def _still_popped(rt: Runtime, jobs: list[JobRecord]) -> list[JobRecord]:
     with rt.redis.pipeline(transaction=False) as pipe:
         for job in jobs:
             pipe.hget(f"rq:job:{job.job_id}", "status")
-            pipe.lpos(f"rq:queue:{job.priority}", job.job_id)
-            pipe.lpos(f"rq:queue:{job.priority}:intermediate", job.job_id)
+            pipe.lpos(rq_queue_key(job.priority), job.job_id)
+            pipe.lpos(rq_intermediate_key(job.priority), job.job_id)
         answers = pipe.execute()
     lost = []
     for number, job in enumerate(jobs):
@@ -209,7 +209,7 @@ def _recover_orphans(rt: Runtime, report: ReconcileReport) -> None:
 def _rescue_intermediate(rt: Runtime, report: ReconcileReport) -> None:
     """Jobs a dead worker left in RQ's intermediate queue go back to the front of their queue."""
     for name in PDF_QUEUES:
-        intermediate = f"rq:queue:{name}:intermediate"
+        intermediate = rq_intermediate_key(name)
         for raw in rt.redis.lrange(intermediate, 0, 999):
             job_id = raw.decode()
             with rt.session() as session:
@@ -217,7 +217,7 @@ def _rescue_intermediate(rt: Runtime, report: ReconcileReport) -> None:
             if job is None or job.status != QUEUED or not _stale(rt, job):
                 continue
             if rt.redis.lrem(intermediate, 1, job_id):
-                rt.redis.lpush(f"rq:queue:{name}", job_id)
+                rt.redis.lpush(rq_queue_key(name), job_id)
                 report.rescued_intermediate += 1
 
 

@@ -13,7 +13,7 @@ from rq.registry import ScheduledJobRegistry
 
 from store import stats as stats_store
 from store.models import CANCELLED, COMPLETED, FAILED, PROCESSING, QUEUED, SCHEDULED, utcnow
-from workers.queues import PDF_QUEUES, WEBHOOK_READY
+from workers.queues import PDF_QUEUES, WEBHOOK_READY, rq_queue_key
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ def redis_side(rt: Runtime) -> dict[str, Any]:
     """Queue lengths (the webhook sender's list too), retries waiting and PDF workers by state."""
     with rt.redis.pipeline(transaction=False) as pipe:
         for name in PDF_QUEUES:
-            pipe.llen(f"rq:queue:{name}")
+            pipe.llen(rq_queue_key(name))
         pipe.llen(WEBHOOK_READY)
         *lengths, webhook_queue = pipe.execute()
     queues = dict(zip(PDF_QUEUES, lengths, strict=True))
