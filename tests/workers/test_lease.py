@@ -9,20 +9,12 @@ import time
 import pytest
 import redis as redis_lib
 
+from tests.workers.webhook_support import wait_until
 from workers.lease import job_lease, lease_key, leases_held
 
 
 def _keepers() -> list[threading.Thread]:
     return [thread for thread in threading.enumerate() if thread.name == "lease-keeper"]
-
-
-def _wait_until(condition, timeout: float = 5.0) -> bool:  # noqa: ANN001
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
 
 
 def test_job_lease_is_refreshed_past_its_ttl_and_deleted_on_release(redis: redis_lib.Redis) -> None:
@@ -47,7 +39,7 @@ def test_job_lease_runs_no_thread_per_job(redis: redis_lib.Redis) -> None:
 def test_job_lease_ticks_while_held_and_never_after_release(redis: redis_lib.Redis) -> None:
     ticks: list[float] = []
     with job_lease(redis, "lease-tick", 30, tick=lambda: ticks.append(time.monotonic()), tick_every=0.05):
-        assert _wait_until(lambda: len(ticks) >= 3)
+        assert wait_until(lambda: len(ticks) >= 3)
     released, count = time.monotonic(), len(ticks)
     time.sleep(0.3)  # six tick intervals
     assert len(ticks) == count
@@ -61,7 +53,7 @@ def test_a_parked_keeper_wakes_for_a_new_lease(redis: redis_lib.Redis) -> None:
     ticks: list[float] = []
     taken = time.monotonic()
     with job_lease(redis, "lease-second", 30, tick=lambda: ticks.append(time.monotonic()), tick_every=0.05):
-        assert _wait_until(lambda: bool(ticks), timeout=2)
+        assert wait_until(lambda: bool(ticks), timeout=2)
     assert ticks[0] - taken < 1.0
 
 
