@@ -66,7 +66,7 @@ class BenchPlan:
 
 
 PLANS = {
-    "full": BenchPlan("full", 300, 40, (50, 100, 200, 400), 5, 8, 2, 16, 400, (10_000, 100_000), 50, 180, 150, 3),
+    "full": BenchPlan("full", 300, 40, (50, 100, 200, 400), 5, 8, 2, 16, 1000, (10_000, 100_000), 50, 180, 150, 5),
     "quick": BenchPlan("quick", 100, 15, (50, 100, 200), 2, 3, 2, 16, 150, (2_000, 10_000), 50, 90, 40, 1),
     # smoke fills to 3,000: the HTTP steps queue ~1,000 first, and a fill of a few dozen jobs can show a
     # negative Redis memory delta (allocator noise)
@@ -169,7 +169,8 @@ def notes(plan: BenchPlan, cores: int) -> list[str]:
         f"(it is slow; jobs/s is its steady rate), {plan.rounds} round(s) of rq-simple and e2e alternated, each e2e "
         f"round compared with the rq-simple round and the render sample just before it, the median round "
         f"reported; rates {plan.rates} req/s x {plan.rate_seconds} s, "
-        f"saturation {plan.saturation_seconds} s, growth sizes {plan.growth_sizes}",
+        f"saturation {plan.saturation_seconds} s, growth sizes {plan.growth_sizes}, {plan.cost_samples} submit + "
+        f"status pairs per size",
         f"service: WORKERS={cores}, defaults otherwise (API_PROCESSES, gunicorn gevent, LOG_LEVEL INFO); {hooks}",
         "bare RQ: `python -m rq.cli worker -w <class> bench` x cores on its own embedded redis-server, jobs "
         "enqueued one by one; jobs/s = jobs / (first enqueue -> last ended_at)",
