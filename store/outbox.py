@@ -9,13 +9,17 @@ others see rowcount 0 and leave it alone. A pending delivery is in one of these 
 - handed:  handed_at set, next_attempt_at <= now (its id is on the webhook sender's Redis list);
 - sending: handed_at set, next_attempt_at = claim time + lease (a sender is making the attempt).
 
+A delivery that `insert_delivery` adds when a job ends is written already in the sending state,
+its first attempt claimed (the PDF worker pushes "<id>:1" and the sender takes that claim over with a
+read, `held_claims`, instead of a write transaction of its own).
+
 A handed or sending delivery whose handed_at is older than the lease is lost (Redis flushed, sender
 killed) and becomes due again: the relay hands it over once more.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -110,6 +114,25 @@ def release_hands(session: Session, delivery_ids: Sequence[int], handed_at: date
     session.commit()
 
 
+def release_first_claims(session: Session, delivery_ids: Sequence[int], handed_at: datetime) -> None:
+    """Undo the first-attempt claims of rows written with one (their push to Redis failed): due now,
+    for the relay to hand over (committed)."""
+    if not delivery_ids:
+        return
+    session.execute(
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.id.in_(list(delivery_ids)),
+            WebhookDelivery.handed_at == handed_at,
+            WebhookDelivery.attempts == 1,
+            WebhookDelivery.status == DELIVERY_PENDING,
+        )
+        .values(handed_at=None, attempts=0, next_attempt_at=handed_at)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+
+
 def claim_attempt(session: Session, delivery_id: int, now: datetime, lease: float) -> Claim | None:
     """Claim the next attempt of a due delivery (committed); None if it is not due or taken."""
     claims = claim_attempts(session, [delivery_id], now, lease)
@@ -119,13 +142,25 @@ def claim_attempt(session: Session, delivery_id: int, now: datetime, lease: floa
 # The statements of the sender's hot path, built once: Core statements on the tables with bound
 # parameters cost a fraction of building ORM statements per call.
 _D = WebhookDelivery.__table__.c
+# What a claim needs of each delivery, with its job's client (whose secret signs the webhook).
+_CLAIM_ROWS = select(
+    _D.id, _D.job_id, _D.webhook_id, _D.url, _D.body, _D.attempts, JobRecord.__table__.c.client_name
+).select_from(WebhookDelivery.__table__.outerjoin(JobRecord.__table__, JobRecord.__table__.c.job_id == _D.job_id))
 _CANDIDATES = (
-    select(_D.id, _D.job_id, _D.webhook_id, _D.url, _D.body, _D.attempts, JobRecord.__table__.c.client_name)
-    .select_from(WebhookDelivery.__table__.outerjoin(JobRecord.__table__, JobRecord.__table__.c.job_id == _D.job_id))
+    _CLAIM_ROWS
     .where(
         _D.id.in_(bindparam("ids", expanding=True)),
         _D.status == DELIVERY_PENDING,
         _D.next_attempt_at <= bindparam("now"),
+    )
+    .order_by(_D.id)
+)
+_HELD = (
+    _CLAIM_ROWS
+    .where(
+        _D.id.in_(bindparam("ids", expanding=True)),
+        _D.status == DELIVERY_PENDING,
+        _D.next_attempt_at >= bindparam("held_until"),
     )
     .order_by(_D.id)
 )
@@ -165,6 +200,24 @@ def claim_attempts(session: Session, delivery_ids: Sequence[int], now: datetime,
             claims.append(Claim(row.id, row.job_id, row.client_name, row.webhook_id, row.url, row.body, claimed))
     session.commit()
     return claims
+
+
+def held_claims(
+    session: Session, claimed: Mapping[int, int], now: datetime, min_left: float
+) -> list[Claim]:
+    """The claims already made for these deliveries ({id: attempt number}) that still hold for
+    `min_left` seconds: a read, no write. A claim that has been taken over since (the attempt number
+    moved on), that ended, or whose lease is nearly over is left out."""
+    if not claimed:
+        return []
+    params = {"ids": list(claimed), "held_until": now + timedelta(seconds=min_left)}
+    rows = session.execute(_HELD, params).all()
+    session.rollback()  # end the read transaction: no snapshot kept open
+    return [
+        Claim(row.id, row.job_id, row.client_name, row.webhook_id, row.url, row.body, row.attempts)
+        for row in rows
+        if row.attempts == claimed[row.id]
+    ]
 
 
 def record_attempt(session: Session, claim: Claim, record: AttemptRecord) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from datetime import timedelta
 from typing import Any
 
 from callbacks import payloads
@@ -16,6 +17,7 @@ from workers.runtime import Runtime
 log = logging.getLogger(__name__)
 
 MONGO_PENDING = "pending"
+FIRST_ATTEMPT = 1
 MONGO_DONE = "done"
 
 
@@ -47,7 +49,7 @@ def end_job(rt: Runtime, job_id: str, status: str, *, error: str | None, **field
         session.commit()
     if delivery_id is not None:
         # handed over by this worker right after the commit: low latency; the relay is the backstop
-        relay.hand_over_inserted(rt, delivery_id, delivery["handed_at"])
+        relay.hand_over_claimed(rt, delivery_id, FIRST_ATTEMPT, delivery["handed_at"])
     log.info("job=%s event=%s ms=%s bytes=%s backend=%s error=%r",
              job_id, status, job.processing_ms, job.file_size, job.storage_backend, error)
     if job.mongo_status == MONGO_PENDING:
@@ -56,7 +58,14 @@ def end_job(rt: Runtime, job_id: str, status: str, *, error: str | None, **field
 
 
 def _outbox_row(rt: Runtime, job: JobRecord) -> dict[str, Any] | None:
-    """The webhook outbox row of a job that just ended (already marked handed), or None without a URL."""
+    """The webhook outbox row of a job that just ended, or None without a URL.
+
+    The row is written with its first attempt already claimed (handed, attempts 1, held for the
+    lease), and the worker pushes that claim to the sender: the sender then reads the row instead of
+    claiming it in a write transaction of its own, about 0.4 ms of its CPU per job (bench A/B, 16
+    alternated rounds: throughput B/A median 1.04). A worker killed before the push leaves a claim
+    that lapses after the lease, as a killed sender's does; the relay hands the delivery over again.
+    """
     if job.status == COMPLETED:
         url = job.callback_url
         body = payloads.success_body(
@@ -82,8 +91,8 @@ def _outbox_row(rt: Runtime, job: JobRecord) -> dict[str, Any] | None:
         "url": url,
         "body": payloads.encode(body),
         "status": DELIVERY_PENDING,
-        "attempts": 0,
-        "next_attempt_at": now,
+        "attempts": FIRST_ATTEMPT,
+        "next_attempt_at": now + timedelta(seconds=relay.lease_seconds(rt.settings)),
         "handed_at": now,
     }
 

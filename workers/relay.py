@@ -2,7 +2,8 @@
 
 The SQL row is the record of truth and Redis only transport. Handing a delivery over is one RPUSH
 of its id onto `WEBHOOK_READY` (`workers.webhook_sender` pops it). A delivery is handed over
-- at once by the PDF worker, right after `end_job` commits the final state and the outbox row;
+- at once by the PDF worker, right after `end_job` commits the final state and the outbox row (with
+  its first attempt claimed: the entry is "<id>:1", `hand_over_claimed`);
 - by `relay_due_deliveries`, a periodic task of the scheduler program, when a retry falls due, when
   the immediate hand-over failed, and when a hand-over or an attempt was lost (Redis flushed,
   sender killed): a handed delivery not finished within the lease is handed again.
@@ -25,7 +26,7 @@ from config import Settings
 from store import deliveries as delivery_store
 from store import outbox
 from store.models import WebhookDelivery, utcnow
-from workers.queues import WEBHOOK_READY
+from workers.queues import WEBHOOK_READY, ReadyEntry
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -71,12 +72,20 @@ def hand_over_quietly(rt: Runtime, delivery_id: int) -> None:
         log.warning("delivery=%s event=hand_over_deferred reason=%r", delivery_id, str(exc))
 
 
-def hand_over_inserted(rt: Runtime, delivery_id: int, handed_at: datetime) -> None:
-    """Hand over the first attempt of a delivery that `end_job` inserted already handed (no claim needed).
+def hand_over_claimed(rt: Runtime, delivery_id: int, attempt: int, handed_at: datetime) -> None:
+    """Push a delivery whose attempt `attempt` was claimed when its row was written (`end_job`).
 
-    It saves `hand_over`'s claim transaction; when Redis fails the hand is released for the relay.
+    When Redis fails, the claim is undone and the delivery left due for the relay.
     """
-    _push_or_release(rt, [delivery_id], handed_at)
+    try:
+        rt.redis.rpush(WEBHOOK_READY, ReadyEntry(delivery_id, attempt).encode())
+    except RedisError as exc:
+        log.warning("deliveries=%s event=hand_over_deferred reason=%r", delivery_id, str(exc))
+        try:
+            with rt.session() as session:
+                outbox.release_first_claims(session, [delivery_id], handed_at)
+        except SQLAlchemyError as release_exc:  # the claim lapses after the lease: the relay retries then
+            log.warning("event=hand_release_failed deliveries=1 reason=%r", str(release_exc))
 
 
 def relay_due_deliveries(rt: Runtime, now: datetime | None = None, limit: int = BATCH) -> int:

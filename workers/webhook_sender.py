@@ -2,7 +2,9 @@
 
 The relay hands a delivery over by pushing its id onto the Redis list `WEBHOOK_READY`. A fetch
 thread takes ids (BLPOP, then LPOP of as many more as there are free threads), the main thread
-claims them in SQL in one transaction (claim-once per attempt, `store.outbox`), `SenderPool` threads
+claims them in SQL in one transaction (claim-once per attempt, `store.outbox`; an entry "<id>:<n>"
+from the PDF worker names attempt n, claimed when the row was written, and is only read back while
+that claim holds for a whole attempt), `SenderPool` threads
 POST them concurrently on keep-alive sessions, and the main thread records what came back, one
 transaction for all the results at hand, with the delivery's next state. An attempt still running
 at its deadline (`attempt_timeout`) is recorded as a timed-out retry and its thread replaced, so a
@@ -33,7 +35,7 @@ from config.netguard import install_loopback_guard
 from store import outbox
 from store.clients import find_client_by_name
 from store.models import DELIVERY_DELIVERED, DELIVERY_FAILED, DELIVERY_PENDING, utcnow
-from workers.queues import WEBHOOK_READY
+from workers.queues import WEBHOOK_READY, ReadyEntry
 from workers.relay import attempt_timeout, lease_seconds
 from workers.runtime import Runtime, build_runtime, set_runtime
 from workers.sender_pool import SenderPool, Task, leave_signals_to_main_thread
@@ -73,9 +75,9 @@ class WebhookSender:
         while fetching or self._inflight:
             events = self._next_events()
             fetching = fetching and _FETCH_DONE not in events
-            ids = [event for event in events if isinstance(event, int)]
-            if ids:
-                self._start(pool, ids)
+            entries = [event for event in events if isinstance(event, ReadyEntry)]
+            if entries:
+                self._start(pool, entries)
             self._record([e for e in events if isinstance(e, Task)] + self._expired(pool))
             if pool.stuck > 4 * self.concurrency and not self.stopping.is_set():
                 log.error("event=sender_stopping reason=stuck_threads count=%s", pool.stuck)
@@ -104,20 +106,20 @@ class WebhookSender:
                 free = self._reserve()
                 if free == 0:
                     continue
-                ids = self._take(free, block=not until_empty)
-                if ids and self.stopping.is_set():  # taken while SIGTERM came in: not ours any more
-                    self._put_back(ids)
-                    ids = []
-                self._release(free - len(ids))
-                if ids:
-                    self._events.put(ids)
+                entries = self._take(free, block=not until_empty)
+                if entries and self.stopping.is_set():  # taken while SIGTERM came in: not ours any more
+                    self._put_back(entries)
+                    entries = []
+                self._release(free - len(entries))
+                if entries:
+                    self._events.put(entries)
                 elif until_empty:
                     return
         finally:
             self._events.put(_FETCH_DONE)
 
-    def _take(self, count: int, *, block: bool) -> list[int]:
-        """Up to `count` ids: with block, wait up to BLOCK_SECONDS for the first (BLPOP), then LPOP the rest.
+    def _take(self, count: int, *, block: bool) -> list[ReadyEntry]:
+        """Up to `count` entries: with block, wait up to BLOCK_SECONDS for the first (BLPOP), then LPOP the rest.
 
         BLPOP and LPOP go in one pipeline, one round trip: Redis runs the LPOP as soon as the BLPOP
         returns (a blocked client's next command waits in its buffer). After a BLPOP timeout the LPOP
@@ -138,16 +140,17 @@ class WebhookSender:
             log.warning("event=sender_redis_unavailable reason=%r", str(exc))
             self.stopping.wait(1)
             return []
-        return _ids(raw)
+        return _entries(raw)
 
-    def _put_back(self, ids: list[int], *, front: bool = True) -> None:
+    def _put_back(self, entries: list[ReadyEntry], *, front: bool = True) -> None:
+        raw = [entry.encode() for entry in entries]
         try:
             if front:
-                self.rt.redis.lpush(WEBHOOK_READY, *reversed(ids))
+                self.rt.redis.lpush(WEBHOOK_READY, *reversed(raw))
             else:
-                self.rt.redis.rpush(WEBHOOK_READY, *ids)
+                self.rt.redis.rpush(WEBHOOK_READY, *raw)
         except RedisError as exc:  # handed in SQL: the relay re-hands them after the lease
-            log.warning("event=sender_put_back_failed deliveries=%s reason=%r", len(ids), str(exc))
+            log.warning("event=sender_put_back_failed deliveries=%s reason=%r", len(raw), str(exc))
 
     def _reserve(self) -> int:
         """Wait for a free thread, then reserve every free one; 0 when stopping."""
@@ -166,28 +169,40 @@ class WebhookSender:
                 self._free += count
                 self._slots.notify_all()
 
-    def _start(self, pool: SenderPool, ids: list[int]) -> None:
-        """Claim the batch in one transaction and hand the claims to the pool."""
+    def _start(self, pool: SenderPool, entries: list[ReadyEntry]) -> None:
+        """Take over the claims made with the rows, claim the rest in one transaction, hand all to the pool."""
         settings = self.rt.settings
         now = utcnow()
         try:
             with self.rt.session() as session:
-                claims = outbox.claim_attempts(session, ids, now, lease_seconds(settings))
+                claims = self._claims(session, entries, now)
                 clients = _clients(session, settings, {claim.client_name or "" for claim in claims})
         except SQLAlchemyError as exc:  # try them again after the others, after a pause
-            log.warning("event=claim_failed deliveries=%s reason=%r", len(ids), str(exc))
-            self._put_back(ids, front=False)
-            self._release(len(ids))
+            log.warning("event=claim_failed deliveries=%s reason=%r", len(entries), str(exc))
+            self._put_back(entries, front=False)
+            self._release(len(entries))
             self.stopping.wait(0.5)
             return
-        self._release(len(ids) - len(claims))
-        if len(claims) < len(ids):
-            log.info("event=webhook_skipped reason=not_due_or_taken deliveries=%s", len(ids) - len(claims))
+        self._release(len(entries) - len(claims))
+        if len(claims) < len(entries):
+            log.info("event=webhook_skipped reason=not_due_or_taken deliveries=%s", len(entries) - len(claims))
         deadline = time.monotonic() + self.deadline
         for claim in claims:
             task = Task(claim, clients.get(claim.client_name or ""), now, deadline)
             self._inflight.add(task)
             pool.submit(task)
+
+    def _claims(self, session: Session, entries: list[ReadyEntry], now: datetime) -> list[outbox.Claim]:
+        """Claims for the entries: those made with the rows if they hold for a whole attempt, else new ones."""
+        held = {entry.delivery_id: entry.claimed for entry in entries if entry.claimed is not None}
+        claims = outbox.held_claims(session, held, now, self.deadline) if held else []
+        # A claim made with the row that no longer holds is claimed anew, which works once its lease
+        # is over (the relay would hand it over again by then anyway).
+        taken = {claim.delivery_id for claim in claims}
+        rest = [entry.delivery_id for entry in entries if entry.delivery_id not in taken]
+        if rest:
+            claims += outbox.claim_attempts(session, rest, now, lease_seconds(self.rt.settings))
+        return claims
 
     def _expired(self, pool: SenderPool) -> list[Task]:
         """Tasks past their deadline, given up and marked as timed-out retries."""
@@ -220,14 +235,14 @@ class WebhookSender:
         self.recorded += len(kept)
 
 
-def _ids(raw: list[bytes]) -> list[int]:
-    ids = []
+def _entries(raw: list[bytes]) -> list[ReadyEntry]:
+    entries = []
     for value in raw:
         try:
-            ids.append(int(value))
+            entries.append(ReadyEntry.decode(value))
         except ValueError:
             log.warning("event=bad_delivery_id value=%r", value[:40])
-    return ids
+    return entries
 
 
 def _clients(session: Session, settings: Settings, names: set[str]) -> dict[str, ClientConfig]:

@@ -35,6 +35,10 @@ def test_relay_end_job_hands_over_at_once(runtime: Runtime, receiver: Receiver) 
     finish(runtime, job_id)
     delivery = delivery_of(runtime, job_id)
     assert delivery.handed_at is not None and queued_webhooks(runtime) == 1
+    # written with its first attempt claimed for the lease; the entry names that attempt
+    assert delivery.attempts == 1
+    assert delivery.next_attempt_at - delivery.handed_at == timedelta(seconds=relay.lease_seconds(runtime.settings))
+    assert runtime.redis.lrange(WEBHOOK_READY, 0, -1) == [f"{delivery.id}:1".encode()]
     assert relay.relay_due_deliveries(runtime) == 0  # already handed: the relay leaves it alone
     assert queued_webhooks(runtime) == 1
     started = time.monotonic()
@@ -52,7 +56,9 @@ def test_relay_end_job_survives_redis_down(runtime: Runtime, receiver: Receiver)
     job_id = new_job(runtime, callback=receiver.url())
     finish(down, job_id)  # must not raise: the final state and the outbox row are committed
     delivery = delivery_of(runtime, job_id)
-    assert delivery.status == "pending" and delivery.handed_at is None  # released for the relay
+    # the claim written with the row is undone: due now, for the relay
+    assert (delivery.status, delivery.handed_at, delivery.attempts) == ("pending", None, 0)
+    assert delivery.next_attempt_at <= utcnow()
     assert relay.relay_due_deliveries(runtime) == 1
     run_webhooks(runtime)
     assert len(receiver.requests) == 1 and delivery_of(runtime, job_id).status == "delivered"
@@ -63,8 +69,8 @@ def test_relay_hands_retry_only_when_due(runtime: Runtime, receiver: Receiver) -
     finish(runtime, job_id)
     delivery = delivery_of(runtime, job_id)
     runtime.redis.delete(WEBHOOK_READY)
-    with runtime.session() as session:  # an attempt that asked for a retry in 60 s
-        claim = outbox.claim_attempt(session, delivery.id, utcnow(), 30)
+    with runtime.session() as session:  # the sender took "<id>:1" over; the attempt asked for a retry in 60 s
+        claim = outbox.held_claims(session, {delivery.id: 1}, utcnow(), 0)[0]
         retry_at = utcnow() + timedelta(seconds=60)
         outbox.record_attempt(session, claim, outbox.AttemptRecord(
             started_at=utcnow(), outcome="retry", status_code=503, duration_ms=5, error="503",
@@ -87,16 +93,17 @@ def test_relay_rehands_delivery_lost_with_redis(runtime: Runtime, receiver: Rece
     assert relay.relay_due_deliveries(runtime) == 1 and queued_webhooks(runtime) == 1
     run_webhooks(runtime)
     assert len(receiver.requests) == 1
-    assert (delivery_of(runtime, job_id).status, delivery_of(runtime, job_id).attempts) == ("delivered", 1)
+    # attempt 1 was claimed with the row and lost with its Redis entry; attempt 2 is the one sent
+    assert (delivery_of(runtime, job_id).status, delivery_of(runtime, job_id).attempts) == ("delivered", 2)
 
 
 def test_relay_rehands_after_sender_killed_mid_attempt(runtime: Runtime, receiver: Receiver) -> None:
     job_id = new_job(runtime, callback=receiver.url())
     finish(runtime, job_id)
     delivery = delivery_of(runtime, job_id)
-    runtime.redis.delete(WEBHOOK_READY)  # the sender took the id...
-    with runtime.session() as session:  # ...claimed the attempt, and was SIGKILLed before recording it
-        assert outbox.claim_attempt(session, delivery.id, utcnow(), relay.lease_seconds(runtime.settings))
+    runtime.redis.delete(WEBHOOK_READY)  # the sender took "<id>:1"...
+    with runtime.session() as session:  # ...took over the claim made with the row, and was SIGKILLed
+        assert outbox.held_claims(session, {delivery.id: 1}, utcnow(), 0)
     assert relay.relay_due_deliveries(runtime) == 0  # being sent, as far as anyone can tell
     run_webhooks(runtime)
     assert receiver.requests == []
@@ -118,8 +125,9 @@ def test_relay_rehand_while_id_still_listed_sends_once(runtime: Runtime, receive
     age(runtime, delivery.id, relay.lease_seconds(runtime.settings) + 1)  # the sender's list is backlogged
     assert relay.relay_due_deliveries(runtime) == 1  # re-handed while its id is still listed
     assert queued_webhooks(runtime) == 2
-    assert run_webhooks(runtime) == 1  # the second copy finds nothing to claim
-    assert len(receiver.requests) == 1 and delivery_of(runtime, job_id).attempts == 1
+    assert run_webhooks(runtime) == 1  # one copy claims attempt 2, the other finds nothing to claim
+    # attempt 1, claimed with the row, lapsed while its entry waited on the list: it is never sent
+    assert len(receiver.requests) == 1 and delivery_of(runtime, job_id).attempts == 2
 
 
 def test_relay_concurrent_relays_hand_each_delivery_once(runtime: Runtime, receiver: Receiver) -> None:

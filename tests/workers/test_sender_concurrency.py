@@ -17,6 +17,7 @@ from store.models import WebhookDelivery, utcnow
 from tests.callbacks.receiver import Receiver, Reply
 from tests.conftest import PROJECT_DIR, clients_json
 from tests.workers.webhook_support import (
+    age,
     attempts_of,
     delivery_of,
     finish,
@@ -26,6 +27,7 @@ from tests.workers.webhook_support import (
     wait_until,
 )
 from workers import relay, webhook_sender
+from workers.queues import WEBHOOK_READY
 from workers.runtime import Runtime
 
 
@@ -50,18 +52,67 @@ def _status(rt: Runtime, delivery_id: int) -> str:
 def test_claim_attempts_claims_due_deliveries_once_in_one_call(runtime: Runtime, receiver: Receiver) -> None:
     due = _deliveries(runtime, receiver, 3)
     lease = relay.lease_seconds(runtime.settings)
+    with runtime.session() as session:  # written with attempt 1 claimed: nothing to claim within the lease
+        assert outbox.claim_attempts(session, due, utcnow(), lease) == []
+    for delivery_id in due:
+        age(runtime, delivery_id, lease + 1)  # those claims lapsed
     with runtime.session() as session:
         claims = outbox.claim_attempts(session, [*due, due[0], 999_999], utcnow(), lease)
-    assert [(c.delivery_id, c.attempt_number) for c in claims] == [(d, 1) for d in due]
+    assert [(c.delivery_id, c.attempt_number) for c in claims] == [(d, 2) for d in due]
     assert {c.client_name for c in claims} == {"acme"}
     with runtime.session() as session:  # being sent now: nobody claims them again
         assert outbox.claim_attempts(session, due, utcnow(), lease) == []
 
 
-def test_sender_claims_a_listed_batch_in_one_transaction(
+def test_held_claims_take_over_the_claim_written_with_the_row_while_it_holds(
+    runtime: Runtime, receiver: Receiver
+) -> None:
+    ids = _deliveries(runtime, receiver, 2)
+    lease = relay.lease_seconds(runtime.settings)
+    with runtime.session() as session:
+        claims = outbox.held_claims(session, {ids[0]: 1, ids[1]: 2}, utcnow(), lease - 5)
+    assert [(c.delivery_id, c.attempt_number, c.client_name) for c in claims] == [(ids[0], 1, "acme")]  # not 2
+    with runtime.session() as session:  # less of the lease left than an attempt may take
+        assert outbox.held_claims(session, {ids[0]: 1}, utcnow(), lease + 5) == []
+    age(runtime, ids[0], lease + 1)
+    with runtime.session() as session:  # lapsed: claimed anew as attempt 2, the old claim is gone
+        assert [c.attempt_number for c in outbox.claim_attempts(session, [ids[0]], utcnow(), lease)] == [2]
+        assert outbox.held_claims(session, {ids[0]: 1}, utcnow(), 0) == []
+
+
+def test_sender_takes_a_listed_batch_over_in_one_read(
     runtime: Runtime, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ids = _deliveries(runtime, receiver, 6)
+    reads: list[dict[int, int]] = []
+    claims: list[list[int]] = []
+    held, claim = outbox.held_claims, outbox.claim_attempts
+
+    def spy_held(session, claimed, now, min_left):  # noqa: ANN001, ANN202
+        reads.append(dict(claimed))
+        return held(session, claimed, now, min_left)
+
+    def spy_claim(session, delivery_ids, now, lease):  # noqa: ANN001, ANN202
+        claims.append(list(delivery_ids))
+        return claim(session, delivery_ids, now, lease)
+
+    monkeypatch.setattr(outbox, "held_claims", spy_held)
+    monkeypatch.setattr(outbox, "claim_attempts", spy_claim)
+    assert webhook_sender.drain(runtime, concurrency=8) == 6
+    assert reads == [dict.fromkeys(ids, 1)] and claims == []  # one LPOP, one read, no claim transaction
+    assert len(receiver.requests) == 6 and queued_webhooks(runtime) == 0
+    assert {_status(runtime, d) for d in ids} == {"delivered"}
+
+
+def test_sender_claims_relayed_ids_in_one_transaction(
+    runtime: Runtime, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = _deliveries(runtime, receiver, 4)
+    runtime.redis.delete(WEBHOOK_READY)
+    lease = relay.lease_seconds(runtime.settings)
+    for delivery_id in ids:
+        age(runtime, delivery_id, lease + 1)  # their entries were lost and their claims lapsed
+    assert relay.relay_due_deliveries(runtime) == 4  # the relay pushes plain ids
     batches: list[list[int]] = []
     claim = outbox.claim_attempts
 
@@ -70,25 +121,24 @@ def test_sender_claims_a_listed_batch_in_one_transaction(
         return claim(session, delivery_ids, now, lease)
 
     monkeypatch.setattr(outbox, "claim_attempts", spy)
-    assert webhook_sender.drain(runtime, concurrency=8) == 6
-    assert batches == [ids]  # one LPOP, one claim transaction
-    assert len(receiver.requests) == 6 and queued_webhooks(runtime) == 0
-    assert {_status(runtime, d) for d in ids} == {"delivered"}
+    assert webhook_sender.drain(runtime, concurrency=8) == 4
+    assert batches == [ids]
+    assert {_status(runtime, d) for d in ids} == {"delivered"} and len(receiver.requests) == 4
 
 
 def test_sender_claim_failure_puts_the_ids_back(
     runtime: Runtime, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ids = _deliveries(runtime, receiver, 2)
-    claim = outbox.claim_attempts
-    failures = [OperationalError("UPDATE webhook_deliveries ...", {}, Exception("database is locked"))]
+    held = outbox.held_claims
+    failures = [OperationalError("SELECT webhook_deliveries ...", {}, Exception("disk I/O error"))]
 
-    def flaky(session, delivery_ids, now, lease):  # noqa: ANN001, ANN202
+    def flaky(session, claimed, now, min_left):  # noqa: ANN001, ANN202
         if failures:
             raise failures.pop()
-        return claim(session, delivery_ids, now, lease)
+        return held(session, claimed, now, min_left)
 
-    monkeypatch.setattr(outbox, "claim_attempts", flaky)
+    monkeypatch.setattr(outbox, "held_claims", flaky)
     assert webhook_sender.drain(runtime) == 0
     assert queued_webhooks(runtime) == 2  # back on the list at once, not left to the relay's lease
     assert webhook_sender.drain(runtime) == 2

@@ -27,6 +27,7 @@ from tests.workers.webhook_support import (
     scripted_delivery,
 )
 from workers import relay
+from workers.queues import WEBHOOK_READY, ReadyEntry
 from workers.runtime import Runtime
 from workers.webhook_sender import WebhookSender
 
@@ -194,10 +195,10 @@ def test_sender_claimed_attempt_is_not_sent_by_another_worker(runtime: Runtime, 
     job_id = new_job(runtime, callback=receiver.url())
     finish(runtime, job_id)
     delivery = delivery_of(runtime, job_id)
-    with runtime.session() as session:  # another worker claimed it and is sending
-        assert outbox.claim_attempt(session, delivery.id, utcnow(), relay.lease_seconds(runtime.settings))
+    runtime.redis.delete(WEBHOOK_READY)  # another sender took "<id>:1" and is sending attempt 1
     with runtime.session() as session:
         assert outbox.claim_attempt(session, delivery.id, utcnow(), 30) is None
+    relay.push_ready(runtime, [delivery.id])  # a stray plain copy of the id
     run_webhooks(runtime)
     assert receiver.requests == [] and delivery_of(runtime, job_id).attempts == 1
 
@@ -213,9 +214,10 @@ def test_sender_no_callback_url_no_delivery(runtime: Runtime) -> None:
 def test_sender_take_blocks_for_the_first_id_and_takes_the_rest_in_the_same_round_trip(runtime: Runtime) -> None:
     sender = WebhookSender(runtime, concurrency=8)
     relay.push_ready(runtime, [11, 12, 13])
-    assert sender._take(8, block=True) == [11, 12, 13]
+    assert sender._take(8, block=True) == [ReadyEntry(11), ReadyEntry(12), ReadyEntry(13)]
     relay.push_ready(runtime, [14, 15, 16])
-    assert sender._take(2, block=True) == [14, 15]  # never more than asked for
-    assert sender._take(1, block=True) == [16]
+    assert sender._take(2, block=True) == [ReadyEntry(14), ReadyEntry(15)]  # never more than asked for
+    runtime.redis.rpush(WEBHOOK_READY, "17:3", "not-an-id")
+    assert sender._take(8, block=True) == [ReadyEntry(16), ReadyEntry(17, 3)]  # the bad entry is dropped
     assert sender._take(8, block=True) == []  # after BLOCK_SECONDS on an empty list
     assert queued_webhooks(runtime) == 0
