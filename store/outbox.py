@@ -164,6 +164,12 @@ _HELD = (
     )
     .order_by(_D.id)
 )
+_BY_ID = _CLAIM_ROWS.where(_D.id.in_(bindparam("ids", expanding=True))).order_by(_D.id)
+_RENEW = (
+    update(WebhookDelivery.__table__)
+    .where(_D.id == bindparam("delivery_id"), _D.status == DELIVERY_PENDING, _D.attempts == bindparam("claimed"))
+    .values(handed_at=bindparam("now"), next_attempt_at=bindparam("until"), updated_at=bindparam("now"))
+)
 _CLAIM = (
     update(WebhookDelivery.__table__)
     .where(
@@ -203,21 +209,41 @@ def claim_attempts(session: Session, delivery_ids: Sequence[int], now: datetime,
 
 
 def held_claims(
-    session: Session, claimed: Mapping[int, int], now: datetime, min_left: float
+    session: Session, claimed: Mapping[int, int], now: datetime, min_left: float, lease: float
 ) -> list[Claim]:
-    """The claims already made for these deliveries ({id: attempt number}) that still hold for
-    `min_left` seconds: a read, no write. A claim that has been taken over since (the attempt number
-    moved on), that ended, or whose lease is nearly over is left out."""
+    """Take over the claims already made for these deliveries ({id: attempt number}).
+
+    A claim that holds for `min_left` more seconds is only read (the usual case: its entry was taken
+    soon after the push). One that would run out sooner, because the list was backlogged, is renewed
+    for `lease` seconds in one transaction, as long as it is still the delivery's latest. A delivery
+    that has ended, or whose attempt number moved on (claimed again after a lapse), is left out.
+    """
     if not claimed:
         return []
     params = {"ids": list(claimed), "held_until": now + timedelta(seconds=min_left)}
     rows = session.execute(_HELD, params).all()
     session.rollback()  # end the read transaction: no snapshot kept open
-    return [
-        Claim(row.id, row.job_id, row.client_name, row.webhook_id, row.url, row.body, row.attempts)
-        for row in rows
-        if row.attempts == claimed[row.id]
+    claims = [_claim_of(row) for row in rows if row.attempts == claimed[row.id]]
+    taken = {claim.delivery_id for claim in claims}
+    short = {delivery_id: n for delivery_id, n in claimed.items() if delivery_id not in taken}
+    return claims + (_renew_claims(session, short, now, lease) if short else [])
+
+
+def _renew_claims(session: Session, claimed: Mapping[int, int], now: datetime, lease: float) -> list[Claim]:
+    """Extend still-current claims by a whole lease (committed); the renewed ones as Claims."""
+    until = now + timedelta(seconds=lease)
+    renewed = [
+        delivery_id for delivery_id, attempt in claimed.items()
+        if session.execute(_RENEW, {"delivery_id": delivery_id, "claimed": attempt, "now": now, "until": until}
+                           ).rowcount == 1
     ]
+    claims = [_claim_of(row) for row in session.execute(_BY_ID, {"ids": renewed}).all()] if renewed else []
+    session.commit()
+    return claims
+
+
+def _claim_of(row: Any) -> Claim:  # noqa: ANN401 - a Row of _CLAIM_ROWS
+    return Claim(row.id, row.job_id, row.client_name, row.webhook_id, row.url, row.body, row.attempts)
 
 
 def record_attempt(session: Session, claim: Claim, record: AttemptRecord) -> bool:

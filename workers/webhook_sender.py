@@ -3,8 +3,8 @@
 The relay hands a delivery over by pushing its id onto the Redis list `WEBHOOK_READY`. A fetch
 thread takes ids (BLPOP, then LPOP of as many more as there are free threads), the main thread
 claims them in SQL in one transaction (claim-once per attempt, `store.outbox`; an entry "<id>:<n>"
-from the PDF worker names attempt n, claimed when the row was written, and is only read back while
-that claim holds for a whole attempt), `SenderPool` threads
+from the PDF worker names attempt n, claimed when the row was written: it is read back, and renewed
+only when too little of its lease is left for a whole attempt), `SenderPool` threads
 POST them concurrently on keep-alive sessions, and the main thread records what came back, one
 transaction for all the results at hand, with the delivery's next state. An attempt still running
 at its deadline (`attempt_timeout`) is recorded as a timed-out retry and its thread replaced, so a
@@ -193,16 +193,12 @@ class WebhookSender:
             pool.submit(task)
 
     def _claims(self, session: Session, entries: list[ReadyEntry], now: datetime) -> list[outbox.Claim]:
-        """Claims for the entries: those made with the rows if they hold for a whole attempt, else new ones."""
+        """Claims for the entries: "<id>:<n>" takes over the claim made with the row, "<id>" claims anew."""
+        lease = lease_seconds(self.rt.settings)
         held = {entry.delivery_id: entry.claimed for entry in entries if entry.claimed is not None}
-        claims = outbox.held_claims(session, held, now, self.deadline) if held else []
-        # A claim made with the row that no longer holds is claimed anew, which works once its lease
-        # is over (the relay would hand it over again by then anyway).
-        taken = {claim.delivery_id for claim in claims}
-        rest = [entry.delivery_id for entry in entries if entry.delivery_id not in taken]
-        if rest:
-            claims += outbox.claim_attempts(session, rest, now, lease_seconds(self.rt.settings))
-        return claims
+        plain = [entry.delivery_id for entry in entries if entry.claimed is None]
+        claims = outbox.held_claims(session, held, now, self.deadline, lease) if held else []
+        return claims + (outbox.claim_attempts(session, plain, now, lease) if plain else [])
 
     def _expired(self, pool: SenderPool) -> list[Task]:
         """Tasks past their deadline, given up and marked as timed-out retries."""

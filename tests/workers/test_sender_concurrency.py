@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 
 import pytest
 from sqlalchemy.exc import OperationalError
@@ -64,20 +65,31 @@ def test_claim_attempts_claims_due_deliveries_once_in_one_call(runtime: Runtime,
         assert outbox.claim_attempts(session, due, utcnow(), lease) == []
 
 
-def test_held_claims_take_over_the_claim_written_with_the_row_while_it_holds(
-    runtime: Runtime, receiver: Receiver
-) -> None:
+def test_held_claims_take_over_the_claim_written_with_the_row(runtime: Runtime, receiver: Receiver) -> None:
     ids = _deliveries(runtime, receiver, 2)
     lease = relay.lease_seconds(runtime.settings)
+    before = [_delivery(runtime, delivery_id).next_attempt_at for delivery_id in ids]
     with runtime.session() as session:
-        claims = outbox.held_claims(session, {ids[0]: 1, ids[1]: 2}, utcnow(), lease - 5)
+        claims = outbox.held_claims(session, {ids[0]: 1, ids[1]: 2}, utcnow(), lease - 5, lease)
     assert [(c.delivery_id, c.attempt_number, c.client_name) for c in claims] == [(ids[0], 1, "acme")]  # not 2
-    with runtime.session() as session:  # less of the lease left than an attempt may take
-        assert outbox.held_claims(session, {ids[0]: 1}, utcnow(), lease + 5) == []
+    assert [_delivery(runtime, delivery_id).next_attempt_at for delivery_id in ids] == before  # only read
+    age(runtime, ids[0], lease - 3)  # its entry waited on a backlogged list: 3 s of the lease left
+    with runtime.session() as session:  # too little for a whole attempt: renewed for a lease
+        renewed = outbox.held_claims(session, {ids[0]: 1}, utcnow(), lease - 5, lease)
+    assert [(c.delivery_id, c.attempt_number) for c in renewed] == [(ids[0], 1)]
+    assert _delivery(runtime, ids[0]).next_attempt_at > utcnow() + timedelta(seconds=lease - 5)
     age(runtime, ids[0], lease + 1)
     with runtime.session() as session:  # lapsed: claimed anew as attempt 2, the old claim is gone
         assert [c.attempt_number for c in outbox.claim_attempts(session, [ids[0]], utcnow(), lease)] == [2]
-        assert outbox.held_claims(session, {ids[0]: 1}, utcnow(), 0) == []
+        assert outbox.held_claims(session, {ids[0]: 1}, utcnow(), 0, lease) == []
+
+
+def test_sender_sends_a_backlogged_entry_as_its_claimed_attempt(runtime: Runtime, receiver: Receiver) -> None:
+    ids = _deliveries(runtime, receiver, 1)
+    age(runtime, ids[0], relay.lease_seconds(runtime.settings) - 3)  # taken late from a backlogged list
+    assert webhook_sender.drain(runtime) == 1  # renewed and sent, not left for the relay's lease
+    assert len(receiver.requests) == 1
+    assert (_status(runtime, ids[0]), _delivery(runtime, ids[0]).attempts) == ("delivered", 1)
 
 
 def test_sender_takes_a_listed_batch_over_in_one_read(
@@ -88,9 +100,9 @@ def test_sender_takes_a_listed_batch_over_in_one_read(
     claims: list[list[int]] = []
     held, claim = outbox.held_claims, outbox.claim_attempts
 
-    def spy_held(session, claimed, now, min_left):  # noqa: ANN001, ANN202
+    def spy_held(session, claimed, now, min_left, lease):  # noqa: ANN001, ANN202
         reads.append(dict(claimed))
-        return held(session, claimed, now, min_left)
+        return held(session, claimed, now, min_left, lease)
 
     def spy_claim(session, delivery_ids, now, lease):  # noqa: ANN001, ANN202
         claims.append(list(delivery_ids))
@@ -133,10 +145,10 @@ def test_sender_claim_failure_puts_the_ids_back(
     held = outbox.held_claims
     failures = [OperationalError("SELECT webhook_deliveries ...", {}, Exception("disk I/O error"))]
 
-    def flaky(session, claimed, now, min_left):  # noqa: ANN001, ANN202
+    def flaky(session, claimed, now, min_left, lease):  # noqa: ANN001, ANN202
         if failures:
             raise failures.pop()
-        return held(session, claimed, now, min_left)
+        return held(session, claimed, now, min_left, lease)
 
     monkeypatch.setattr(outbox, "held_claims", flaky)
     assert webhook_sender.drain(runtime) == 0
