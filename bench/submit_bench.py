@@ -6,10 +6,14 @@ import json
 import time
 from dataclasses import dataclass, field
 
+from rq import Queue
+from sqlalchemy import delete
+
 from bench.fill import fill_queue
 from bench.loadgen import Connection, LoadResult, Target, run_load
 from bench.service_bench import CLIENT_NAME, cpu_by_program, cpu_snapshot, service_pids
 from service.harness import RunningService
+from store.models import QUEUED, JobRecord
 from workers.queues import PDF_QUEUES
 from workers.runtime import Runtime
 
@@ -114,6 +118,7 @@ class Growth:
     fill_seconds: float = 0.0
     http_bytes_per_job: float = 0.0
     http_jobs: int = 0
+    empty_after: CostRow | None = None  # the empty queue measured again right after the largest size
 
 
 def used_memory(service: RunningService) -> int:
@@ -141,4 +146,17 @@ def run_growth(service: RunningService, rt: Runtime, target: Target, *, sizes: l
             growth.bytes_per_job = used / missing
         growth.rows.append(measure_cost(target, queued(service), samples=samples, tag=f"cost{size}"))
     client.close()
+    # The empty queue once more, right after the largest: the machine's speed drifts over the minute
+    # between the first empty measurement and the largest one, and drift is not growth.
+    empty_queue(rt)
+    growth.empty_after = measure_cost(target, queued(service), samples=samples, tag="cost-after")
     return growth
+
+
+def empty_queue(rt: Runtime) -> None:
+    """Remove every queued job: RQ's queues (their jobs with them) and the SQL rows still queued."""
+    for name in PDF_QUEUES:
+        Queue(name, connection=rt.redis).empty()
+    with rt.session() as session:
+        session.execute(delete(JobRecord).where(JobRecord.status == QUEUED))
+        session.commit()
