@@ -247,7 +247,7 @@ def _growth_checks(r: Results) -> list[tuple[str, str, bool]]:
     for name in ("submit", "status"):
         grown = percentile(getattr(largest, name), 99)
         ratios = [grown / base if (base := percentile(getattr(row, name), 99)) else float("nan") for row in empties]
-        shown = " (against the empty queue before filling: " + f"{ratios[1]:.2f}x)" if len(ratios) > 1 else ""
+        shown = f" (against the empty queue before filling: {ratios[1]:.2f}x)" if len(ratios) > 1 else ""
         checks.append((f"{name} p99 at {largest.queued} queued <= 1.5x empty", f"{ratios[0]:.2f}x{shown}",
                        ratios[0] <= 1.5))
     per_job = r.growth.bytes_per_job if r.growth.filled else r.growth.http_bytes_per_job

@@ -101,35 +101,26 @@ def mark_handed(session: Session, delivery_id: int, attempts: int, now: datetime
     return result.rowcount == 1
 
 
-def release_hands(session: Session, delivery_ids: Sequence[int], handed_at: datetime) -> None:
-    """Undo hand-overs that did not reach Redis, so the next relay run retries them (committed)."""
+def release_hands(
+    session: Session, delivery_ids: Sequence[int], handed_at: datetime, *, claimed: int | None = None
+) -> None:
+    """Undo hand-overs that did not reach Redis, so the next relay run retries them (committed).
+
+    `claimed`: the rows were written with that attempt already claimed (`insert_delivery`); the claim
+    is undone too, and they are due at once.
+    """
     if not delivery_ids:
         return
-    session.execute(
-        update(WebhookDelivery)
-        .where(WebhookDelivery.id.in_(list(delivery_ids)), WebhookDelivery.handed_at == handed_at)
-        .values(handed_at=None)
-        .execution_options(synchronize_session=False)
+    statement = update(WebhookDelivery).where(
+        WebhookDelivery.id.in_(list(delivery_ids)), WebhookDelivery.handed_at == handed_at
     )
-    session.commit()
-
-
-def release_first_claims(session: Session, delivery_ids: Sequence[int], handed_at: datetime) -> None:
-    """Undo the first-attempt claims of rows written with one (their push to Redis failed): due now,
-    for the relay to hand over (committed)."""
-    if not delivery_ids:
-        return
-    session.execute(
-        update(WebhookDelivery)
-        .where(
-            WebhookDelivery.id.in_(list(delivery_ids)),
-            WebhookDelivery.handed_at == handed_at,
-            WebhookDelivery.attempts == 1,
-            WebhookDelivery.status == DELIVERY_PENDING,
-        )
-        .values(handed_at=None, attempts=0, next_attempt_at=handed_at)
-        .execution_options(synchronize_session=False)
-    )
+    if claimed is None:
+        statement = statement.values(handed_at=None)
+    else:
+        statement = statement.where(
+            WebhookDelivery.attempts == claimed, WebhookDelivery.status == DELIVERY_PENDING
+        ).values(handed_at=None, attempts=claimed - 1, next_attempt_at=handed_at)
+    session.execute(statement.execution_options(synchronize_session=False))
     session.commit()
 
 

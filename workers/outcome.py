@@ -17,8 +17,8 @@ from workers.runtime import Runtime
 log = logging.getLogger(__name__)
 
 MONGO_PENDING = "pending"
-FIRST_ATTEMPT = 1
 MONGO_DONE = "done"
+FIRST_ATTEMPT = 1  # claimed in the row `end_job` writes
 
 
 def download_url(rt: Runtime, job_id: str) -> str:

@@ -77,15 +77,7 @@ def hand_over_claimed(rt: Runtime, delivery_id: int, attempt: int, handed_at: da
 
     When Redis fails, the claim is undone and the delivery left due for the relay.
     """
-    try:
-        rt.redis.rpush(WEBHOOK_READY, ReadyEntry(delivery_id, attempt).encode())
-    except RedisError as exc:
-        log.warning("deliveries=%s event=hand_over_deferred reason=%r", delivery_id, str(exc))
-        try:
-            with rt.session() as session:
-                outbox.release_first_claims(session, [delivery_id], handed_at)
-        except SQLAlchemyError as release_exc:  # the claim lapses after the lease: the relay retries then
-            log.warning("event=hand_release_failed deliveries=1 reason=%r", str(release_exc))
+    _push_or_release(rt, [delivery_id], handed_at, claimed=attempt)
 
 
 def relay_due_deliveries(rt: Runtime, now: datetime | None = None, limit: int = BATCH) -> int:
@@ -102,26 +94,28 @@ def relay_due_deliveries(rt: Runtime, now: datetime | None = None, limit: int = 
     return len(claimed)
 
 
-def push_ready(rt: Runtime, delivery_ids: list[int]) -> None:
-    """Put delivery ids on the sender's list (one RPUSH); raises RedisError when Redis fails."""
-    rt.redis.rpush(WEBHOOK_READY, *delivery_ids)
+def push_ready(rt: Runtime, delivery_ids: list[int], *, claimed: int | None = None) -> None:
+    """Put deliveries on the sender's list (one RPUSH; entries "<id>:<claimed>" when their attempt is
+    claimed already); raises RedisError when Redis fails."""
+    rt.redis.rpush(WEBHOOK_READY, *(ReadyEntry(delivery_id, claimed).encode() for delivery_id in delivery_ids))
 
 
-def _push_or_release(rt: Runtime, delivery_ids: list[int], handed_at: datetime) -> bool:
-    """Push handed deliveries to the sender; when Redis fails, release their hands for the relay (False)."""
+def _push_or_release(rt: Runtime, delivery_ids: list[int], handed_at: datetime, *, claimed: int | None = None) -> bool:
+    """Push handed deliveries to the sender; when Redis fails, release their hands (and claims) for the
+    relay (False)."""
     try:
-        push_ready(rt, delivery_ids)
+        push_ready(rt, delivery_ids, claimed=claimed)
     except RedisError as exc:
         log.warning("deliveries=%s event=hand_over_deferred reason=%r", ",".join(map(str, delivery_ids)), str(exc))
-        _release(rt, delivery_ids, handed_at)
+        _release(rt, delivery_ids, handed_at, claimed)
         return False
     return True
 
 
-def _release(rt: Runtime, delivery_ids: list[int], handed_at: datetime) -> None:
+def _release(rt: Runtime, delivery_ids: list[int], handed_at: datetime, claimed: int | None) -> None:
     try:
         with rt.session() as session:
-            outbox.release_hands(session, delivery_ids, handed_at)
+            outbox.release_hands(session, delivery_ids, handed_at, claimed=claimed)
     except SQLAlchemyError as exc:  # the lease expires and the relay retries anyway
         log.warning("event=hand_release_failed deliveries=%s reason=%r", len(delivery_ids), str(exc))
 
