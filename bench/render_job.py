@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -21,3 +22,9 @@ def sample_data() -> dict[str, Any]:
 def render_report(code: str) -> int:
     """Render one minatBakatUmum report (as rt.templates.get(...).render does); return its size."""
     return len(load_registry().get("minatBakatUmum").render(sample_data(), code=code))
+
+
+def warm_up(code: str) -> int:
+    """One render, so the worker process has imported reportlab and loaded the templates; returns its pid."""
+    render_report(code)
+    return os.getpid()

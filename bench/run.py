@@ -17,6 +17,7 @@ from pathlib import Path
 
 from bench import machine
 from bench.bare_rq import DEFAULT_WORKER, SIMPLE_WORKER, run_bare_rq
+from bench.loadgen import Target
 from bench.receiver import WebhookReceiver
 from bench.render_job import sample_data
 from bench.report import Results, render
@@ -31,6 +32,7 @@ from bench.service_bench import (
 )
 from bench.submit_bench import (
     Growth,
+    Reference,
     measure_cost,
     queued,
     run_growth,
@@ -134,7 +136,7 @@ def run_submit_phase(plan: BenchPlan, work_dir: Path, results: Results, secret: 
     with RunningService(work_dir / "service-submit", env) as service:
         service.ctl("stop", "pdf_worker:*")
         target = target_for(service, "http://127.0.0.1:9/pdf-complete")
-        results.empty_cost = measure_cost(target, queued(service), samples=plan.cost_samples, tag="cost0")
+        results.empty_cost = measure_cost(service, target, samples=plan.cost_samples, tag="cost0")
         memory_before, queued_before = used_memory(service), queued(service)
         results.rates = run_rates(service, target, rates=list(plan.rates), seconds=plan.rate_seconds,
                                   processes=plan.load_processes, threads=plan.load_threads)
@@ -143,13 +145,25 @@ def run_submit_phase(plan: BenchPlan, work_dir: Path, results: Results, secret: 
             threads=plan.load_threads, max_requests=int(5000 * plan.saturation_seconds)))
         growth = Growth(http_jobs=queued(service) - queued_before)
         growth.http_bytes_per_job = (used_memory(service) - memory_before) / max(growth.http_jobs, 1)
-        rt = build_runtime(service.settings)
+        run_growth_phase(plan, work_dir, results, service, target, env, growth)
+
+
+def run_growth_phase(plan: BenchPlan, work_dir: Path, results: Results, service: RunningService, target: Target,
+                     env: dict[str, str], growth: Growth) -> None:
+    """Cost growth: the queue filled to each size, measured in turns with a second service (the reference)
+    whose queue is kept empty."""
+    rt = build_runtime(service.settings)
+    with RunningService(work_dir / "service-reference", env) as reference_service:
+        reference_service.ctl("stop", "pdf_worker:*")
+        reference = Reference(reference_service, target_for(reference_service, target.body.get("callback")),
+                              build_runtime(reference_service.settings))
         try:
-            results.growth = run_growth(service, rt, target, sizes=list(plan.growth_sizes),
+            results.growth = run_growth(service, rt, target, reference, sizes=list(plan.growth_sizes),
                                         samples=plan.cost_samples, growth=growth)
         finally:
-            rt.engine.dispose()
-            rt.redis.close()
+            for runtime in (rt, reference.rt):
+                runtime.engine.dispose()
+                runtime.redis.close()
 
 
 def _wait_workers(service: RunningService, count: int, timeout: float = 30) -> None:

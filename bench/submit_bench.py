@@ -18,6 +18,9 @@ from workers.queues import PDF_QUEUES
 from workers.runtime import Runtime
 
 DELIBERATE = (429, 503)
+# Pairs per block of the paired growth measurement: the reference and the filled queue take turns this
+# often, so a slow spell of the machine (seconds long) falls on both.
+REFERENCE_BLOCK = 100
 
 
 @dataclass
@@ -86,13 +89,31 @@ class CostRow:
     submit: list[float] = field(default_factory=list)
     status: list[float] = field(default_factory=list)
     errors: int = 0
+    redis_forks: int = 0  # background saves (RDB or AOF rewrite) Redis forked for while the row ran
 
 
-def measure_cost(target: Target, queued_now: int, *, samples: int, tag: str) -> CostRow:
+def redis_forks(service: RunningService) -> int:
+    """How many times Redis has forked for a background save since it started (INFO stats total_forks)."""
+    client = service.redis()
+    try:
+        return int(client.info("stats")["total_forks"])
+    finally:
+        client.close()
+
+
+def measure_cost(service: RunningService, target: Target, *, samples: int, tag: str) -> CostRow:
     """One client: submit a job, then read its status; `samples` times, one request at a time."""
     connection = Connection(target.port)
-    row = CostRow(queued_now)
-    for number in range(samples):
+    row, forks_before = CostRow(queued(service)), redis_forks(service)
+    _take_samples(connection, target, row, samples, tag)
+    connection.close()
+    row.redis_forks = redis_forks(service) - forks_before
+    return row
+
+
+def _take_samples(connection: Connection, target: Target, row: CostRow, count: int, tag: str) -> None:
+    """Add `count` submit + status pairs to `row`, one request at a time."""
+    for number in range(count):
         sent = time.perf_counter()
         status, body = connection.request(target.submit_request(f"{tag}-{number}"))
         row.submit.append(time.perf_counter() - sent)
@@ -104,8 +125,34 @@ def measure_cost(target: Target, queued_now: int, *, samples: int, tag: str) -> 
         status, body = connection.request(target.status_request(job_id))
         row.status.append(time.perf_counter() - sent)
         row.errors += status != 200
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A second service, like the measured one, whose queue is kept empty: the same minute's baseline."""
+
+    service: RunningService
+    target: Target
+    rt: Runtime
+
+
+def measure_paired(service: RunningService, target: Target, reference: Reference, *, samples: int, tag: str,
+                   block: int = REFERENCE_BLOCK) -> tuple[CostRow, CostRow]:
+    """The cost on `service` and, interleaved block by block, on the reference with its queue emptied
+    before each block: drift of the machine hits both rows alike, so their ratio is the queue's own growth."""
+    row, baseline, forks_before = CostRow(queued(service)), CostRow(0), redis_forks(service)
+    connection, reference_connection = Connection(target.port), Connection(reference.target.port)
+    for number, start in enumerate(range(0, samples, block)):
+        count = min(block, samples - start)
+        empty_queue(reference.rt)
+        steps = [(reference_connection, reference.target, baseline, f"{tag}-ref{start}"),
+                 (connection, target, row, f"{tag}-{start}")]
+        for step_connection, step_target, step_row, step_tag in (steps[::-1] if number % 2 else steps):
+            _take_samples(step_connection, step_target, step_row, count, step_tag)
     connection.close()
-    return row
+    reference_connection.close()
+    row.redis_forks = redis_forks(service) - forks_before
+    return row, baseline
 
 
 @dataclass
@@ -118,7 +165,7 @@ class Growth:
     fill_seconds: float = 0.0
     http_bytes_per_job: float = 0.0
     http_jobs: int = 0
-    empty_after: CostRow | None = None  # the empty queue measured again right after the largest size
+    references: list[CostRow] = field(default_factory=list)  # the reference's row measured with each row
 
 
 def used_memory(service: RunningService) -> int:
@@ -130,9 +177,10 @@ def used_memory(service: RunningService) -> int:
         client.close()
 
 
-def run_growth(service: RunningService, rt: Runtime, target: Target, *, sizes: list[int], samples: int,
-               growth: Growth) -> Growth:
-    """Fill the queue to each size (bulk, through the enqueue options of the API) and measure."""
+def run_growth(service: RunningService, rt: Runtime, target: Target, reference: Reference, *, sizes: list[int],
+               samples: int, growth: Growth) -> Growth:
+    """Fill the queue to each size (bulk, through the enqueue options of the API) and measure it, paired
+    with the empty reference."""
     client = service.redis()
     for size in sizes:
         missing = size - queued(service)
@@ -144,12 +192,10 @@ def run_growth(service: RunningService, rt: Runtime, target: Target, *, sizes: l
             used = int(client.info("memory")["used_memory"]) - memory_before
             growth.filled += missing
             growth.bytes_per_job = used / missing
-        growth.rows.append(measure_cost(target, queued(service), samples=samples, tag=f"cost{size}"))
+        row, baseline = measure_paired(service, target, reference, samples=samples, tag=f"cost{size}")
+        growth.rows.append(row)
+        growth.references.append(baseline)
     client.close()
-    # The empty queue once more, right after the largest: the machine's speed drifts over the minute
-    # between the first empty measurement and the largest one, and drift is not growth.
-    empty_queue(rt)
-    growth.empty_after = measure_cost(target, queued(service), samples=samples, tag="cost-after")
     return growth
 
 

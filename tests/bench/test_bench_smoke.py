@@ -23,8 +23,11 @@ def test_bench_smoke_plan_runs_every_measurement_and_writes_the_table(tmp_path: 
     assert results.empty_cost is not None and results.empty_cost.errors == 0
     assert results.growth is not None and results.growth.filled > 0 and results.growth.bytes_per_job > 0
     assert [row.queued for row in results.growth.rows][-1] >= max(plan.growth_sizes)
-    after = results.growth.empty_after  # emptied (RQ and SQL) and measured again
-    assert after is not None and after.queued == 0 and after.errors == 0 and len(after.submit) == plan.cost_samples
+    # every size measured in turns with the reference service, whose queue was emptied before each turn
+    assert len(results.growth.references) == len(results.growth.rows)
+    for row, reference in zip(results.growth.rows, results.growth.references, strict=True):
+        assert row.errors == reference.errors == 0
+        assert len(row.submit) == len(reference.submit) == len(reference.status) == plan.cost_samples
     assert any(name.startswith("pdf_worker") for name, _ in results.rss)
     assert len(results.render_samples) == 1 + plan.rounds and results.render_cpu > 0
 
