@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import timedelta
 
@@ -234,3 +235,89 @@ def test_sender_process_sigterm_finishes_the_attempt_in_flight(
     assert [row.status_code for row in attempts_of(runtime, in_flight)] == [200]
     assert _status(runtime, waiting) == "pending" and queued_webhooks(runtime) == 1
     assert len(receiver.requests) == 1
+
+
+def _busy(linger: float) -> webhook_sender.ArrivalRate:
+    """An arrival rate that has just seen entries come microseconds apart."""
+    rate = webhook_sender.ArrivalRate(linger)
+    for _ in range(10):
+        rate.taken(1)
+    assert rate.busy()
+    return rate
+
+
+def test_arrival_rate_is_busy_only_while_entries_come_faster_than_the_linger() -> None:
+    now = [0.0]
+    rate = webhook_sender.ArrivalRate(0.03, clock=lambda: now[0])
+    rate.taken(1)
+    assert not rate.busy()  # a first entry, or one alone: sent at once
+    for _ in range(15):  # a batch of 2 every 40 ms (an entry every 20 ms), for 0.6 s
+        now[0] += 0.04
+        rate.taken(2)
+    assert rate.busy()
+    now[0] += 0.035  # one slower entry does not end it
+    rate.taken(1)
+    assert rate.busy()
+    now[0] += 5  # a quiet spell does: the next entry leaves at once
+    rate.taken(1)
+    assert not rate.busy()
+    for _ in range(10):  # entries 50 ms apart never make it busy
+        now[0] += 0.05
+        rate.taken(1)
+    assert not rate.busy()
+
+
+def _run_sender(sender: webhook_sender.WebhookSender) -> threading.Thread:
+    thread = threading.Thread(target=sender.run, daemon=True)
+    thread.start()
+    return thread
+
+
+def _reads(monkeypatch: pytest.MonkeyPatch) -> list[dict[int, int]]:
+    reads: list[dict[int, int]] = []
+    held = outbox.held_claims
+
+    def spy(session, claimed, now, min_left, lease):  # noqa: ANN001, ANN202
+        reads.append(dict(claimed))
+        return held(session, claimed, now, min_left, lease)
+
+    monkeypatch.setattr(outbox, "held_claims", spy)
+    return reads
+
+
+@pytest.mark.parametrize("busy", [True, False])
+def test_sender_under_load_takes_the_entries_pushed_while_it_lingers_in_the_same_batch(
+    runtime: Runtime, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, busy: bool
+) -> None:
+    reads = _reads(monkeypatch)
+    sender = webhook_sender.WebhookSender(runtime, concurrency=8, linger=0.6)
+    if busy:
+        sender.arrivals = _busy(0.6)
+    thread = _run_sender(sender)
+    try:
+        first = _deliveries(runtime, receiver, 1)[0]
+        assert wait_until(lambda: queued_webhooks(runtime) == 0, timeout=5)  # taken by the sender
+        time.sleep(0.1)
+        second = _deliveries(runtime, receiver, 1)[0]
+        assert wait_until(lambda: len(receiver.requests) == 2)
+    finally:
+        sender.stop()
+        thread.join(10)
+    assert not thread.is_alive()
+    # busy: one read for both; not busy (the first entry after a quiet spell): each sent at once
+    assert reads == ([{first: 1, second: 1}] if busy else [{first: 1}, {second: 1}])
+    assert {_status(runtime, d) for d in (first, second)} == {"delivered"}
+
+
+def test_sender_stopped_while_it_lingers_puts_the_entry_back_at_once(runtime: Runtime, receiver: Receiver) -> None:
+    sender = webhook_sender.WebhookSender(runtime, concurrency=8, linger=30)
+    sender.arrivals = _busy(30)
+    thread = _run_sender(sender)
+    delivery_id = _deliveries(runtime, receiver, 1)[0]
+    assert wait_until(lambda: queued_webhooks(runtime) == 0, timeout=5)  # taken, and lingering for 30 s
+    stopped = time.monotonic()
+    sender.stop()
+    thread.join(10)
+    assert not thread.is_alive() and time.monotonic() - stopped < 5  # SIGTERM does not wait for the linger
+    assert runtime.redis.lrange(WEBHOOK_READY, 0, -1) == [f"{delivery_id}:1".encode()]
+    assert receiver.requests == []
