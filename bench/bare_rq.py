@@ -126,7 +126,8 @@ def _measure(connection: redis.Redis, worker_class: str, workers: int, jobs: int
     while time.monotonic() < deadline:
         if finished_registry.count + failed_registry.count - finished_before - failed_before >= jobs:
             break
-        time.sleep(0.01)
+        # The end is read from the jobs' ended_at: polling oftener would only take CPU from the workers.
+        time.sleep(0.05)
     finished, failed = finished_registry.count - finished_before, failed_registry.count - failed_before
     with connection.pipeline(transaction=False) as pipe:
         for job_id in ids:
