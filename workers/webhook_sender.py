@@ -1,18 +1,18 @@
 """The webhook sender program: `python -m workers.webhook_sender` (supervisor program `webhook_worker`).
 
 The relay hands a delivery over by pushing its id onto the Redis list `WEBHOOK_READY`. A fetch
-thread takes ids (BLPOP, then LPOP of as many more as there are free threads; while ids come faster
-than one per LINGER_SECONDS, it waits that long after the first and takes what came meanwhile), the main thread
-claims them in SQL in one transaction (claim-once per attempt, `store.outbox`; an entry "<id>:<n>"
-from the PDF worker names attempt n, claimed when the row was written: it is read back, and renewed
-only when too little of its lease is left for a whole attempt), `SenderPool` threads
-POST them concurrently on keep-alive sessions, and the main thread records what came back, one
-transaction for all the results at hand, with the delivery's next state. An attempt still running
-at its deadline (`attempt_timeout`) is recorded as a timed-out retry and its thread replaced, so a
-hanging or slow-drip receiver never holds the others. SIGTERM: no new ids are taken, the attempts in
-flight finish and are recorded, then the process exits. SIGKILL: the claims in flight are re-handed
-by the relay after the lease. The next attempt is never pushed from here: its due time is stored and
-the relay hands it over.
+thread takes ids (BLPOP, then LPOP of as many more as there are free threads; while ids come
+faster than one per LINGER_SECONDS, it waits that long after the first and takes what came
+meanwhile), the main thread claims them in SQL in one transaction (claim-once per attempt,
+`store.outbox`; an entry "<id>:<n>" from the PDF worker names attempt n, claimed when the row was
+written: it is read back, and renewed only when too little of its lease is left for a whole
+attempt), `SenderPool` threads POST them concurrently on keep-alive sessions, and the main thread
+records what came back, one transaction for all the results at hand, with the delivery's next
+state. An attempt still running at its deadline (`attempt_timeout`) is recorded as a timed-out
+retry and its thread replaced, so a hanging or slow-drip receiver never holds the others. SIGTERM:
+no new ids are taken, the attempts in flight finish and are recorded, then the process exits.
+SIGKILL: the claims in flight are re-handed by the relay after the lease. The next attempt is never
+pushed from here: its due time is stored and the relay hands it over.
 """
 
 from __future__ import annotations
@@ -49,9 +49,9 @@ _FETCH_DONE = object()
 # Under load, the fetch thread waits this long after the first entry of a batch and takes what came
 # meanwhile with it (see ArrivalRate). A batch costs the sender about the same besides its POSTs
 # whatever its size: three threads woken, a read and a write transaction, each waking taking a core
-# from a render. Bench A/B (two services, 10 alternated e2e rounds of 300 jobs): sender CPU 2.6 -> 1.8
-# ms per job, throughput B/A median 1.06. Webhooks then leave up to this much later under load;
-# one that comes alone leaves at once.
+# from a render. Bench A/B (two services, 10 alternated e2e rounds of 300 jobs): sender CPU 2.4-3.1
+# -> 1.5-2.4 ms per job, throughput B/A median 1.07; 60 ms did no better than 30 (1.02). Webhooks
+# then leave up to this much later under load; one that comes alone leaves at once.
 LINGER_SECONDS = 0.03
 
 
