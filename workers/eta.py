@@ -88,10 +88,11 @@ def mark_dequeued(redis: Redis | Pipeline, origin: str, meta: dict[str, Any]) ->
         log.debug("event=dequeued_mark_failed queue=%s reason=%r", origin, str(exc))
 
 
-def record_duration(rt: Runtime, milliseconds: int) -> None:
-    """Remember a job's processing time and the mean of the newest DURATION_SAMPLES (one round trip)."""
+def record_duration(redis: Redis | Pipeline, milliseconds: int) -> None:
+    """Remember a job's processing time and the mean of the newest DURATION_SAMPLES (one round trip, or
+    queued on a pipeline with the job's other end-of-job commands)."""
     try:
-        rt.redis.eval(_RECORD_DURATION, 2, DURATIONS_KEY, AVERAGE_KEY, int(milliseconds), DURATION_SAMPLES)
+        redis.eval(_RECORD_DURATION, 2, DURATIONS_KEY, AVERAGE_KEY, int(milliseconds), DURATION_SAMPLES)
     except RedisError as exc:
         log.debug("event=duration_not_recorded reason=%r", str(exc))
 

@@ -43,24 +43,43 @@ def lease_key(job_id: str) -> str:
 def job_lease(
     redis: Redis, job_id: str, ttl: int, *, tick: Callable[[], None] | None = None, tick_every: float = 0.2,
     also: Callable[[Pipeline], None] | None = None,
-) -> Iterator[None]:
+) -> Iterator[HeldLease]:
     """Hold the lease of `job_id` while the block runs (refreshed every ttl/3 seconds).
 
     `tick`, when given, runs on the keeper thread every `tick_every` seconds (the job's progress uses
     it to publish a step that has lasted a while, without a thread of its own); `also` adds commands
-    to the round trip that takes the lease.
+    to the round trip that takes the lease. The block may give the lease back itself, on a pipeline
+    it sends anyway (`HeldLease.give_back`: the job's end-of-job round trip); otherwise the lease is
+    deleted when the block ends.
     """
     _set(redis, job_id, ttl, also)
     lease = _Lease(redis, job_id, ttl, tick, tick_every)
     _KEEPER.add(lease)
+    held = HeldLease(lease)
     try:
-        yield
+        yield held
     finally:
-        _KEEPER.remove(lease)  # after this the keeper never refreshes it again
-        try:
-            redis.delete(lease_key(job_id))
-        except RedisError:
-            pass  # it expires on its own
+        if not held.given_back:
+            _KEEPER.remove(lease)  # after this the keeper never refreshes it again
+            try:
+                redis.delete(lease_key(job_id))
+            except RedisError:
+                pass  # it expires on its own
+
+
+class HeldLease:
+    """The lease a `job_lease` block holds."""
+
+    def __init__(self, lease: _Lease) -> None:
+        self._lease = lease
+        self.given_back = False
+
+    def give_back(self, pipe: Pipeline) -> None:
+        """Stop refreshing the lease now and queue its delete on `pipe` (the job's end-of-job round
+        trip). If that round trip fails, the lease expires on its own."""
+        _KEEPER.remove(self._lease)  # before the delete runs: no refresh can bring the key back
+        pipe.delete(lease_key(self._lease.job_id))
+        self.given_back = True
 
 
 def _set(redis: Redis, job_id: str, ttl: int, also: Callable[[Pipeline], None] | None = None) -> None:

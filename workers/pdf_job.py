@@ -16,7 +16,7 @@ from store import jobs as job_store
 from store.models import CANCELLED, FAILED, JobRecord, utcnow
 from workers import eta, outcome
 from workers.errors import PermanentJobError, is_permanent
-from workers.lease import job_lease
+from workers.lease import HeldLease, job_lease
 from workers.progress import META_PROGRESS_INTERVAL, SQL_PROGRESS_INTERVAL
 from workers.runtime import Runtime, get_runtime
 from workers.staging import staging_area
@@ -43,8 +43,8 @@ def generate_pdf(job_id: str) -> dict[str, Any]:
     progress = ProgressReporter(rt, job.job_id, rq_job)
     try:
         with job_lease(rt.redis, job_id, rt.settings.stale_job_grace,
-                       tick=progress.flush, tick_every=META_PROGRESS_INTERVAL, also=mark_dequeued):
-            result = _run(rt, job, rq_job, progress, started)
+                       tick=progress.flush, tick_every=META_PROGRESS_INTERVAL, also=mark_dequeued) as lease:
+            result = _run(rt, job, rq_job, progress, started, lease)
     except BaseException as exc:
         _handle_failure(rt, job, rq_job, exc, uploading=progress.uploading)
         raise
@@ -52,7 +52,7 @@ def generate_pdf(job_id: str) -> dict[str, Any]:
 
 
 def _run(
-    rt: Runtime, job: JobRecord, rq_job: Job | None, progress: ProgressReporter, started: float
+    rt: Runtime, job: JobRecord, rq_job: Job | None, progress: ProgressReporter, started: float, lease: HeldLease
 ) -> dict[str, Any]:
     pdf = rendered_pdf(rt, job, progress)
     progress(50, f"{upload_step(rt)} in progress", force=stages_uploads(rt))  # an upload can take a while
@@ -65,6 +65,7 @@ def _run(
         rt, job.job_id,
         storage_backend=stored.backend, file_path=stored.location, file_size=stored.size,
         google_drive_link=stored.link, processing_ms=elapsed_ms,
+        also=lease.give_back,  # the lease goes in the hand-over's round trip: the job is final in SQL now
     )
     if stages_uploads(rt):
         _discard_staged(rt, job.job_id)  # after the SQL result: a retry of a failed commit still skips the render

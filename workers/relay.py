@@ -17,8 +17,10 @@ second copy finds nothing to claim (see `store.outbox`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
+from redis.client import Pipeline
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -72,12 +74,14 @@ def hand_over_quietly(rt: Runtime, delivery_id: int) -> None:
         log.warning("delivery=%s event=hand_over_deferred reason=%r", delivery_id, str(exc))
 
 
-def hand_over_claimed(rt: Runtime, delivery_id: int, attempt: int, handed_at: datetime) -> None:
-    """Push a delivery whose attempt `attempt` was claimed when its row was written (`end_job`).
+def hand_over_claimed(rt: Runtime, delivery_id: int, attempt: int, handed_at: datetime, *,
+                      also: Callable[[Pipeline], None] | None = None) -> None:
+    """Push a delivery whose attempt `attempt` was claimed when its row was written (`end_job`); `also`
+    adds the job's other end-of-job commands to the same round trip.
 
     When Redis fails, the claim is undone and the delivery left due for the relay.
     """
-    _push_or_release(rt, [delivery_id], handed_at, claimed=attempt)
+    _push_or_release(rt, [delivery_id], handed_at, claimed=attempt, also=also)
 
 
 def relay_due_deliveries(rt: Runtime, now: datetime | None = None, limit: int = BATCH) -> int:
@@ -94,17 +98,31 @@ def relay_due_deliveries(rt: Runtime, now: datetime | None = None, limit: int = 
     return len(claimed)
 
 
-def push_ready(rt: Runtime, delivery_ids: list[int], *, claimed: int | None = None) -> None:
+def push_ready(rt: Runtime, delivery_ids: list[int], *, claimed: int | None = None,
+               also: Callable[[Pipeline], None] | None = None) -> None:
     """Put deliveries on the sender's list (one RPUSH; entries "<id>:<claimed>" when their attempt is
-    claimed already); raises RedisError when Redis fails."""
-    rt.redis.rpush(WEBHOOK_READY, *(ReadyEntry(delivery_id, claimed).encode() for delivery_id in delivery_ids))
+    claimed already); raises RedisError when the push fails.
+
+    `also` queues more commands in the same round trip; their errors are theirs (the push stands).
+    """
+    entries = [ReadyEntry(delivery_id, claimed).encode() for delivery_id in delivery_ids]
+    if also is None:
+        rt.redis.rpush(WEBHOOK_READY, *entries)
+        return
+    with rt.redis.pipeline(transaction=False) as pipe:
+        pipe.rpush(WEBHOOK_READY, *entries)
+        also(pipe)
+        pushed = pipe.execute(raise_on_error=False)[0]
+    if isinstance(pushed, Exception):
+        raise pushed
 
 
-def _push_or_release(rt: Runtime, delivery_ids: list[int], handed_at: datetime, *, claimed: int | None = None) -> bool:
+def _push_or_release(rt: Runtime, delivery_ids: list[int], handed_at: datetime, *, claimed: int | None = None,
+                     also: Callable[[Pipeline], None] | None = None) -> bool:
     """Push handed deliveries to the sender; when Redis fails, release their hands (and claims) for the
     relay (False)."""
     try:
-        push_ready(rt, delivery_ids, claimed=claimed)
+        push_ready(rt, delivery_ids, claimed=claimed, also=also)
     except RedisError as exc:
         log.warning("deliveries=%s event=hand_over_deferred reason=%r", ",".join(map(str, delivery_ids)), str(exc))
         _release(rt, delivery_ids, handed_at, claimed)

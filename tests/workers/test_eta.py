@@ -85,7 +85,7 @@ def test_eta_estimate_uses_measured_average_and_live_workers(runtime) -> None:
         last = job_store.get_job(session, jobs[-1])
     assert eta.estimate(runtime, last) == (4, None)  # no worker alive: no completion estimate
     for milliseconds in (3000, 5000):
-        eta.record_duration(runtime, milliseconds)
+        eta.record_duration(runtime.redis, milliseconds)
     one, two = live_worker(runtime), live_worker(runtime)
     try:
         before = utcnow()
@@ -123,7 +123,7 @@ def test_eta_job_taken_by_a_worker_right_after_submit_still_has_an_estimate(runt
         job = job_store.get_job(session, job_id)  # read while still queued
     runtime.redis.lpop("rq:queue:normal")  # ... and a worker takes it at once
     runtime.redis.hset(f"rq:job:{job_id}", "status", "started")
-    eta.record_duration(runtime, 2000)
+    eta.record_duration(runtime.redis, 2000)
     worker = live_worker(runtime)
     try:
         before = utcnow()

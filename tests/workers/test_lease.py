@@ -85,3 +85,24 @@ def test_a_forked_child_gets_its_own_keeper(redis: redis_lib.Redis, redis_server
         held, ticked = result.get(timeout=10)
         child.join(timeout=10)
     assert (held, ticked) == (True, True)
+
+
+def test_lease_given_back_goes_in_the_callers_round_trip_and_is_never_refreshed_again(redis: redis_lib.Redis) -> None:
+    key = lease_key("lease-back")
+    with job_lease(redis, "lease-back", 1) as lease:  # refreshed every 0.5 s
+        with redis.pipeline(transaction=False) as pipe:
+            lease.give_back(pipe)
+            assert redis.exists(key)  # queued, not sent
+            pipe.execute()
+        assert not redis.exists(key)
+        redis.set(key, "someone-else", ex=30)
+        time.sleep(0.8)  # past a refresh: the keeper leaves the key alone
+        assert redis.get(key) == b"someone-else"
+    assert redis.get(key) == b"someone-else"  # the block's end does not delete it a second time
+
+
+def test_lease_given_back_in_a_round_trip_that_never_ran_expires_on_its_own(redis: redis_lib.Redis) -> None:
+    with job_lease(redis, "lease-lost", 1) as lease:
+        with redis.pipeline(transaction=False) as pipe:
+            lease.give_back(pipe)  # Redis fails before the pipeline runs
+        assert wait_until(lambda: not redis.exists(lease_key("lease-lost")), timeout=3)  # ttl 1 s, not refreshed

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from store import jobs as job_store
 from tests.conftest import auth, run_jobs, sample_request
 from tests.workers.slow import SlowRegistry
+from workers.eta import DURATIONS_KEY
+from workers.lease import LEASE_PREFIX, lease_key
+from workers.queues import WEBHOOK_READY
 
 SUBMIT = "/api/reports/generate-async"
 
@@ -62,3 +67,44 @@ def test_permanent_failure_is_not_retried(client, runtime) -> None:
     assert job.status == "failed" and job.attempts == 1 and job.retry_count == 0
     assert "scales" in job.error_message
     assert runtime.redis.zcard("rq:scheduled:normal") == 0
+
+
+def _executed_pipelines(monkeypatch) -> list[list[tuple]]:  # noqa: ANN001
+    """Record the commands of every pipeline executed, and fail on a lease deleted outside one."""
+    from redis import Redis
+    from redis.client import Pipeline
+
+    executed: list[list[tuple]] = []
+    execute, delete = Pipeline.execute, Redis.delete
+
+    def spy_execute(pipe, raise_on_error=True):  # noqa: ANN001, ANN202
+        executed.append([tuple(str(a) for a in args) for args, _options in pipe.command_stack])
+        return execute(pipe, raise_on_error)
+
+    def spy_delete(client, *names):  # noqa: ANN001, ANN202
+        if not isinstance(client, Pipeline):
+            assert not any(str(name).startswith(LEASE_PREFIX) for name in names), "lease deleted on its own"
+        return delete(client, *names)
+
+    monkeypatch.setattr(Pipeline, "execute", spy_execute)
+    monkeypatch.setattr(Redis, "delete", spy_delete)
+    return executed
+
+
+@pytest.mark.parametrize("callback", [True, False])
+def test_job_end_hands_over_records_duration_and_gives_the_lease_back_in_one_round_trip(
+    client, runtime, monkeypatch, callback: bool  # noqa: ANN001
+) -> None:
+    job_id = submit(client, callback="http://127.0.0.1:9/hook") if callback else submit(client)
+    executed = _executed_pipelines(monkeypatch)
+    run_jobs(runtime)
+    assert row(runtime, job_id).status == "completed"
+    ends = [commands for commands in executed if ("DEL", lease_key(job_id)) in commands]
+    assert len(ends) == 1  # the lease goes in one pipeline...
+    names = [command[0] for command in ends[0]]
+    # ... with the duration and, when there is a webhook, the hand-over
+    assert names == (["RPUSH", "EVAL", "DEL"] if callback else ["EVAL", "DEL"])
+    assert not runtime.redis.exists(lease_key(job_id))
+    assert runtime.redis.llen(DURATIONS_KEY) == 1
+    listed = runtime.redis.lrange(WEBHOOK_READY, 0, -1)
+    assert len(listed) == (1 if callback else 0) and all(entry.endswith(b":1") for entry in listed)

@@ -6,8 +6,10 @@ import threading
 import time
 from datetime import timedelta
 
+import pytest
 from redis import Redis
 from redis.backoff import NoBackoff
+from redis.exceptions import ResponseError
 from redis.retry import Retry
 
 from config import Settings
@@ -183,3 +185,15 @@ def test_relay_hanging_receiver_does_not_slow_pdf_jobs(runtime: Runtime, receive
     assert {delivery_of(runtime, job.job_id).last_error for job in jobs} == {
         f"receiver 127.0.0.1:{receiver.port} did not answer within 2 s (timeout)"
     }
+
+
+def test_push_with_end_of_job_commands_stands_or_fails_on_the_push_alone(runtime: Runtime) -> None:
+    # a failing added command does not undo a push that went through (the claim must not be released)
+    relay.push_ready(runtime, [7], claimed=1, also=lambda pipe: pipe.eval("return redis.call('NOPE')", 0))
+    assert runtime.redis.lrange(WEBHOOK_READY, 0, -1) == [b"7:1"]
+    # a push that fails raises (its claim is then released for the relay), the added commands ran anyway
+    runtime.redis.delete(WEBHOOK_READY)
+    runtime.redis.set(WEBHOOK_READY, "not a list")
+    with pytest.raises(ResponseError):
+        relay.push_ready(runtime, [8], claimed=1, also=lambda pipe: pipe.set("pdfjobs:test:also", 1))
+    assert runtime.redis.get("pdfjobs:test:also") == b"1"
