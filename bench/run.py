@@ -152,16 +152,16 @@ def run_growth_phase(plan: BenchPlan, work_dir: Path, results: Results, service:
                      env: dict[str, str], growth: Growth) -> None:
     """Cost growth: the queue filled to each size, measured in turns with a second service (the reference)
     whose queue is kept empty."""
-    rt = build_runtime(service.settings)
     with RunningService(work_dir / "service-reference", env) as reference_service:
         reference_service.ctl("stop", "pdf_worker:*")
+        rt, reference_rt = build_runtime(service.settings), build_runtime(reference_service.settings)
         reference = Reference(reference_service, target_for(reference_service, target.body.get("callback")),
-                              build_runtime(reference_service.settings))
+                              reference_rt)
         try:
             results.growth = run_growth(service, rt, target, reference, sizes=list(plan.growth_sizes),
                                         samples=plan.cost_samples, growth=growth)
         finally:
-            for runtime in (rt, reference.rt):
+            for runtime in (rt, reference_rt):
                 runtime.engine.dispose()
                 runtime.redis.close()
 

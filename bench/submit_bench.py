@@ -92,13 +92,18 @@ class CostRow:
     redis_forks: int = 0  # background saves (RDB or AOF rewrite) Redis forked for while the row ran
 
 
-def redis_forks(service: RunningService) -> int:
-    """How many times Redis has forked for a background save since it started (INFO stats total_forks)."""
+def redis_info(service: RunningService, section: str, key: str) -> int:
+    """One integer field of the service's Redis INFO (e.g. "memory", "used_memory")."""
     client = service.redis()
     try:
-        return int(client.info("stats")["total_forks"])
+        return int(client.info(section)[key])
     finally:
         client.close()
+
+
+def redis_forks(service: RunningService) -> int:
+    """How many times Redis has forked for a background save since it started (INFO stats total_forks)."""
+    return redis_info(service, "stats", "total_forks")
 
 
 def measure_cost(service: RunningService, target: Target, *, samples: int, tag: str) -> CostRow:
@@ -170,32 +175,25 @@ class Growth:
 
 def used_memory(service: RunningService) -> int:
     """Redis INFO memory used_memory, in bytes."""
-    client = service.redis()
-    try:
-        return int(client.info("memory")["used_memory"])
-    finally:
-        client.close()
+    return redis_info(service, "memory", "used_memory")
 
 
 def run_growth(service: RunningService, rt: Runtime, target: Target, reference: Reference, *, sizes: list[int],
                samples: int, growth: Growth) -> Growth:
     """Fill the queue to each size (bulk, through the enqueue options of the API) and measure it, paired
     with the empty reference."""
-    client = service.redis()
     for size in sizes:
         missing = size - queued(service)
         if missing > 0:
-            memory_before = int(client.info("memory")["used_memory"])
+            memory_before = used_memory(service)
             began = time.perf_counter()
             fill_queue(rt, missing, client_name=CLIENT_NAME, body=target.body, tag=f"fill{size}")
             growth.fill_seconds += time.perf_counter() - began
-            used = int(client.info("memory")["used_memory"]) - memory_before
             growth.filled += missing
-            growth.bytes_per_job = used / missing
+            growth.bytes_per_job = (used_memory(service) - memory_before) / missing
         row, baseline = measure_paired(service, target, reference, samples=samples, tag=f"cost{size}")
         growth.rows.append(row)
         growth.references.append(baseline)
-    client.close()
     return growth
 
 

@@ -63,7 +63,6 @@ class WebhookSender:
         self.rt = rt
         self.concurrency = concurrency or rt.settings.webhook_concurrency
         self.deadline = deadline or attempt_timeout(rt.settings)
-        self.linger = linger
         self.arrivals = ArrivalRate(linger)
         self.stopping = threading.Event()
         self._events: queue.SimpleQueue = queue.SimpleQueue()  # id batches, finished Tasks, _FETCH_DONE
@@ -158,8 +157,8 @@ class WebhookSender:
         return _entries(raw)
 
     def _lingered(self, room: int) -> list[ReadyEntry]:
-        """When webhooks are coming fast, the entries pushed within the next `linger` seconds (up to `room`)."""
-        if room <= 0 or not self.arrivals.busy() or self.stopping.wait(self.linger):
+        """When webhooks are coming fast, the entries pushed within the next linger seconds (up to `room`)."""
+        if room <= 0 or not self.arrivals.busy() or self.stopping.wait(self.arrivals.linger):
             return []
         return self._take(room, block=False)
 
