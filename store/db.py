@@ -6,10 +6,11 @@ import fcntl
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import CursorResult, Engine, Executable, create_engine, event, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
@@ -121,6 +122,17 @@ def checkpoint(engine: Engine) -> None:
         return
     with engine.connect() as connection:
         connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
+
+def core_execute(session: Session, statement: Executable, params: Any = None) -> CursorResult[Any]:
+    """Run a Core statement on a table in the session's transaction, straight on its connection.
+
+    For the per-job statements (submit, claim, final state, outbox). The session's own `execute`
+    first goes through the ORM's execution path (autoflush, ORM compile state, events), which does
+    nothing for a table statement and costs ~6 % of one (SQLite, interleaved microbench of the
+    final-state UPDATE: 312 against 333 us). Nothing pending in the session is flushed first.
+    """
+    return session.connection().execute(statement, params)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -7,11 +7,12 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import and_, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, configure_mappers
 from sqlalchemy.orm.attributes import manager_of_class
 
+from store.db import core_execute
 from store.models import (
     ACTIVE_STATES,
     CANCELLED,
@@ -81,7 +82,7 @@ def create_job(session: Session, values: dict[str, Any]) -> JobRecord:
 
 def _insert_committed(session: Session, values: dict[str, Any]) -> JobRecord:
     row = _with_defaults(values)
-    session.execute(_INSERT, row)
+    core_execute(session, _INSERT, row)
     session.commit()
     return _detached(row)
 
@@ -147,7 +148,7 @@ def mark_started(session: Session, job_id: str) -> JobRecord | None:
     abandoned-job retry) runs once, and a cancelled or finished job never runs. RETURNING loads the
     row in the same statement (one round trip, no second SELECT).
     """
-    row = session.execute(_CLAIM, {"p_job_id": job_id, "p_now": utcnow()}).first()
+    row = core_execute(session, _CLAIM, {"p_job_id": job_id, "p_now": utcnow()}).first()
     session.commit()
     return _detached(row._mapping) if row is not None else None
 
@@ -199,8 +200,13 @@ def finish_job(session: Session, job_id: str, status: str, *, error: str | None 
         values["progress"] = 100
     statement = _finish_statement(tuple(sorted(values)))
     parameters = {f"v_{name}": value for name, value in values.items()}
-    row = session.execute(statement, {"p_job_id": job_id, **parameters}).first()
+    row = core_execute(session, statement, {"p_job_id": job_id, **parameters}).first()
     return _detached(row._mapping) if row is not None else None
+
+
+# Plain comparisons, not NOT IN: an IN list is an "expanding" parameter that SQLAlchemy rewrites into
+# the SQL at every execution (~12 % of the final-state UPDATE's cost in an interleaved microbench).
+_NOT_FINAL = and_(*(_J.status != state for state in sorted(FINAL_STATES)))
 
 
 @cache
@@ -208,7 +214,7 @@ def _finish_statement(names: tuple[str, ...]) -> Any:
     """The final-state UPDATE setting these columns from `v_<name>` parameters (one per set of fields)."""
     return (
         update(_JOBS)
-        .where(_J.job_id == bindparam("p_job_id"), _J.status.not_in(FINAL_STATES))
+        .where(_J.job_id == bindparam("p_job_id"), _NOT_FINAL)
         .values({name: bindparam(f"v_{name}") for name in names})
         .returning(*_J)
     )

@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from store.db import core_execute
 from store.models import DELIVERY_PENDING, JobRecord, WebhookAttempt, WebhookDelivery
 
 # WebhookAttempt.outcome of the marker row left by a redelivery request: attempts after it get
@@ -212,7 +213,7 @@ def held_claims(
     if not claimed:
         return []
     params = {"ids": list(claimed), "held_until": now + timedelta(seconds=min_left)}
-    rows = session.execute(_HELD, params).all()
+    rows = core_execute(session, _HELD, params).all()
     session.rollback()  # end the read transaction: no snapshot kept open
     claims = [_claim_of(row) for row in rows if row.attempts == claimed[row.id]]
     taken = {claim.delivery_id for claim in claims}
@@ -255,10 +256,11 @@ def record_attempts(session: Session, attempts: Sequence[tuple[Claim, AttemptRec
             "code": record.status_code, "error_": record.error, "next_at": record.next_attempt_at,
             "delivered": record.delivered_at,
         }
-        kept.append(session.execute(_RECORD, params).rowcount == 1)
+        kept.append(core_execute(session, _RECORD, params).rowcount == 1)
     if attempts:
-        session.execute(
-            insert(WebhookAttempt.__table__),
+        core_execute(
+            session,
+            _INSERT_ATTEMPT,
             [
                 {
                     "delivery_id": claim.delivery_id,
@@ -316,7 +318,8 @@ def reopen(session: Session, delivery: WebhookDelivery, now: datetime, lease: fl
 
 def insert_delivery(session: Session, values: dict[str, Any]) -> int:
     """Add a delivery row (not committed: it joins the transaction that ends the job); its id."""
-    return session.execute(_INSERT_DELIVERY, values).scalar_one()
+    return core_execute(session, _INSERT_DELIVERY, values).scalar_one()
 
 
 _INSERT_DELIVERY = insert(WebhookDelivery.__table__).returning(_D.id)
+_INSERT_ATTEMPT = insert(WebhookAttempt.__table__)
