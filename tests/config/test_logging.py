@@ -86,3 +86,17 @@ def test_a_forked_child_does_not_write_the_parents_buffered_lines_again() -> Non
     output = process.communicate(timeout=30)[1]
     assert output.count(b"event=before_fork") == 1
     assert output.count(b"event=in_child") == 1 and output.count(b"event=in_parent") == 1
+
+
+def test_records_skip_the_thread_process_and_caller_lookups_our_lines_never_show() -> None:
+    process = _program("""
+        class Keep(logging.Handler):
+            def emit(self, record):
+                print(record.thread, record.process, record.funcName, file=sys.stderr, flush=True)
+        log.addHandler(Keep())
+        log.info("x")
+        print("DONE", file=sys.stderr, flush=True)
+    """, flush_every=0.05)
+    seen = _read_until(process, b"DONE")
+    process.wait(timeout=20)
+    assert b"None None (unknown function)" in seen, seen
