@@ -1,18 +1,18 @@
 """The webhook sender program: `python -m workers.webhook_sender` (supervisor program `webhook_worker`).
 
 The relay hands a delivery over by pushing its id onto the Redis list `WEBHOOK_READY`. A fetch
-thread takes ids (BLPOP, then LPOP of as many more as there are free threads; while ids come
-faster than one per LINGER_SECONDS, it waits that long after the first and takes what came
-meanwhile), the main thread claims them in SQL in one transaction (claim-once per attempt,
-`store.outbox`; an entry "<id>:<n>" from the PDF worker names attempt n, claimed when the row was
-written: it is read back, and renewed only when too little of its lease is left for a whole
-attempt), `SenderPool` threads POST them concurrently on keep-alive sessions, and the main thread
-records what came back, one transaction for all the results at hand, with the delivery's next
-state. An attempt still running at its deadline (`attempt_timeout`) is recorded as a timed-out
-retry and its thread replaced, so a hanging or slow-drip receiver never holds the others. SIGTERM:
-no new ids are taken, the attempts in flight finish and are recorded, then the process exits.
-SIGKILL: the claims in flight are re-handed by the relay after the lease. The next attempt is never
-pushed from here: its due time is stored and the relay hands it over.
+thread takes ids (BLPOP, then LPOP of as many more as there are free threads; while ids come faster
+than one per LINGER_SECONDS and PDF jobs are waiting in RQ's queues, it waits that long after the
+first and takes what came meanwhile), the main thread claims them in SQL in one transaction
+(claim-once per attempt, `store.outbox`; an entry "<id>:<n>" from the PDF worker names attempt n,
+claimed when the row was written: it is read back, and renewed only when too little of its lease is
+left for a whole attempt), `SenderPool` threads POST them concurrently on keep-alive sessions, and
+the main thread records what came back, one transaction for all the results at hand, with the
+delivery's next state. An attempt still running at its deadline (`attempt_timeout`) is recorded as a
+timed-out retry and its thread replaced, so a hanging or slow-drip receiver never holds the others.
+SIGTERM: no new ids are taken, the attempts in flight finish and are recorded, then the process
+exits. SIGKILL: the claims in flight are re-handed by the relay after the lease. The next attempt is
+never pushed from here: its due time is stored and the relay hands it over.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from config.netguard import install_loopback_guard
 from store import outbox
 from store.clients import find_client_by_name
 from store.models import DELIVERY_DELIVERED, DELIVERY_FAILED, DELIVERY_PENDING, utcnow
-from workers.queues import WEBHOOK_READY, ReadyEntry
+from workers.queues import PDF_QUEUES, WEBHOOK_READY, ReadyEntry, rq_queue_key
 from workers.relay import attempt_timeout, lease_seconds
 from workers.runtime import Runtime, build_runtime, set_runtime
 from workers.sender_pool import SenderPool, Task, leave_signals_to_main_thread
@@ -51,8 +51,12 @@ _FETCH_DONE = object()
 # whatever its size: three threads woken, a read and a write transaction, each waking taking a core
 # from a render. Bench A/B (two services, 10 alternated e2e rounds of 300 jobs): sender CPU 2.4-3.1
 # -> 1.5-2.4 ms per job, throughput B/A median 1.07; 60 ms did no better than 30 (1.02). Webhooks
-# then leave up to this much later under load; one that comes alone leaves at once.
+# then leave up to this much later under load; one that comes alone leaves at once, and so do the
+# last ones of a burst (no PDF job waiting in RQ's queues: at most one per worker is still coming).
 LINGER_SECONDS = 0.03
+# RQ's lists of the PDF queues, read in the fetch's round trip: while one holds a job, more webhooks
+# are on their way.
+_PDF_QUEUE_KEYS = tuple(rq_queue_key(name) for name in PDF_QUEUES)
 
 
 class WebhookSender:
@@ -64,6 +68,7 @@ class WebhookSender:
         self.concurrency = concurrency or rt.settings.webhook_concurrency
         self.deadline = deadline or attempt_timeout(rt.settings)
         self.arrivals = ArrivalRate(linger)
+        self.jobs_waiting = 0  # PDF jobs in RQ's queues at the last blocking fetch
         self.stopping = threading.Event()
         self._events: queue.SimpleQueue = queue.SimpleQueue()  # id batches, finished Tasks, _FETCH_DONE
         self._slots = threading.Condition()
@@ -138,17 +143,22 @@ class WebhookSender:
         BLPOP and LPOP go in one pipeline, one round trip: Redis runs the LPOP as soon as the BLPOP
         returns (a blocked client's next command waits in its buffer). After a BLPOP timeout the LPOP
         finds the list empty as well, short of an id pushed in between, which is taken all the same.
+        The lengths of the PDF queues come back in the same round trip (`jobs_waiting`).
         """
         redis = self.rt.redis
         try:
             if not block:
                 raw = redis.lpop(WEBHOOK_READY, count) or []
-            elif count == 1:
-                raw = [first[1]] if (first := redis.blpop([WEBHOOK_READY], timeout=BLOCK_SECONDS)) else []
             else:
                 with redis.pipeline(transaction=False) as pipe:
-                    first, rest = pipe.blpop([WEBHOOK_READY], timeout=BLOCK_SECONDS).lpop(
-                        WEBHOOK_READY, count - 1).execute()
+                    pipe.blpop([WEBHOOK_READY], timeout=BLOCK_SECONDS)
+                    if count > 1:
+                        pipe.lpop(WEBHOOK_READY, count - 1)
+                    for key in _PDF_QUEUE_KEYS:
+                        pipe.llen(key)
+                    replies = pipe.execute()
+                first, rest = replies[0], (replies[1] if count > 1 else None)
+                self.jobs_waiting = sum(replies[-len(_PDF_QUEUE_KEYS):])
                 raw = ([first[1]] if first else []) + (rest or [])
         except RedisError as exc:
             log.warning("event=sender_redis_unavailable reason=%r", str(exc))
@@ -157,8 +167,9 @@ class WebhookSender:
         return _entries(raw)
 
     def _lingered(self, room: int) -> list[ReadyEntry]:
-        """When webhooks are coming fast, the entries pushed within the next linger seconds (up to `room`)."""
-        if room <= 0 or not self.arrivals.busy() or self.stopping.wait(self.arrivals.linger):
+        """When webhooks are coming fast and PDF jobs are waiting, the entries pushed within the next
+        linger seconds (up to `room`)."""
+        if room <= 0 or not self.arrivals.busy() or not self.jobs_waiting or self.stopping.wait(self.arrivals.linger):
             return []
         return self._take(room, block=False)
 

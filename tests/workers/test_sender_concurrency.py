@@ -29,7 +29,7 @@ from tests.workers.webhook_support import (
     wait_until,
 )
 from workers import relay, webhook_sender
-from workers.queues import WEBHOOK_READY
+from workers.queues import WEBHOOK_READY, rq_queue_key
 from workers.runtime import Runtime
 
 
@@ -285,14 +285,21 @@ def _reads(monkeypatch: pytest.MonkeyPatch) -> list[dict[int, int]]:
     return reads
 
 
-@pytest.mark.parametrize("busy", [True, False])
+def _pdf_job_waiting(runtime: Runtime) -> None:
+    """A job in RQ's normal queue, as far as the sender can tell (it reads the list's length)."""
+    runtime.redis.rpush(rq_queue_key("normal"), "pdf_waiting")
+
+
+@pytest.mark.parametrize(("busy", "jobs_waiting"), [(True, True), (False, True), (True, False)])
 def test_sender_under_load_takes_the_entries_pushed_while_it_lingers_in_the_same_batch(
-    runtime: Runtime, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, busy: bool
+    runtime: Runtime, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, busy: bool, jobs_waiting: bool
 ) -> None:
     reads = _reads(monkeypatch)
     sender = webhook_sender.WebhookSender(runtime, concurrency=8, linger=0.6)
     if busy:
         sender.arrivals = _busy(0.6)
+    if jobs_waiting:
+        _pdf_job_waiting(runtime)
     thread = _run_sender(sender)
     try:
         first = _deliveries(runtime, receiver, 1)[0]
@@ -304,14 +311,16 @@ def test_sender_under_load_takes_the_entries_pushed_while_it_lingers_in_the_same
         sender.stop()
         thread.join(10)
     assert not thread.is_alive()
-    # busy: one read for both; not busy (the first entry after a quiet spell): each sent at once
-    assert reads == ([{first: 1, second: 1}] if busy else [{first: 1}, {second: 1}])
+    # busy with jobs waiting: one read for both. Each sent at once when not busy (the first entry
+    # after a quiet spell) or when no job is waiting (the last webhooks of a burst)
+    assert reads == ([{first: 1, second: 1}] if busy and jobs_waiting else [{first: 1}, {second: 1}])
     assert {_status(runtime, d) for d in (first, second)} == {"delivered"}
 
 
 def test_sender_stopped_while_it_lingers_puts_the_entry_back_at_once(runtime: Runtime, receiver: Receiver) -> None:
     sender = webhook_sender.WebhookSender(runtime, concurrency=8, linger=30)
     sender.arrivals = _busy(30)
+    _pdf_job_waiting(runtime)
     thread = _run_sender(sender)
     delivery_id = _deliveries(runtime, receiver, 1)[0]
     assert wait_until(lambda: queued_webhooks(runtime) == 0, timeout=5)  # taken, and lingering for 30 s
