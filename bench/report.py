@@ -53,17 +53,19 @@ class Results:
         """The best service e2e round."""
         return max(self.e2e_runs, key=lambda run: run.jobs_per_second, default=None)
 
-    def paired_rounds(self) -> list[tuple[int, float | None, float | None]]:
+    def paired_rounds(self) -> list[tuple[int, float | None, float | None, float | None]]:
         """Per service round: (round, ratio vs the rq-simple round run just before it, share of the
-        ceiling from the render sample taken just before it). The machine's speed drifts by tens of
+        ceiling from the render sample taken just before it, that rq-simple round's CPU per job over
+        the service round's: the ratio CPU alone allows). The machine's speed drifts by tens of
         percent within a run; a round and its neighbour see the same machine, best-of-rounds may not."""
-        simple = {b.round_no: b.jobs_per_second for b in self.bare if b.worker_class.endswith(".SimpleWorker")}
+        simple = {b.round_no: b for b in self.bare if b.worker_class.endswith(".SimpleWorker")}
         rows = []
         for number, run in enumerate(self.e2e_runs, 1):
             bare = simple.get(number)
             sample = self.render_samples[number] if number < len(self.render_samples) else None
-            rows.append((number, run.jobs_per_second / bare if bare else None,
-                         run.jobs_per_second * sample / self.cores if sample else None))
+            cpu = bare.cpu_per_job / run.cpu_per_job if bare and bare.cpu_per_job and run.cpu_per_job else None
+            rows.append((number, run.jobs_per_second / bare.jobs_per_second if bare else None,
+                         run.jobs_per_second * sample / self.cores if sample else None, cpu))
         return rows
 
     def paired_median(self, column: int) -> float | None:
@@ -117,7 +119,8 @@ def _throughput(r: Results) -> list[str]:
                   f"service % of render-bound ceiling: {_num(r.paired_median(2), pct=True)} (median of the rounds, "
                   f"each against the render sample just before it: {_paired(r, 2, pct=True)}; best round / fastest "
                   f"sample: {_pct(e2e.jobs_per_second, r.ceiling)})",
-                  f"CPU per job, rq-simple / service (the ratio CPU alone allows): {_cpu_ratio(r)}",
+                  f"CPU per job, rq-simple / service (the ratio CPU alone allows): {_num(r.paired_median(3))} "
+                  f"(median of the rounds, each against the rq-simple round just before it: {_paired(r, 3)})",
                   f"webhooks received: {e2e.webhooks}/{e2e.jobs}; submit answers: {e2e.submit_statuses}", "```", "",
                   "CPU ms per job during the e2e run, by program: " + ", ".join(
                       f"{name} {1000 * seconds / max(e2e.completed, 1):.1f}" for name, seconds in e2e.cpu.items())]
@@ -132,12 +135,6 @@ def _num(value: float | None, *, pct: bool = False) -> str:
 
 def _paired(r: Results, column: int, *, pct: bool = False) -> str:
     return " / ".join(f"#{row[0]} {_num(row[column], pct=pct)}" for row in r.paired_rounds())
-
-
-def _cpu_ratio(r: Results) -> str:
-    simple = [b.cpu_per_job for b in r.bare if b.worker_class.endswith(".SimpleWorker") and b.cpu_per_job]
-    service = [run.cpu_per_job for run in r.e2e_runs if run.cpu_per_job]
-    return _ratio(min(simple), min(service)) if simple and service else "n/a"
 
 
 def _pct(value: float, whole: float) -> str:

@@ -11,10 +11,12 @@ def _results() -> Results:
     results = Results("full", "2026-11-22", [], cores=2, render_samples=[0.020, 0.020, 0.030])
     results.bare = [
         SimpleNamespace(worker_class="rq.worker.Worker", round_no=1, jobs_per_second=6.0),
-        SimpleNamespace(worker_class="rq.worker.SimpleWorker", round_no=1, jobs_per_second=50.0),
-        SimpleNamespace(worker_class="rq.worker.SimpleWorker", round_no=2, jobs_per_second=30.0),  # a slow spell
+        SimpleNamespace(worker_class="rq.worker.SimpleWorker", round_no=1, jobs_per_second=50.0, cpu_per_job=0.024),
+        SimpleNamespace(worker_class="rq.worker.SimpleWorker", round_no=2, jobs_per_second=30.0,  # a slow spell
+                        cpu_per_job=0.036),
     ]
-    results.e2e_runs = [SimpleNamespace(jobs_per_second=40.0), SimpleNamespace(jobs_per_second=27.0)]
+    results.e2e_runs = [SimpleNamespace(jobs_per_second=40.0, cpu_per_job=0.030),
+                        SimpleNamespace(jobs_per_second=27.0, cpu_per_job=0.040)]
     return results
 
 
@@ -24,11 +26,12 @@ def test_each_round_is_compared_with_its_neighbours_not_with_the_best_round() ->
     assert [row[0] for row in rounds] == [1, 2]
     assert [round(row[1], 3) for row in rounds] == [0.8, 0.9]  # 40/50, 27/30; best-of would say 40/50
     assert [round(row[2], 3) for row in rounds] == [0.4, 0.405]  # 40 * 0.020 / 2, 27 * 0.030 / 2
+    assert [round(row[3], 3) for row in rounds] == [0.8, 0.9]  # CPU per job 24/30, 36/40; min/min says 24/30
     assert round(results.paired_median(1), 3) == 0.85
 
 
 def test_a_round_without_a_neighbour_is_left_out_of_the_median() -> None:
     results = _results()
-    results.e2e_runs.append(SimpleNamespace(jobs_per_second=10.0))  # round 3: no rq-simple, no sample
-    assert results.paired_rounds()[2][1:] == (None, None)
+    results.e2e_runs.append(SimpleNamespace(jobs_per_second=10.0, cpu_per_job=0.05))  # round 3: no neighbours
+    assert results.paired_rounds()[2][1:] == (None, None, None)
     assert round(results.paired_median(1), 3) == 0.85
