@@ -5,12 +5,13 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+import weakref
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import CursorResult, Engine, Executable, create_engine, event, make_url
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
@@ -78,6 +79,7 @@ class WriterQueue:
         """Hook the queue into `engine`'s statement and pool events."""
         event.listen(engine, "before_cursor_execute", self._before_execute)
         event.listen(engine.pool, "checkin", self._on_checkin)
+        _WRITER_QUEUES[engine] = self
 
     def _file(self) -> int:
         if self._pid != os.getpid():  # after a fork each process needs its own open file description
@@ -85,11 +87,16 @@ class WriterQueue:
         return self._fd
 
     def _before_execute(self, connection, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001, PLR0913
-        info = connection.info
-        if info.get(_HOLDS) or not statement.lstrip()[:7].upper().startswith(self._WRITES):
+        if statement.lstrip()[:7].upper().startswith(self._WRITES):
+            self.hold(connection.info)
+
+    def hold(self, info: dict[Any, Any]) -> None:
+        """Take the lock for the pooled connection whose `info` this is, unless it holds it already;
+        released when the connection is checked in (store.direct calls this before its writes)."""
+        if info.get(_HOLDS):
             return
         if not self.local.acquire(timeout=WRITER_WAIT):  # as SQLite's busy timeout would have failed
-            raise OperationalError(statement, parameters, TimeoutError(f"database is locked ({WRITER_WAIT} s)"))
+            raise OperationalError(None, None, TimeoutError(f"database is locked ({WRITER_WAIT} s)"))
         try:
             if self.depth == 0:
                 fcntl.flock(self._file(), fcntl.LOCK_EX)
@@ -110,6 +117,12 @@ class WriterQueue:
 
 _HOLDS = "pdfjobs_holds_writer_lock"
 WRITER_WAIT = 30.0  # seconds, the busy timeout SQLite connections get
+_WRITER_QUEUES: weakref.WeakKeyDictionary[Engine, WriterQueue] = weakref.WeakKeyDictionary()
+
+
+def writer_queue(engine: Engine) -> WriterQueue | None:
+    """The writer lock of an SQLite file database's engine (None for other engines)."""
+    return _WRITER_QUEUES.get(engine)
 
 
 def _no_autocheckpoint(dbapi_connection, _record) -> None:  # noqa: ANN001
@@ -122,17 +135,6 @@ def checkpoint(engine: Engine) -> None:
         return
     with engine.connect() as connection:
         connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
-
-
-def core_execute(session: Session, statement: Executable, params: Any = None) -> CursorResult[Any]:
-    """Run a Core statement on a table in the session's transaction, straight on its connection.
-
-    For the per-job statements (submit, claim, final state, outbox). The session's own `execute`
-    first goes through the ORM's execution path (autoflush, ORM compile state, events), which does
-    nothing for a table statement and costs ~6 % of one (SQLite, interleaved microbench of the
-    final-state UPDATE: 312 against 333 us). Nothing pending in the session is flushed first.
-    """
-    return session.connection().execute(statement, params)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -1,4 +1,5 @@
-"""Queries and state changes of jobs. Plain functions that take a Session."""
+"""Queries and state changes of jobs. Plain functions that take a Session, or for the per-job
+statements (claim, final state) the DirectTransaction they run in (store.direct)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, configure_mappers
 from sqlalchemy.orm.attributes import manager_of_class
 
-from store.db import core_execute
+from store import direct
+from store.direct import DirectTransaction
 from store.models import (
     ACTIVE_STATES,
     CANCELLED,
@@ -27,9 +29,9 @@ from store.models import (
 )
 
 # The hot statements (submit, claim, final state) are Core statements on the table, built once with
-# bound parameters: the ORM's bulk INSERT/UPDATE path costs about as much CPU again as running them
-# (SQLite, 1,000 inserts: 730-880 us per insert through the ORM, 370-480 us as Core). The rows they
-# write or return become JobRecords in no session (`_detached`).
+# bound parameters and run in direct transactions (store.direct): the ORM's bulk INSERT/UPDATE path
+# costs about as much CPU again as running them, and a Session's execution layers as much again. The
+# rows they write or return become JobRecords in no session (`_detached`).
 _JOBS = JobRecord.__table__
 _J = _JOBS.c
 _MANAGER = manager_of_class(JobRecord)
@@ -82,8 +84,8 @@ def create_job(session: Session, values: dict[str, Any]) -> JobRecord:
 
 def _insert_committed(session: Session, values: dict[str, Any]) -> JobRecord:
     row = _with_defaults(values)
-    core_execute(session, _INSERT, row)
-    session.commit()
+    with direct.transaction(direct.engine_of(session)) as tx:
+        tx.rowcount(_INSERT, row)
     return _detached(row)
 
 
@@ -141,16 +143,15 @@ _CLAIM = (
 )
 
 
-def mark_started(session: Session, job_id: str) -> JobRecord | None:
+def mark_started(tx: DirectTransaction, job_id: str) -> JobRecord | None:
     """Claim a queued job for this worker (processing, attempt counted); None if it is not queued.
 
     The conditional UPDATE makes the claim atomic: a job handed to RQ twice (reconciler, RQ's own
     abandoned-job retry) runs once, and a cancelled or finished job never runs. RETURNING loads the
     row in the same statement (one round trip, no second SELECT).
     """
-    row = core_execute(session, _CLAIM, {"p_job_id": job_id, "p_now": utcnow()}).first()
-    session.commit()
-    return _detached(row._mapping) if row is not None else None
+    row = tx.first(_CLAIM, {"p_job_id": job_id, "p_now": utcnow()})
+    return _detached(row) if row is not None else None
 
 
 def set_progress(session: Session, job_id: str, progress: int, phase: str) -> None:
@@ -182,9 +183,9 @@ def mark_retrying(
     session.commit()
 
 
-def finish_job(session: Session, job_id: str, status: str, *, error: str | None = None,
+def finish_job(tx: DirectTransaction, job_id: str, status: str, *, error: str | None = None,
                **fields: Any) -> JobRecord | None:
-    """Set a final state unless the job has one already; the updated job, or None (not committed).
+    """Set a final state unless the job has one already; the updated job, or None (in `tx`, not committed).
 
     One conditional UPDATE ... RETURNING: it takes the row lock on PostgreSQL and decides "not final
     yet" atomically, so the caller can add the outbox rows to the same transaction.
@@ -200,8 +201,8 @@ def finish_job(session: Session, job_id: str, status: str, *, error: str | None 
         values["progress"] = 100
     statement = _finish_statement(tuple(sorted(values)))
     parameters = {f"v_{name}": value for name, value in values.items()}
-    row = core_execute(session, statement, {"p_job_id": job_id, **parameters}).first()
-    return _detached(row._mapping) if row is not None else None
+    row = tx.first(statement, {"p_job_id": job_id, **parameters})
+    return _detached(row) if row is not None else None
 
 
 # Plain comparisons, not NOT IN: an IN list is an "expanding" parameter that SQLAlchemy rewrites into

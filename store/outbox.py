@@ -27,7 +27,8 @@ from typing import Any
 from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from store.db import core_execute
+from store import direct
+from store.direct import DirectTransaction
 from store.models import DELIVERY_PENDING, JobRecord, WebhookAttempt, WebhookDelivery
 
 # WebhookAttempt.outcome of the marker row left by a redelivery request: attempts after it get
@@ -132,7 +133,8 @@ def claim_attempt(session: Session, delivery_id: int, now: datetime, lease: floa
 
 
 # The statements of the sender's hot path, built once: Core statements on the tables with bound
-# parameters cost a fraction of building ORM statements per call.
+# parameters cost a fraction of building ORM statements per call; the per-job ones (the held claims'
+# read, the record, the outbox row) run in direct transactions (store.direct).
 _D = WebhookDelivery.__table__.c
 # What a claim needs of each delivery, with its job's client (whose secret signs the webhook).
 _CLAIM_ROWS = select(
@@ -213,9 +215,9 @@ def held_claims(
     if not claimed:
         return []
     params = {"ids": list(claimed), "held_until": now + timedelta(seconds=min_left)}
-    rows = core_execute(session, _HELD, params).all()
-    session.rollback()  # end the read transaction: no snapshot kept open
-    claims = [_claim_of(row) for row in rows if row.attempts == claimed[row.id]]
+    with direct.transaction(direct.engine_of(session)) as tx:  # a read of its own, ended at once
+        rows = tx.rows(_HELD, params)
+    claims = [_claim_of(row) for row in rows if row["attempts"] == claimed[row["id"]]]
     taken = {claim.delivery_id for claim in claims}
     short = {delivery_id: n for delivery_id, n in claimed.items() if delivery_id not in taken}
     return claims + (_renew_claims(session, short, now, lease) if short else [])
@@ -229,26 +231,22 @@ def _renew_claims(session: Session, claimed: Mapping[int, int], now: datetime, l
         if session.execute(_RENEW, {"delivery_id": delivery_id, "claimed": attempt, "now": now, "until": until}
                            ).rowcount == 1
     ]
-    claims = [_claim_of(row) for row in session.execute(_BY_ID, {"ids": renewed}).all()] if renewed else []
+    claims = [_claim_of(row._mapping) for row in session.execute(_BY_ID, {"ids": renewed}).all()] if renewed else []
     session.commit()
     return claims
 
 
-def _claim_of(row: Any) -> Claim:  # noqa: ANN401 - a Row of _CLAIM_ROWS
-    return Claim(row.id, row.job_id, row.client_name, row.webhook_id, row.url, row.body, row.attempts)
+def _claim_of(row: Mapping[str, Any]) -> Claim:
+    return Claim(row["id"], row["job_id"], row["client_name"], row["webhook_id"], row["url"], row["body"],
+                 row["attempts"])
 
 
-def record_attempt(session: Session, claim: Claim, record: AttemptRecord) -> bool:
-    """Store the attempt row and the delivery's new state in one transaction.
+def record_attempts(tx: DirectTransaction, attempts: Sequence[tuple[Claim, AttemptRecord]]) -> list[bool]:
+    """Store the attempt rows and the deliveries' new states (in `tx`); one flag per attempt, in order.
 
-    Returns False when the claim was lost meanwhile (the attempt took longer than the lease and
+    A flag is False when that claim was lost meanwhile (the attempt took longer than the lease and
     another worker went on): the attempt is kept for the record, the delivery is left alone.
     """
-    return record_attempts(session, [(claim, record)])[0]
-
-
-def record_attempts(session: Session, attempts: Sequence[tuple[Claim, AttemptRecord]]) -> list[bool]:
-    """`record_attempt` for several attempts in one transaction; one flag per attempt, in order."""
     kept = []
     for claim, record in attempts:
         params = {
@@ -256,10 +254,9 @@ def record_attempts(session: Session, attempts: Sequence[tuple[Claim, AttemptRec
             "code": record.status_code, "error_": record.error, "next_at": record.next_attempt_at,
             "delivered": record.delivered_at,
         }
-        kept.append(core_execute(session, _RECORD, params).rowcount == 1)
+        kept.append(tx.rowcount(_RECORD, params) == 1)
     if attempts:
-        core_execute(
-            session,
+        tx.insert_many(
             _INSERT_ATTEMPT,
             [
                 {
@@ -276,7 +273,6 @@ def record_attempts(session: Session, attempts: Sequence[tuple[Claim, AttemptRec
                 for claim, record in attempts
             ],
         )
-    session.commit()
     return kept
 
 
@@ -316,9 +312,9 @@ def reopen(session: Session, delivery: WebhookDelivery, now: datetime, lease: fl
     return True
 
 
-def insert_delivery(session: Session, values: dict[str, Any]) -> int:
-    """Add a delivery row (not committed: it joins the transaction that ends the job); its id."""
-    return core_execute(session, _INSERT_DELIVERY, values).scalar_one()
+def insert_delivery(tx: DirectTransaction, values: dict[str, Any]) -> int:
+    """Add a delivery row (in `tx`, the transaction that ends the job); its id."""
+    return tx.rows(_INSERT_DELIVERY, values)[0]["id"]
 
 
 _INSERT_DELIVERY = insert(WebhookDelivery.__table__).returning(_D.id)

@@ -12,8 +12,8 @@ from redis.client import Pipeline
 from redis.exceptions import RedisError
 
 from callbacks import payloads
+from store import direct, outbox
 from store import jobs as job_store
-from store import outbox
 from store.models import COMPLETED, DELIVERY_PENDING, JobRecord, utcnow
 from workers import eta, relay
 from workers.runtime import Runtime
@@ -60,14 +60,12 @@ def end_job(rt: Runtime, job_id: str, status: str, *, error: str | None, also: A
     """
     if rt.settings.mongo_uri:
         fields["mongo_status"] = MONGO_PENDING
-    with rt.session() as session:
-        job = job_store.finish_job(session, job_id, status, error=error, **fields)
-        if job is None:
-            session.rollback()
-            return None
-        delivery = _outbox_row(rt, job)
-        delivery_id = outbox.insert_delivery(session, delivery) if delivery is not None else None
-        session.commit()
+    with direct.transaction(rt.engine) as tx:
+        job = job_store.finish_job(tx, job_id, status, error=error, **fields)
+        delivery = _outbox_row(rt, job) if job is not None else None
+        delivery_id = outbox.insert_delivery(tx, delivery) if delivery is not None else None
+    if job is None:
+        return None
     if delivery_id is not None:
         # handed over by this worker right after the commit: low latency; the relay is the backstop
         relay.hand_over_claimed(rt, delivery_id, FIRST_ATTEMPT, delivery["handed_at"], also=also)

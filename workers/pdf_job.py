@@ -12,6 +12,7 @@ from rq import get_current_job
 from rq.job import Job
 from rq.timeouts import JobTimeoutException
 
+from store import direct
 from store import jobs as job_store
 from store.models import CANCELLED, FAILED, JobRecord, utcnow
 from workers import eta, outcome
@@ -29,8 +30,8 @@ def generate_pdf(job_id: str) -> dict[str, Any]:
     """Render the report of job `job_id`, store it and record the result (RQ entry point)."""
     rt = get_runtime()
     rq_job = get_current_job()
-    with rt.session() as session:
-        job = job_store.mark_started(session, job_id)
+    with direct.transaction(rt.engine) as tx:
+        job = job_store.mark_started(tx, job_id)
     # The queue's dequeued mark (queue positions) moves after the claim, in the lease's round trip.
     mark_dequeued = (lambda target: eta.mark_dequeued(target, rq_job.origin, rq_job.meta)) if rq_job else None
     if job is None:

@@ -34,7 +34,7 @@ from config import ClientConfig, Settings
 from config.heap import freeze_startup_objects
 from config.logging import setup_logging
 from config.netguard import install_loopback_guard
-from store import outbox
+from store import direct, outbox
 from store.clients import find_client_by_name
 from store.models import DELIVERY_DELIVERED, DELIVERY_FAILED, DELIVERY_PENDING, utcnow
 from workers.queues import PDF_QUEUES, WEBHOOK_READY, ReadyEntry, rq_queue_key
@@ -248,9 +248,10 @@ class WebhookSender:
             return
         now = utcnow()
         try:
-            with self.rt.session() as session:
+            with self.rt.session() as session:  # read by a retry's schedule only (its redelivery base)
                 entries = [(task.claim, _attempt_record(self.rt.settings, session, task, now)) for task in tasks]
-                kept = outbox.record_attempts(session, entries)
+            with direct.transaction(self.rt.engine) as tx:
+                kept = outbox.record_attempts(tx, entries)
         except SQLAlchemyError as exc:  # the claims stay "sending": the relay re-hands them after the lease
             log.warning("event=record_failed attempts=%s reason=%r", len(tasks), str(exc))
             entries, kept = [], []

@@ -38,3 +38,18 @@ def test_bench_smoke_plan_runs_every_measurement_and_writes_the_table(tmp_path: 
     assert text == render(results) == second.read_text()
     for line in ("ratio vs rq-default: ", "ratio vs rq-simple: ", "## Targets", "| cores |"):
         assert line in text
+
+
+def test_sql_cost_claims_every_job_once_each_way(tmp_path: Path) -> None:
+    from bench.sql_cost import claim_costs
+    from store.db import make_engine, migrate
+
+    url = f"sqlite:///{tmp_path / 'jobs.sqlite3'}"
+    migrate(url)
+    engine = make_engine(url)
+    costs = claim_costs(engine, 3)
+    with engine.connect() as connection:
+        statuses = connection.exec_driver_sql("SELECT status, attempts FROM pdf_job_results").all()
+    engine.dispose()
+    assert {way: len(seconds) for way, seconds in costs.items()} == {"session": 3, "direct": 3}
+    assert sorted(statuses) == [("processing", 1)] * 6  # each job claimed, and only once

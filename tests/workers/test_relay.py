@@ -13,7 +13,7 @@ from redis.exceptions import ResponseError
 from redis.retry import Retry
 
 from config import Settings
-from store import outbox
+from store import direct, outbox
 from store.models import JobRecord, utcnow
 from tests.callbacks.receiver import Receiver, Reply
 from tests.conftest import run_jobs, sample_request
@@ -74,10 +74,11 @@ def test_relay_hands_retry_only_when_due(runtime: Runtime, receiver: Receiver) -
     with runtime.session() as session:  # the sender took "<id>:1" over; the attempt asked for a retry in 60 s
         claim = outbox.held_claims(session, {delivery.id: 1}, utcnow(), 0, 30)[0]
         retry_at = utcnow() + timedelta(seconds=60)
-        outbox.record_attempt(session, claim, outbox.AttemptRecord(
+    with direct.transaction(runtime.engine) as tx:
+        outbox.record_attempts(tx, [(claim, outbox.AttemptRecord(
             started_at=utcnow(), outcome="retry", status_code=503, duration_ms=5, error="503",
             response_excerpt=None, new_status="pending", next_attempt_at=retry_at,
-        ))
+        ))])
     assert relay.relay_due_deliveries(runtime) == 0 and queued_webhooks(runtime) == 0
     age(runtime, delivery.id, 61)
     assert relay.relay_due_deliveries(runtime) == 1 and queued_webhooks(runtime) == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from store import direct
 from store import jobs as job_store
 from tests.conftest import sample_request
 from workers import outcome
@@ -38,8 +39,8 @@ class Steps:
 
 
 def started(rt, job_id: str) -> None:
-    with rt.session() as session:
-        job_store.mark_started(session, job_id)
+    with direct.transaction(rt.engine) as tx:
+        job_store.mark_started(tx, job_id)
 
 
 def progress(percent: int, phase: str):
