@@ -27,7 +27,7 @@ def accepted_body(job: JobRecord, position: int | None, eta: Any) -> dict[str, A
         "status": job.status,
         "estimated_completion": iso(eta),
         "position_in_queue": position,
-        "status_url": status_url(job),  # the submit's answer has no download_url: url_for costs ~25 us
+        "status_url": status_url(job),  # no download URL in this answer: not built (url_for ~10 us)
     }
 
 
