@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Engine, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from store import direct
@@ -203,37 +203,34 @@ def claim_attempts(session: Session, delivery_ids: Sequence[int], now: datetime,
 
 
 def held_claims(
-    session: Session, claimed: Mapping[int, int], now: datetime, min_left: float, lease: float
+    engine: Engine, claimed: Mapping[int, int], now: datetime, min_left: float, lease: float
 ) -> list[Claim]:
     """Take over the claims already made for these deliveries ({id: attempt number}).
 
     A claim that holds for `min_left` more seconds is only read (the usual case: its entry was taken
     soon after the push). One that would run out sooner, because the list was backlogged, is renewed
-    for `lease` seconds in one transaction, as long as it is still the delivery's latest. A delivery
-    that has ended, or whose attempt number moved on (claimed again after a lapse), is left out.
+    for `lease` seconds in the same transaction, as long as it is still the delivery's latest. A
+    delivery that has ended, or whose attempt number moved on (claimed again after a lapse), is left out.
     """
     if not claimed:
         return []
     params = {"ids": list(claimed), "held_until": now + timedelta(seconds=min_left)}
-    with direct.transaction(direct.engine_of(session)) as tx:  # a read of its own, ended at once
+    with direct.transaction(engine) as tx:
         rows = tx.rows(_HELD, params)
-    claims = [_claim_of(row) for row in rows if row["attempts"] == claimed[row["id"]]]
-    taken = {claim.delivery_id for claim in claims}
-    short = {delivery_id: n for delivery_id, n in claimed.items() if delivery_id not in taken}
-    return claims + (_renew_claims(session, short, now, lease) if short else [])
+        claims = [_claim_of(row) for row in rows if row["attempts"] == claimed[row["id"]]]
+        taken = {claim.delivery_id for claim in claims}
+        short = {delivery_id: n for delivery_id, n in claimed.items() if delivery_id not in taken}
+        return claims + (_renew_claims(tx, short, now, lease) if short else [])
 
 
-def _renew_claims(session: Session, claimed: Mapping[int, int], now: datetime, lease: float) -> list[Claim]:
-    """Extend still-current claims by a whole lease (committed); the renewed ones as Claims."""
+def _renew_claims(tx: DirectTransaction, claimed: Mapping[int, int], now: datetime, lease: float) -> list[Claim]:
+    """Extend still-current claims by a whole lease; the renewed ones as Claims."""
     until = now + timedelta(seconds=lease)
     renewed = [
         delivery_id for delivery_id, attempt in claimed.items()
-        if session.execute(_RENEW, {"delivery_id": delivery_id, "claimed": attempt, "now": now, "until": until}
-                           ).rowcount == 1
+        if tx.rowcount(_RENEW, {"delivery_id": delivery_id, "claimed": attempt, "now": now, "until": until}) == 1
     ]
-    claims = [_claim_of(row._mapping) for row in session.execute(_BY_ID, {"ids": renewed}).all()] if renewed else []
-    session.commit()
-    return claims
+    return [_claim_of(row) for row in tx.rows(_BY_ID, {"ids": renewed})] if renewed else []
 
 
 def _claim_of(row: Mapping[str, Any]) -> Claim:
@@ -276,14 +273,15 @@ def record_attempts(tx: DirectTransaction, attempts: Sequence[tuple[Claim, Attem
     return kept
 
 
-def retry_round_base(session: Session, delivery_id: int) -> int:
+def retry_round_base(tx: DirectTransaction, delivery_id: int) -> int:
     """The attempt count at the latest redelivery request (0 if none): retries restart from it."""
-    base = session.scalar(
-        select(func.max(WebhookAttempt.attempt_number)).where(
-            WebhookAttempt.delivery_id == delivery_id, WebhookAttempt.outcome == REDELIVER
-        )
-    )
-    return base or 0
+    row = tx.first(_ROUND_BASE, {"delivery_id": delivery_id})
+    return (row["base"] if row else None) or 0
+
+
+_ROUND_BASE = select(func.max(WebhookAttempt.attempt_number).label("base")).where(
+    WebhookAttempt.delivery_id == bindparam("delivery_id"), WebhookAttempt.outcome == REDELIVER
+)
 
 
 def reopen(session: Session, delivery: WebhookDelivery, now: datetime, lease: float) -> bool:

@@ -27,7 +27,6 @@ from datetime import datetime, timedelta
 
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 
 from callbacks import DELIVERED, RETRY, AttemptResult, next_delay
 from config import ClientConfig, Settings
@@ -36,6 +35,7 @@ from config.logging import setup_logging
 from config.netguard import install_loopback_guard
 from store import direct, outbox
 from store.clients import find_client_by_name
+from store.direct import DirectTransaction
 from store.models import DELIVERY_DELIVERED, DELIVERY_FAILED, DELIVERY_PENDING, utcnow
 from workers.queues import PDF_QUEUES, WEBHOOK_READY, ReadyEntry, rq_queue_key
 from workers.relay import attempt_timeout, lease_seconds
@@ -202,12 +202,10 @@ class WebhookSender:
 
     def _start(self, pool: SenderPool, entries: list[ReadyEntry]) -> None:
         """Take over the claims made with the rows, claim the rest in one transaction, hand all to the pool."""
-        settings = self.rt.settings
         now = utcnow()
         try:
-            with self.rt.session() as session:
-                claims = self._claims(session, entries, now)
-                clients = _clients(session, settings, {claim.client_name or "" for claim in claims})
+            claims = self._claims(entries, now)
+            clients = _clients(self.rt, {claim.client_name or "" for claim in claims})
         except SQLAlchemyError as exc:  # try them again after the others, after a pause
             log.warning("event=claim_failed deliveries=%s reason=%r", len(entries), str(exc))
             self._put_back(entries, front=False)
@@ -223,13 +221,16 @@ class WebhookSender:
             self._inflight.add(task)
             pool.submit(task)
 
-    def _claims(self, session: Session, entries: list[ReadyEntry], now: datetime) -> list[outbox.Claim]:
+    def _claims(self, entries: list[ReadyEntry], now: datetime) -> list[outbox.Claim]:
         """Claims for the entries: "<id>:<n>" takes over the claim made with the row, "<id>" claims anew."""
         lease = lease_seconds(self.rt.settings)
         held = {entry.delivery_id: entry.claimed for entry in entries if entry.claimed is not None}
         plain = [entry.delivery_id for entry in entries if entry.claimed is None]
-        claims = outbox.held_claims(session, held, now, self.deadline, lease) if held else []
-        return claims + (outbox.claim_attempts(session, plain, now, lease) if plain else [])
+        claims = outbox.held_claims(self.rt.engine, held, now, self.deadline, lease) if held else []
+        if plain:  # handed over again by the relay: rare, so only these pay for a Session
+            with self.rt.session() as session:
+                claims += outbox.claim_attempts(session, plain, now, lease)
+        return claims
 
     def _expired(self, pool: SenderPool) -> list[Task]:
         """Tasks past their deadline, given up and marked as timed-out retries."""
@@ -248,9 +249,8 @@ class WebhookSender:
             return
         now = utcnow()
         try:
-            with self.rt.session() as session:  # read by a retry's schedule only (its redelivery base)
-                entries = [(task.claim, _attempt_record(self.rt.settings, session, task, now)) for task in tasks]
             with direct.transaction(self.rt.engine) as tx:
+                entries = [(task.claim, _attempt_record(self.rt.settings, tx, task, now)) for task in tasks]
                 kept = outbox.record_attempts(tx, entries)
         except SQLAlchemyError as exc:  # the claims stay "sending": the relay re-hands them after the lease
             log.warning("event=record_failed attempts=%s reason=%r", len(tasks), str(exc))
@@ -304,15 +304,23 @@ def _entries(raw: list[bytes]) -> list[ReadyEntry]:
     return entries
 
 
-def _clients(session: Session, settings: Settings, names: set[str]) -> dict[str, ClientConfig]:
-    found = {name: find_client_by_name(session, settings.api_clients, name) for name in names}
-    return {name: client for name, client in found.items() if client is not None}
+def _clients(rt: Runtime, names: set[str]) -> dict[str, ClientConfig]:
+    """The signing clients by name: those of API_CLIENTS, the others from SQL (a Session only for them)."""
+    found = {client.name: client for client in rt.settings.api_clients if client.name in names}
+    missing = names - found.keys()
+    if missing:
+        with rt.session() as session:
+            for name in missing:
+                client = find_client_by_name(session, (), name)
+                if client is not None:
+                    found[name] = client
+    return found
 
 
-def _attempt_record(settings: Settings, session: Session, task: Task, now: datetime) -> outbox.AttemptRecord:
+def _attempt_record(settings: Settings, tx: DirectTransaction, task: Task, now: datetime) -> outbox.AttemptRecord:
     result = task.result
     assert result is not None
-    status, next_at, error = next_state(settings, session, task.claim, result, now)
+    status, next_at, error = next_state(settings, tx, task.claim, result, now)
     return outbox.AttemptRecord(
         started_at=task.started_at,
         outcome=result.outcome,
@@ -327,14 +335,14 @@ def _attempt_record(settings: Settings, session: Session, task: Task, now: datet
 
 
 def next_state(
-    settings: Settings, session: Session, claim: outbox.Claim, result: AttemptResult, now: datetime
+    settings: Settings, tx: DirectTransaction, claim: outbox.Claim, result: AttemptResult, now: datetime
 ) -> tuple[str, datetime | None, str | None]:
     """(status, next_attempt_at, last_error) after an attempt, following WEBHOOK_RETRY_DELAYS."""
     if result.outcome == DELIVERED:
         return DELIVERY_DELIVERED, None, result.error
     if result.outcome != RETRY:
         return DELIVERY_FAILED, None, result.error
-    round_number = claim.attempt_number - outbox.retry_round_base(session, claim.delivery_id)
+    round_number = claim.attempt_number - outbox.retry_round_base(tx, claim.delivery_id)
     delay = next_delay(max(round_number, 1), settings.webhook_retry_delays, result.retry_after)
     if delay is None:
         return DELIVERY_FAILED, None, f"gave up after {round_number} attempts; last: {result.error}"

@@ -71,9 +71,8 @@ def test_relay_hands_retry_only_when_due(runtime: Runtime, receiver: Receiver) -
     finish(runtime, job_id)
     delivery = delivery_of(runtime, job_id)
     runtime.redis.delete(WEBHOOK_READY)
-    with runtime.session() as session:  # the sender took "<id>:1" over; the attempt asked for a retry in 60 s
-        claim = outbox.held_claims(session, {delivery.id: 1}, utcnow(), 0, 30)[0]
-        retry_at = utcnow() + timedelta(seconds=60)
+    claim = outbox.held_claims(runtime.engine, {delivery.id: 1}, utcnow(), 0, 30)[0]  # the sender took "<id>:1"
+    retry_at = utcnow() + timedelta(seconds=60)  # over; the attempt asked for a retry in 60 s
     with direct.transaction(runtime.engine) as tx:
         outbox.record_attempts(tx, [(claim, outbox.AttemptRecord(
             started_at=utcnow(), outcome="retry", status_code=503, duration_ms=5, error="503",
@@ -105,8 +104,8 @@ def test_relay_rehands_after_sender_killed_mid_attempt(runtime: Runtime, receive
     finish(runtime, job_id)
     delivery = delivery_of(runtime, job_id)
     runtime.redis.delete(WEBHOOK_READY)  # the sender took "<id>:1"...
-    with runtime.session() as session:  # ...took over the claim made with the row, and was SIGKILLed
-        assert outbox.held_claims(session, {delivery.id: 1}, utcnow(), 0, 30)
+    # ...took over the claim made with the row, and was SIGKILLed
+    assert outbox.held_claims(runtime.engine, {delivery.id: 1}, utcnow(), 0, 30)
     assert relay.relay_due_deliveries(runtime) == 0  # being sent, as far as anyone can tell
     run_webhooks(runtime)
     assert receiver.requests == []

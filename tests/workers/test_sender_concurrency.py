@@ -70,19 +70,18 @@ def test_held_claims_take_over_the_claim_written_with_the_row(runtime: Runtime, 
     ids = _deliveries(runtime, receiver, 2)
     lease = relay.lease_seconds(runtime.settings)
     before = [_delivery(runtime, delivery_id).next_attempt_at for delivery_id in ids]
-    with runtime.session() as session:
-        claims = outbox.held_claims(session, {ids[0]: 1, ids[1]: 2}, utcnow(), lease - 5, lease)
+    claims = outbox.held_claims(runtime.engine, {ids[0]: 1, ids[1]: 2}, utcnow(), lease - 5, lease)
     assert [(c.delivery_id, c.attempt_number, c.client_name) for c in claims] == [(ids[0], 1, "acme")]  # not 2
     assert [_delivery(runtime, delivery_id).next_attempt_at for delivery_id in ids] == before  # only read
     age(runtime, ids[0], lease - 3)  # its entry waited on a backlogged list: 3 s of the lease left
-    with runtime.session() as session:  # too little for a whole attempt: renewed for a lease
-        renewed = outbox.held_claims(session, {ids[0]: 1}, utcnow(), lease - 5, lease)
+    # too little for a whole attempt: renewed for a lease
+    renewed = outbox.held_claims(runtime.engine, {ids[0]: 1}, utcnow(), lease - 5, lease)
     assert [(c.delivery_id, c.attempt_number) for c in renewed] == [(ids[0], 1)]
     assert _delivery(runtime, ids[0]).next_attempt_at > utcnow() + timedelta(seconds=lease - 5)
     age(runtime, ids[0], lease + 1)
     with runtime.session() as session:  # lapsed: claimed anew as attempt 2, the old claim is gone
         assert [c.attempt_number for c in outbox.claim_attempts(session, [ids[0]], utcnow(), lease)] == [2]
-        assert outbox.held_claims(session, {ids[0]: 1}, utcnow(), 0, lease) == []
+    assert outbox.held_claims(runtime.engine, {ids[0]: 1}, utcnow(), 0, lease) == []
 
 
 def test_sender_sends_a_backlogged_entry_as_its_claimed_attempt(runtime: Runtime, receiver: Receiver) -> None:
@@ -101,9 +100,9 @@ def test_sender_takes_a_listed_batch_over_in_one_read(
     claims: list[list[int]] = []
     held, claim = outbox.held_claims, outbox.claim_attempts
 
-    def spy_held(session, claimed, now, min_left, lease):  # noqa: ANN001, ANN202
+    def spy_held(engine, claimed, now, min_left, lease):  # noqa: ANN001, ANN202
         reads.append(dict(claimed))
-        return held(session, claimed, now, min_left, lease)
+        return held(engine, claimed, now, min_left, lease)
 
     def spy_claim(session, delivery_ids, now, lease):  # noqa: ANN001, ANN202
         claims.append(list(delivery_ids))
@@ -146,10 +145,10 @@ def test_sender_claim_failure_puts_the_ids_back(
     held = outbox.held_claims
     failures = [OperationalError("SELECT webhook_deliveries ...", {}, Exception("disk I/O error"))]
 
-    def flaky(session, claimed, now, min_left, lease):  # noqa: ANN001, ANN202
+    def flaky(engine, claimed, now, min_left, lease):  # noqa: ANN001, ANN202
         if failures:
             raise failures.pop()
-        return held(session, claimed, now, min_left, lease)
+        return held(engine, claimed, now, min_left, lease)
 
     monkeypatch.setattr(outbox, "held_claims", flaky)
     assert webhook_sender.drain(runtime) == 0
@@ -277,9 +276,9 @@ def _reads(monkeypatch: pytest.MonkeyPatch) -> list[dict[int, int]]:
     reads: list[dict[int, int]] = []
     held = outbox.held_claims
 
-    def spy(session, claimed, now, min_left, lease):  # noqa: ANN001, ANN202
+    def spy(engine, claimed, now, min_left, lease):  # noqa: ANN001, ANN202
         reads.append(dict(claimed))
-        return held(session, claimed, now, min_left, lease)
+        return held(engine, claimed, now, min_left, lease)
 
     monkeypatch.setattr(outbox, "held_claims", spy)
     return reads

@@ -53,6 +53,24 @@ def test_sender_completed_job_sends_one_signed_post(runtime: Runtime, receiver: 
     assert attempt.duration_ms is not None and attempt.duration_ms >= 0
 
 
+
+def test_sender_signs_with_the_secret_of_a_client_kept_in_sql(runtime: Runtime, receiver: Receiver) -> None:
+    from callbacks.signing import new_webhook_secret
+    from store.clients import create_client
+
+    secret = new_webhook_secret()
+    with runtime.session() as session:  # not in API_CLIENTS: the sender reads it from SQL
+        create_client(session, "sql-client", secret)
+        session.commit()
+    jobs = [new_job(runtime, callback=receiver.url(), client=name) for name in ("sql-client", "acme")]
+    for job_id in jobs:
+        finish(runtime, job_id)
+    assert run_webhooks(runtime) == 2
+    by_job = {json.loads(seen.body)["job_id"]: seen for seen in receiver.requests}
+    Webhook(secret).verify(by_job[jobs[0]].body, by_job[jobs[0]].headers)
+    Webhook(CLIENT_A.webhook_secret).verify(by_job[jobs[1]].body, by_job[jobs[1]].headers)
+
+
 def test_sender_signature_fails_on_flipped_byte_or_stale_timestamp(
     runtime: Runtime, receiver: Receiver
 ) -> None:
