@@ -22,7 +22,7 @@ Session's would; the lock is released when the connection goes back to the pool.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -37,7 +37,7 @@ from sqlalchemy.sql.dml import Insert
 from store.db import writer_queue
 
 Row = dict[str, Any]
-Converter = Callable[[Any], Any]  # a column type's result processor for the dialect
+Converter = Callable[[Any], Any]  # a column type's bind or result processor for the dialect
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,11 @@ class Prepared:
 
 @lru_cache(maxsize=512)
 def prepare(statement: Executable, dialect: Dialect, keys: tuple[str, ...] | None = None) -> Prepared:
-    """Compile `statement` for `dialect` (an INSERT for the column names `keys`); cached."""
+    """Compile `statement` for `dialect` (an INSERT for the column names `keys`); cached.
+
+    The cache is keyed by the statement object: build statements once (module constants, or a cache
+    like store.jobs._finish_statement), never per call.
+    """
     compiled = statement.compile(dialect=dialect, column_keys=list(keys) if keys is not None else None)
     defaults = tuple(
         [(column.key, column.default) for column in compiled.insert_prefetch]
@@ -86,7 +90,8 @@ class DirectTransaction:
     def rows(self, statement: Executable, params: Mapping[str, Any] | None = None) -> list[Row]:
         """Run a SELECT or a statement with RETURNING; its rows as {column key: value}."""
         prepared, cursor = self._execute(statement, params or {})
-        return [_converted(prepared.columns, row) for row in cursor.fetchall()]
+        with closing(cursor):
+            return [_converted(prepared.columns, row) for row in cursor.fetchall()]
 
     def first(self, statement: Executable, params: Mapping[str, Any] | None = None) -> Row | None:
         """The first row of `rows`, or None."""
@@ -95,7 +100,8 @@ class DirectTransaction:
 
     def rowcount(self, statement: Executable, params: Mapping[str, Any] | None = None) -> int:
         """Run a statement without RETURNING; the number of rows it matched."""
-        return self._execute(statement, params or {})[1].rowcount
+        with closing(self._execute(statement, params or {})[1]) as cursor:
+            return cursor.rowcount
 
     def insert_many(self, statement: Insert, rows: Sequence[Mapping[str, Any]]) -> None:
         """Run an INSERT once per row (DBAPI executemany); every row must name the same columns."""
@@ -104,16 +110,20 @@ class DirectTransaction:
         prepared = self._prepared(statement, rows[0])
         arguments = [self._arguments(prepared, row)[1] for row in rows]
         self._hold_writer(prepared)
-        cursor = self.connection.cursor()
-        self._call(cursor.executemany, prepared.compiled.string, arguments, cursor)
+        with closing(self.connection.cursor()) as cursor:
+            self._call(cursor.executemany, prepared.compiled.string, arguments, cursor)
 
     def _execute(self, statement: Executable, params: Mapping[str, Any]) -> tuple[Prepared, Any]:
         prepared = self._prepared(statement, params)
         sql, arguments = self._arguments(prepared, params)
         self._hold_writer(prepared)
         cursor = self.connection.cursor()
-        self._call(cursor.execute, sql, arguments, cursor)
-        return prepared, cursor
+        try:
+            self._call(cursor.execute, sql, arguments, cursor)
+        except BaseException:
+            cursor.close()
+            raise
+        return prepared, cursor  # the caller closes it
 
     def _prepared(self, statement: Executable, params: Mapping[str, Any]) -> Prepared:
         keys = tuple(sorted(params)) if isinstance(statement, Insert) else None
