@@ -70,7 +70,11 @@ _INSERT = insert(_JOBS)
 
 def create_job(session: Session, values: dict[str, Any]) -> JobRecord:
     """Insert and commit a new job from its column values; raise DuplicateJobError with the existing one
-    instead of a second (same Idempotency-Key, or an active job with the same code and product)."""
+    instead of a second (same Idempotency-Key, or an active job with the same code and product).
+
+    The INSERT is a direct transaction of its own; a transaction the session has open is committed
+    first (store.direct.engine_of). The session reads the existing job on a duplicate.
+    """
     values = {**values, "active_key": active_key_for(values["client_name"], values["code"], values["product_id"])}
     try:
         return _insert_committed(session, values)
