@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -38,13 +38,21 @@ def find_client_by_key(session: Session, configured: Sequence[ClientConfig], api
     return _to_config(row)
 
 
-def find_client_by_name(session: Session, configured: Sequence[ClientConfig], name: str) -> ClientConfig | None:
-    """The client called `name`, or None (the webhook sender looks up the signing secret this way)."""
-    for client in configured:
-        if client.name == name:
-            return client
-    row = session.get(ApiClient, name)
-    return None if row is None else _to_config(row)
+def find_clients_by_name(
+    sessions: Callable[[], Session], configured: Sequence[ClientConfig], names: Iterable[str]
+) -> dict[str, ClientConfig]:
+    """The clients called `names` that exist, by name (the webhook sender looks up signing secrets this
+    way): those of API_CLIENTS, the others from SQL, in a session opened only when there are any."""
+    wanted = set(names)
+    found = {client.name: client for client in configured if client.name in wanted}
+    missing = wanted - found.keys()
+    if missing:
+        with sessions() as session:
+            for name in missing:
+                row = session.get(ApiClient, name)
+                if row is not None:
+                    found[name] = _to_config(row)
+    return found
 
 
 def create_client(

@@ -82,7 +82,6 @@ class DirectTransaction:
     """Statements in one transaction on one DBAPI connection; see `transaction`."""
 
     def __init__(self, engine: Engine, connection: Any) -> None:
-        self.engine = engine
         self.dialect = engine.dialect
         self.connection = connection  # the pool's proxy of the DBAPI connection
         self._writer = writer_queue(engine)

@@ -273,15 +273,15 @@ def record_attempts(tx: DirectTransaction, attempts: Sequence[tuple[Claim, Attem
     return kept
 
 
+_ROUND_BASE = select(func.max(WebhookAttempt.attempt_number).label("base")).where(
+    WebhookAttempt.delivery_id == bindparam("delivery_id"), WebhookAttempt.outcome == REDELIVER
+)
+
+
 def retry_round_base(tx: DirectTransaction, delivery_id: int) -> int:
     """The attempt count at the latest redelivery request (0 if none): retries restart from it."""
     row = tx.first(_ROUND_BASE, {"delivery_id": delivery_id})
     return (row["base"] if row else None) or 0
-
-
-_ROUND_BASE = select(func.max(WebhookAttempt.attempt_number).label("base")).where(
-    WebhookAttempt.delivery_id == bindparam("delivery_id"), WebhookAttempt.outcome == REDELIVER
-)
 
 
 def reopen(session: Session, delivery: WebhookDelivery, now: datetime, lease: float) -> bool:

@@ -29,12 +29,12 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from callbacks import DELIVERED, RETRY, AttemptResult, next_delay
-from config import ClientConfig, Settings
+from config import Settings
 from config.heap import freeze_startup_objects
 from config.logging import setup_logging
 from config.netguard import install_loopback_guard
 from store import direct, outbox
-from store.clients import find_client_by_name
+from store.clients import find_clients_by_name
 from store.direct import DirectTransaction
 from store.models import DELIVERY_DELIVERED, DELIVERY_FAILED, DELIVERY_PENDING, utcnow
 from workers.queues import PDF_QUEUES, WEBHOOK_READY, ReadyEntry, rq_queue_key
@@ -205,7 +205,8 @@ class WebhookSender:
         now = utcnow()
         try:
             claims = self._claims(entries, now)
-            clients = _clients(self.rt, {claim.client_name or "" for claim in claims})
+            clients = find_clients_by_name(self.rt.session, self.rt.settings.api_clients,
+                                           {claim.client_name or "" for claim in claims})
         except SQLAlchemyError as exc:  # try them again after the others, after a pause
             log.warning("event=claim_failed deliveries=%s reason=%r", len(entries), str(exc))
             self._put_back(entries, front=False)
@@ -302,19 +303,6 @@ def _entries(raw: list[bytes]) -> list[ReadyEntry]:
         except ValueError:
             log.warning("event=bad_delivery_id value=%r", value[:40])
     return entries
-
-
-def _clients(rt: Runtime, names: set[str]) -> dict[str, ClientConfig]:
-    """The signing clients by name: those of API_CLIENTS, the others from SQL (a Session only for them)."""
-    found = {client.name: client for client in rt.settings.api_clients if client.name in names}
-    missing = names - found.keys()
-    if missing:
-        with rt.session() as session:
-            for name in missing:
-                client = find_client_by_name(session, (), name)
-                if client is not None:
-                    found[name] = client
-    return found
 
 
 def _attempt_record(settings: Settings, tx: DirectTransaction, task: Task, now: datetime) -> outbox.AttemptRecord:
