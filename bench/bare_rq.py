@@ -14,6 +14,7 @@ from rq import Queue, Worker
 from rq.registry import FailedJobRegistry, FinishedJobRegistry
 from rq.utils import utcparse
 
+from bench import machine
 from bench.service_bench import cpu_seconds
 from service import embedded_redis
 
@@ -37,6 +38,7 @@ class BareResult:
     seconds: float
     round_no: int = 1
     cpu_seconds: float = 0.0
+    steal: float | None = None  # the machine's steal share during the round (bench.machine.steal_share)
 
     @property
     def cpu_per_job(self) -> float:
@@ -119,6 +121,7 @@ def _measure(connection: redis.Redis, worker_class: str, workers: int, jobs: int
     failed_registry = FailedJobRegistry(queue=queue)
     ids = [f"bare-{n}" for n in range(jobs)]
     finished_before, failed_before = finished_registry.count, failed_registry.count  # the warm-up jobs
+    ticks = machine.cpu_ticks()
     started = time.time()
     for job_id in ids:  # one enqueue per job, as the API does one per submit
         queue.enqueue_call(RENDER_FUNCTION, args=(job_id,), job_id=job_id)
@@ -134,7 +137,8 @@ def _measure(connection: redis.Redis, worker_class: str, workers: int, jobs: int
             pipe.hget(f"rq:job:{job_id}", "ended_at")
         ends = [utcparse(value.decode()).timestamp() for value in pipe.execute() if value]
     seconds = (max(ends) if ends else time.time()) - started
-    return BareResult(worker_class, workers, jobs, finished, failed, seconds, round_no)
+    steal = machine.steal_share(ticks, machine.cpu_ticks())
+    return BareResult(worker_class, workers, jobs, finished, failed, seconds, round_no, steal=steal)
 
 
 def _stop(processes: list[subprocess.Popen[bytes]]) -> None:

@@ -89,26 +89,30 @@ def render(results: Results) -> str:
     return "\n".join(lines)
 
 
+def _steal(share: float | None) -> str:
+    return f"{share * 100:.1f}" if share is not None else "n/a"
+
+
 def _ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}" if b else "n/a"
 
 
 def _throughput(r: Results) -> list[str]:
     lines = ["## End-to-end throughput", "",
-             "| run | processes | jobs | done | seconds | jobs/s | % of ceiling | CPU ms/job |",
-             "|---|---|---|---|---|---|---|---|",
+             "| run | processes | jobs | done | seconds | jobs/s | % of ceiling | CPU ms/job | steal % |",
+             "|---|---|---|---|---|---|---|---|---|",
              f"| render-bound ceiling ({ms(r.render_cpu)} ms CPU/report, fastest of "
              f"{' / '.join(ms(sample) for sample in r.render_samples)}) | {r.cores} | | | | {r.ceiling:.1f} | 100 | "
-             f"{ms(r.render_cpu)} |"]
+             f"{ms(r.render_cpu)} | |"]
     for bare in r.bare:
         name = "rq-default (forking Worker)" if bare.worker_class.endswith(".Worker") else "rq-simple (SimpleWorker)"
         lines.append(f"| bare {name} #{bare.round_no} | {bare.workers} | {bare.jobs} | {bare.finished} | "
                      f"{bare.seconds:.2f} | {bare.jobs_per_second:.1f} | {_pct(bare.jobs_per_second, r.ceiling)} | "
-                     f"{ms(bare.cpu_per_job)} |")
+                     f"{ms(bare.cpu_per_job)} | {_steal(bare.steal)} |")
     for number, run in enumerate(r.e2e_runs, 1):
         lines.append(f"| service #{number} (HTTP -> RQ -> render -> store -> SQL -> {run.end_marker}) | {r.cores} | "
                      f"{run.jobs} | {run.completed} | {run.seconds:.2f} | {run.jobs_per_second:.1f} | "
-                     f"{_pct(run.jobs_per_second, r.ceiling)} | {ms(run.cpu_per_job)} |")
+                     f"{_pct(run.jobs_per_second, r.ceiling)} | {ms(run.cpu_per_job)} | {_steal(run.steal)} |")
     e2e = r.e2e
     if e2e is not None:
         lines += ["", "```",

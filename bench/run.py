@@ -189,6 +189,10 @@ def notes(plan: BenchPlan, cores: int) -> list[str]:
         "bare RQ: `python -m rq.cli worker -w <class> bench` x cores on its own embedded redis-server, jobs "
         "enqueued one by one; jobs/s = jobs / (first enqueue -> last ended_at)",
         "service e2e: 4 HTTP clients submit N jobs to idle workers; jobs/s = N / (first submit -> last end)",
+        "steal %: the share of the machine's CPU time the hypervisor gave to other guests during the round "
+        "(/proc/stat; the e2e's window also covers its load generator's start). Renders are 30-40 % slower "
+        "in a round with 20-30 % steal than in a quiet one, so a pair of rounds with unlike steal compares "
+        "two machines",
         "load generator: bench/loadgen.py, raw keep-alive HTTP/1.1 sockets, threads x spawned processes; open "
         "loop keeps a fixed schedule (lateness = send time behind schedule), closed loop = clients back to back",
         "submit phase: PDF workers stopped (supervisorctl stop pdf_worker:*) so renders do not share the cores; "

@@ -12,6 +12,7 @@ from pathlib import Path
 from rq.utils import utcparse
 from sqlalchemy import func, select
 
+from bench import machine
 from bench.loadgen import Connection, Target, run_load
 from bench.receiver import WebhookReceiver
 from callbacks.signing import new_webhook_secret
@@ -65,6 +66,7 @@ class E2EResult:
     end_marker: str
     submit_statuses: dict[int, int] = field(default_factory=dict)
     cpu: dict[str, float] = field(default_factory=dict)
+    steal: float | None = None  # the machine's steal share during the round (bench.machine.steal_share)
 
     @property
     def cpu_per_job(self) -> float:
@@ -83,6 +85,7 @@ def run_e2e(service: RunningService, target: Target, receiver: WebhookReceiver, 
     """Submit `jobs` jobs over HTTP (4 clients) to idle workers; time until all are completed and called back."""
     pids = service_pids(service)
     before = cpu_snapshot(pids)
+    ticks = machine.cpu_ticks()
     load = run_load(target, tag=tag, processes=1, threads=4, max_requests=jobs, duration=timeout, keep_bodies=True)
     started = load.wall_started
     ids = {json.loads(body)["job_id"] for body in load.bodies if body.startswith(b"{") and b"job_id" in body}
@@ -104,8 +107,9 @@ def run_e2e(service: RunningService, target: Target, receiver: WebhookReceiver, 
         webhooks = len(arrived)
         if webhooks == len(ids) and arrived:
             end, marker = max(arrived), "webhook received"
+    steal = machine.steal_share(ticks, machine.cpu_ticks())  # also over the load generator's start (~1 s)
     cpu = cpu_by_program(before, pids) | {"load generator": load.cpu_seconds}
-    return E2EResult(jobs, len(ends), webhooks, end - started, marker, dict(load.statuses), cpu)
+    return E2EResult(jobs, len(ends), webhooks, end - started, marker, dict(load.statuses), cpu, steal)
 
 
 def _final_count(factory, ids: set[str]) -> int:  # noqa: ANN001

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+from bench import machine
 from bench.report import Results
 
 
@@ -35,3 +36,16 @@ def test_a_round_without_a_neighbour_is_left_out_of_the_median() -> None:
     results.e2e_runs.append(SimpleNamespace(jobs_per_second=10.0, cpu_per_job=0.05))  # round 3: no neighbours
     assert results.paired_rounds()[2][1:] == (None, None, None)
     assert round(results.paired_median(1), 3) == 0.85
+
+
+def test_steal_share_is_the_stolen_part_of_the_cpu_time_between_two_readings() -> None:
+    before = (100, 0, 50, 800, 0, 0, 0, 50, 0, 0)
+    after = (200, 0, 100, 900, 0, 0, 0, 100, 7, 0)  # 300 ticks spent: 100 user, 50 system, 100 idle, 50 steal
+    assert machine.steal_share(before, after) == 50 / 300
+    assert machine.steal_share((), after) is None  # no /proc/stat
+    assert machine.steal_share(before, before) is None  # no time passed
+
+
+def test_cpu_ticks_reads_this_machines_counters() -> None:
+    ticks = machine.cpu_ticks()
+    assert len(ticks) >= 8 and sum(ticks) > 0
