@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from bench.report import render
 from bench.run import PLANS, run_bench, write_report
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.timeout(120)
@@ -53,3 +57,14 @@ def test_sql_cost_claims_every_job_once_each_way(tmp_path: Path) -> None:
     engine.dispose()
     assert {way: len(seconds) for way, seconds in costs.items()} == {"session": 3, "direct": 3}
     assert sorted(statuses) == [("processing", 1)] * 6  # each job claimed, and only once
+
+
+@pytest.mark.timeout(180)
+def test_profile_jobs_runs_each_step_and_every_webhook_arrives() -> None:
+    # a subprocess: the PDF worker installs its own signal handlers in the process it runs in
+    done = subprocess.run([sys.executable, "-m", "bench.profile_jobs", "4", "0", "--null-render"],
+                          cwd=PROJECT_DIR, capture_output=True, text=True, timeout=170, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    for step in ("=== submit", "=== PDF worker: ", "=== webhook worker"):
+        assert step in done.stdout
+    assert "webhooks received: 4/4 (bad signatures 0, duplicates 0)" in done.stdout
