@@ -8,11 +8,11 @@ from rq import Queue
 from sqlalchemy import insert
 
 from store.jobs import active_key_for
-from store.models import QUEUED, JobRecord, utcnow
+from store.models import JobRecord
 from workers.eta import TICKET_KEY
 from workers.queues import GENERATE_PDF
 from workers.runtime import Runtime
-from workers.submit import JobRequest, new_job_id, rq_options
+from workers.submit import JobRequest, new_job_row, rq_options
 
 
 def fill_queue(rt: Runtime, count: int, *, client_name: str, body: dict[str, Any], tag: str,
@@ -31,27 +31,10 @@ def fill_queue(rt: Runtime, count: int, *, client_name: str, body: dict[str, Any
 
 
 def _row(client_name: str, body: dict[str, Any], code: str) -> dict[str, Any]:
+    """A new job's row as the submit writes it, with the active key create_job would add."""
     request = JobRequest(code=code, product_id=body["productId"], callback=body.get("callback"),
                          data=body.get("data"))
-    now = utcnow()
-    return {
-        "job_id": new_job_id(),
-        "client_name": client_name,
-        "code": code,
-        "product_id": request.product_id,
-        "priority": request.priority,
-        "status": QUEUED,
-        "progress": 0,
-        "phase": "queued",
-        "request_data": request.data,
-        "callback_url": request.callback,
-        "request_fingerprint": request.fingerprint(),
-        "active_key": active_key_for(client_name, code, request.product_id),
-        "created_at": now,
-        "updated_at": now,
-        "retry_count": 0,
-        "attempts": 0,
-    }
+    return new_job_row(client_name, request) | {"active_key": active_key_for(client_name, code, request.product_id)}
 
 
 def _enqueue(rt: Runtime, rows: list[dict[str, Any]]) -> None:

@@ -22,7 +22,7 @@ from store import direct
 from store import jobs as job_store
 from store.db import make_engine, make_session_factory, migrate
 from store.models import utcnow
-from workers.submit import JobRequest, _new_row
+from workers.submit import JobRequest, new_job_row
 
 
 def claim_costs(engine: Engine, jobs: int) -> dict[str, list[float]]:
@@ -45,7 +45,7 @@ def claim_costs(engine: Engine, jobs: int) -> dict[str, list[float]]:
 def _new_job(sessions, code: str) -> str:  # noqa: ANN001
     request = JobRequest(code=code, product_id="minatBakatUmum", data=sample_data())
     with sessions() as session:
-        return job_store.create_job(session, _new_row("bench", request)).job_id
+        return job_store.create_job(session, new_job_row("bench", request)).job_id
 
 
 def _claim_in_session(sessions, job_id: str) -> object:  # noqa: ANN001

@@ -93,7 +93,7 @@ def new_job_id() -> str:
 
 def submit_job(rt: Runtime, client_name: str, request: JobRequest) -> SubmitResult:
     """Record the job in SQL (committed), then enqueue it; Redis being down only delays the enqueue."""
-    values = _new_row(client_name, request)
+    values = new_job_row(client_name, request)
     with rt.session() as session:
         if request.idempotency_key:
             existing = job_store.find_by_idempotency_key(session, client_name, request.idempotency_key)
@@ -119,8 +119,8 @@ def _replay(existing: JobRecord, request: JobRequest) -> SubmitResult:
     return SubmitResult(existing, created=False)
 
 
-def _new_row(client_name: str, request: JobRequest) -> dict[str, Any]:
-    """The column values of a new job."""
+def new_job_row(client_name: str, request: JobRequest) -> dict[str, Any]:
+    """The column values of a new job (the bench's bulk fill writes the same rows)."""
     now = utcnow()
     scheduled = request.run_at is not None and request.run_at > now
     return {
