@@ -69,6 +69,7 @@ class PdfWorker(SimpleWorker):
     death_penalty_class = TimeoutPenalty
     _beat_at: float | None = None
     _held: Pipeline | None = None  # prepare_execution's commands, sent with prepare_job_execution's
+    _written_state: str | None = None  # the state last written to the worker's hash
 
     def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
         """RQ's heartbeat, throttled and pipelined when it is not part of a pipeline already."""
@@ -83,10 +84,13 @@ class PdfWorker(SimpleWorker):
         self._beat_at = time.monotonic()
 
     def set_state(self, state: str, pipeline: Pipeline | None = None) -> None:
-        """RQ's set_state, skipping the write when the state is already `state`."""
-        if pipeline is None and state == getattr(self, "_state", None):
+        """RQ's set_state, skipping the write when Redis has `state` already (handle_job_success
+        writes "idle" with the job's success, before RQ's loop sets it)."""
+        if pipeline is None and state == self._written_state:
+            self._state = state
             return
         super().set_state(state, pipeline=pipeline)
+        self._written_state = state
 
     def prepare_execution(self, job: Job) -> Execution:
         """RQ's prepare_execution (the execution's record, the busy state), sent with the job's start."""
@@ -133,11 +137,14 @@ class PdfWorker(SimpleWorker):
                                     execution_started_at=execution.created_at, execution_ended_at=job.ended_at)
             job.cleanup(result_ttl, pipeline=pipe, remove_from_queue=False)
             self.cleanup_execution(job, pipeline=pipe, execution=execution)
-            self.set_state(WorkerStatus.IDLE, pipeline=pipe)
+            # "idle" in Redis only: RQ's own state stays busy until its loop sets it, so a warm stop
+            # (SIGTERM) landing here still waits for this job instead of raising StopRequested into it.
+            pipe.hset(self.key, "state", WorkerStatus.IDLE)
             # Read in the same MULTI as the finished status: a dependent added later sees the job
             # finished and is enqueued by its enqueuer, one added before is in this set.
             pipe.smembers(job.dependents_key)
             dependents = pipe.execute()[-1]
+        self._written_state = WorkerStatus.IDLE
         job._status = JobStatus.FINISHED
         if dependents:
             queue.enqueue_ready_jobs_by_queue(queue.move_dependents_to_ready(job))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import textwrap
@@ -198,3 +199,32 @@ def test_a_dependent_of_a_finished_job_is_enqueued_and_run(runtime) -> None:
     PdfWorker([queue], connection=runtime.redis).work(burst=True)
     assert first.get_status(refresh=True) == JobStatus.FINISHED
     assert second.get_status(refresh=True) == JobStatus.FINISHED and second.return_value() == 2
+
+
+def test_a_stop_signal_during_a_jobs_success_bookkeeping_lets_it_finish_then_stops_the_worker(
+    runtime, monkeypatch
+) -> None:
+    # A warm stop (supervisorctl's SIGTERM) landing while the success MULTI is being built: the job is
+    # still running, so RQ must finish it and stop after it, not raise StopRequested into it.
+    from redis.client import Pipeline
+    from rq.job import JobStatus
+
+    queue = Queue("stop-at-success", connection=runtime.redis)
+    first, second = queue.enqueue(answer, 1), queue.enqueue(answer, 2)
+    worker = PdfWorker([queue], connection=runtime.redis)
+    execute = Pipeline.execute
+
+    def signalled_first(pipe, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        if any(command[0][:2] == ("SMEMBERS", first.dependents_key) for command in pipe.command_stack):
+            worker.request_stop(signal.SIGTERM, None)  # what the signal handler runs
+        return execute(pipe, *args, **kwargs)
+
+    handlers = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    monkeypatch.setattr(Pipeline, "execute", signalled_first)
+    try:
+        worker.work(burst=True)
+    finally:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+    assert first.get_status(refresh=True) == JobStatus.FINISHED
+    assert second.get_status(refresh=True) == JobStatus.QUEUED  # no job taken after the stop
