@@ -21,7 +21,7 @@ $(STAMP): requirements.txt
 	@touch $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m service.run
+	$(PY) -m ops.run
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -34,7 +34,7 @@ bench: $(STAMP)
 
 # Control the running service: make ctl cmd="restart pdf_worker:*"
 ctl: $(STAMP)
-	$(PY) -m service.ctl $(cmd)
+	$(PY) -m ops.ctl $(cmd)
 
 status: ctl
 

@@ -22,7 +22,7 @@ from api.dashboard import mount_dashboard
 from api.errors import register_error_handlers
 from api.extension import EXTENSION
 from config import Settings
-from workers.runtime import Runtime, build_runtime
+from jobs.runtime import Runtime, build_runtime
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:

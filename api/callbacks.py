@@ -10,7 +10,7 @@ from api.errors import ConflictError
 from api.extension import runtime
 from api.jobs import load_job
 from api.serialize import callback_body
-from workers.relay import DeliveryBusyError, NoCallbackError, redeliver
+from jobs.webhook_relay import DeliveryBusyError, NoCallbackError, redeliver
 
 bp = Blueprint("callbacks", __name__, url_prefix="/api/jobs")
 

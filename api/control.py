@@ -10,10 +10,10 @@ from api.errors import ConflictError, NotFoundError
 from api.extension import runtime
 from api.jobs import load_job
 from api.serialize import accepted_body, job_status_body
+from jobs import control
+from jobs.eta import estimate
 from store import deliveries as delivery_store
 from store.jobs import DuplicateJobError
-from workers import control
-from workers.eta import estimate
 
 bp = Blueprint("control", __name__, url_prefix="/api/jobs")
 

@@ -8,7 +8,7 @@ from rq_dashboard.web import setup_rq_connection
 
 from api.auth import check_basic_auth
 from config import Settings
-from workers.runtime import redis_url
+from jobs.runtime import redis_url
 
 PREFIX = "/rq"
 

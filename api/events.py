@@ -8,7 +8,7 @@ from flask.typing import ResponseReturnValue
 from api.auth import require_client
 from api.extension import runtime
 from api.jobs import load_job
-from workers.watch import job_events
+from jobs.watch import job_events
 
 bp = Blueprint("events", __name__, url_prefix="/api/jobs")
 

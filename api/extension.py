@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import current_app
 
-from workers.runtime import Runtime
+from jobs.runtime import Runtime
 
 EXTENSION = "pdfjobs"
 

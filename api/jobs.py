@@ -9,11 +9,11 @@ from api.auth import current_client, require_client
 from api.errors import ConflictError, GoneError, NotFoundError
 from api.extension import runtime
 from api.serialize import job_status_body
+from jobs.eta import estimate
+from jobs.progress import live_progress
 from store import deliveries as delivery_store
 from store import jobs as job_store
 from store.models import COMPLETED, JobRecord
-from workers.eta import estimate
-from workers.progress import live_progress
 
 bp = Blueprint("jobs", __name__, url_prefix="/api/jobs")
 

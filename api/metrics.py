@@ -7,7 +7,7 @@ from flask.typing import ResponseReturnValue
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from api.extension import runtime
-from workers.metrics import JobMetricsCollector
+from jobs.metrics import JobMetricsCollector
 
 bp = Blueprint("metrics", __name__)
 

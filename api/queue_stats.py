@@ -8,7 +8,7 @@ from flask.typing import ResponseReturnValue
 from api.auth import require_client
 from api.extension import runtime
 from callbacks.payloads import iso
-from workers.stats import queue_stats
+from jobs.stats import queue_stats
 
 bp = Blueprint("queue_stats", __name__, url_prefix="/api/queue")
 

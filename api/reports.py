@@ -12,8 +12,8 @@ from api.errors import ServiceUnavailableError, UnprocessableError
 from api.extension import runtime
 from api.requests import parse_job_request
 from api.serialize import accepted_body
-from workers.eta import estimate
-from workers.submit import IdempotencyKeyReusedError, JobRequest, QueueFullError, SubmitResult, submit_job
+from jobs.eta import estimate
+from jobs.submit import IdempotencyKeyReusedError, JobRequest, QueueFullError, SubmitResult, submit_job
 
 bp = Blueprint("reports", __name__, url_prefix="/api/reports")
 

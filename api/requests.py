@@ -8,8 +8,8 @@ from api.errors import UnprocessableError, ValidationError
 from api.extension import runtime
 from api.schemas import json_body, parse_submit
 from callbacks.url_policy import CallbackUrlError, check_callback_url
-from workers.render import UnknownTemplateError
-from workers.submit import JobRequest
+from jobs.submit import JobRequest
+from render import UnknownTemplateError
 
 MAX_IDEMPOTENCY_KEY = 255
 

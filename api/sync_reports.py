@@ -12,9 +12,9 @@ from api.jobs import pdf_response
 from api.reports import submit_or_refuse
 from api.requests import parse_job_request
 from api.serialize import accepted_body
+from jobs.eta import estimate
+from jobs.watch import wait_until_final
 from store.models import CANCELLED, COMPLETED, FAILED
-from workers.eta import estimate
-from workers.watch import wait_until_final
 
 bp = Blueprint("sync_reports", __name__, url_prefix="/api/reports")
 

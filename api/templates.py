@@ -8,7 +8,7 @@ from flask.typing import ResponseReturnValue
 from api.auth import require_client
 from api.errors import NotFoundError
 from api.extension import runtime
-from workers.render import UnknownTemplateError
+from render import UnknownTemplateError
 
 bp = Blueprint("templates", __name__, url_prefix="/api/templates")
 

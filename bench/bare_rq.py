@@ -16,7 +16,7 @@ from rq.utils import utcparse
 
 from bench import machine
 from bench.service_bench import cpu_seconds
-from service import embedded_redis
+from ops import embedded_redis
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 QUEUE = "bench"

@@ -7,12 +7,12 @@ from typing import Any
 from rq import Queue
 from sqlalchemy import insert
 
+from jobs.eta import TICKET_KEY
+from jobs.queues import GENERATE_PDF
+from jobs.runtime import Runtime
+from jobs.submit import JobRequest, new_job_row, rq_options
 from store.jobs import active_key_for
 from store.models import JobRecord
-from workers.eta import TICKET_KEY
-from workers.queues import GENERATE_PDF
-from workers.runtime import Runtime
-from workers.submit import JobRequest, new_job_row, rq_options
 
 
 def fill_queue(rt: Runtime, count: int, *, client_name: str, body: dict[str, Any], tag: str,
@@ -40,7 +40,7 @@ def _row(client_name: str, body: dict[str, Any], code: str) -> dict[str, Any]:
 def _enqueue(rt: Runtime, rows: list[dict[str, Any]]) -> None:
     priority = rows[0]["priority"]
     queue = Queue(priority, connection=rt.redis)
-    # Queue tickets as enqueue_job takes them (workers.eta), one INCRBY for the batch.
+    # Queue tickets as enqueue_job takes them (jobs.eta), one INCRBY for the batch.
     first = int(rt.redis.incrby(TICKET_KEY.format(priority), len(rows))) - len(rows) + 1
     datas = [
         Queue.prepare_data(

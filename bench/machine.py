@@ -8,7 +8,7 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-from service.embedded_redis import redis_server_binary
+from ops.embedded_redis import redis_server_binary
 
 PACKAGES = (
     "rq", "redis", "hiredis", "reportlab", "rl_accel", "flask", "gunicorn", "gevent", "sqlalchemy", "supervisor",

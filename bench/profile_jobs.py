@@ -32,13 +32,13 @@ from rq import Queue
 from bench.receiver import WebhookReceiver
 from bench.service_bench import new_secret
 from config import ClientConfig, Settings
-from service import embedded_redis
+from jobs.queues import PDF_QUEUES
+from jobs.runtime import build_runtime, set_runtime
+from ops import embedded_redis
 from store.db import migrate
-from workers.main import preload
-from workers.queues import PDF_QUEUES
-from workers.runtime import build_runtime, set_runtime
+from workers.pdf_worker import preload
+from workers.rq_worker import PdfWorker
 from workers.webhook_sender import drain
-from workers.worker import PdfWorker
 
 SAMPLE = Path(__file__).resolve().parent.parent / "examples" / "minatBakatUmum.json"
 
@@ -161,7 +161,7 @@ def main(argv: list[str]) -> int:
             if null_render:
                 rt.overrides["templates"] = NullTemplates(rt.templates)
                 del rt.__dict__["templates"]  # the cached registry
-            # As `python -m workers.main` does before its first job: without it the storage backends'
+            # As `python -m workers.pdf_worker` does before its first job: without it the storage backends'
             # import (~0.23 s, once) counted as ~0.8 ms per job of a 300-job run.
             preload(rt)
             pdf_worker = PdfWorker([Queue(name, connection=rt.redis) for name in PDF_QUEUES], connection=rt.redis)

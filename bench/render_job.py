@@ -8,7 +8,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from workers.render import load_registry
+from render import load_registry
 
 SAMPLE = Path(__file__).resolve().parent.parent / "examples" / "minatBakatUmum.json"
 

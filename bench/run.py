@@ -40,9 +40,9 @@ from bench.submit_bench import (
     run_saturation,
     used_memory,
 )
-from service.harness import RunningService
-from workers.render import load_registry
-from workers.runtime import build_runtime
+from jobs.runtime import build_runtime
+from ops.harness import RunningService
+from render import load_registry
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 

@@ -16,7 +16,7 @@ from bench import machine
 from bench.loadgen import Connection, Target, run_load
 from bench.receiver import WebhookReceiver
 from callbacks.signing import new_webhook_secret
-from service.harness import RunningService
+from ops.harness import RunningService
 from store.models import COMPLETED, FINAL_STATES, JobRecord
 
 SAMPLE = Path(__file__).resolve().parent.parent / "examples" / "minatBakatUmum.json"

@@ -18,11 +18,11 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from bench.render_job import sample_data
+from jobs.submit import JobRequest, new_job_row
 from store import direct
 from store import jobs as job_store
 from store.db import make_engine, make_session_factory, migrate
 from store.models import utcnow
-from workers.submit import JobRequest, new_job_row
 
 
 def claim_costs(engine: Engine, jobs: int) -> dict[str, list[float]]:

@@ -12,10 +12,10 @@ from sqlalchemy import delete
 from bench.fill import fill_queue
 from bench.loadgen import Connection, LoadResult, Target, run_load
 from bench.service_bench import CLIENT_NAME, cpu_by_program, cpu_snapshot, service_pids
-from service.harness import RunningService
+from jobs.queues import PDF_QUEUES
+from jobs.runtime import Runtime
+from ops.harness import RunningService
 from store.models import QUEUED, JobRecord
-from workers.queues import PDF_QUEUES
-from workers.runtime import Runtime
 
 DELIBERATE = (429, 503)
 # Pairs per block of the paired growth measurement: the reference and the filled queue take turns this

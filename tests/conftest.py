@@ -17,9 +17,9 @@ import redis as redis_lib
 
 from config import ClientConfig, Settings
 from config.netguard import install_loopback_guard, remove_loopback_guard
-from service import embedded_redis
+from jobs.runtime import Runtime, build_runtime, set_runtime
+from ops import embedded_redis
 from store.db import migrate
-from workers.runtime import Runtime, build_runtime, set_runtime
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 EXAMPLES = PROJECT_DIR / "examples"
@@ -167,7 +167,7 @@ def run_jobs(rt: Runtime, queues: tuple[str, ...] = ("high", "normal", "low")) -
     """Run every queued job in-process, as a worker would (burst)."""
     from rq import Queue
 
-    from workers.worker import PdfWorker
+    from workers.rq_worker import PdfWorker
 
     worker = PdfWorker([Queue(name, connection=rt.redis) for name in queues], connection=rt.redis)
     worker.work(burst=True)
@@ -175,7 +175,7 @@ def run_jobs(rt: Runtime, queues: tuple[str, ...] = ("high", "normal", "low")) -
 
 def unreachable_redis(settings: Settings) -> redis_lib.Redis:
     """A Redis client built as the API builds its own, pointing at a server that does not exist."""
-    from workers.runtime import connect_redis
+    from jobs.runtime import connect_redis
 
     return connect_redis(settings.with_changes(redis_url="unix:///nonexistent/redis.sock"), socket_timeout=0.2)
 

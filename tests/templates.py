@@ -5,11 +5,11 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from jobs.runtime import Runtime
+from render.base import Progress, RenderError, Template, report_progress
+from render.minat_bakat import MinatBakatTemplate
+from render.registry import TemplateRegistry
 from tests.conftest import sample_request
-from workers.render.base import Progress, RenderError, Template, report_progress
-from workers.render.minat_bakat import MinatBakatTemplate
-from workers.render.registry import TemplateRegistry
-from workers.runtime import Runtime
 
 
 class GatedTemplate(Template):

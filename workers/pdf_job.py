@@ -12,16 +12,16 @@ from rq import get_current_job
 from rq.job import Job
 from rq.timeouts import JobTimeoutException
 
+from jobs import eta, outcome
+from jobs.errors import PermanentJobError, is_permanent
+from jobs.lease import HeldLease, job_lease
+from jobs.progress import META_PROGRESS_INTERVAL, SQL_PROGRESS_INTERVAL
+from jobs.runtime import Runtime, get_runtime
+from storage.staging import staging_area
 from store import direct
 from store import jobs as job_store
 from store.models import CANCELLED, FAILED, JobRecord, utcnow
-from workers import eta, outcome
-from workers.errors import PermanentJobError, is_permanent
-from workers.lease import HeldLease, job_lease
-from workers.progress import META_PROGRESS_INTERVAL, SQL_PROGRESS_INTERVAL
-from workers.runtime import Runtime, get_runtime
-from workers.staging import staging_area
-from workers.worker import JobStoppedError, JobTimedOutError
+from workers.rq_worker import JobStoppedError, JobTimedOutError
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ def _run(
 
 def rendered_pdf(rt: Runtime, job: JobRecord, progress: ProgressReporter) -> bytes:
     """The PDF kept by an earlier attempt whose upload failed, or a new render (kept for remote storage)."""
-    staging = staging_area(rt) if stages_uploads(rt) else None
+    staging = staging_area(rt.settings.data_dir) if stages_uploads(rt) else None
     kept = staging.load(job.job_id) if staging is not None else None
     if kept is not None:
         log.info("job=%s event=render_skipped reason=kept_from_failed_upload bytes=%s", job.job_id, len(kept))
@@ -109,7 +109,7 @@ def upload_step(rt: Runtime) -> str:
 def _discard_staged(rt: Runtime, job_id: str) -> None:
     """Remove the kept PDF of a job that is stored or has ended (a missing file is fine)."""
     try:
-        staging_area(rt).discard(job_id)
+        staging_area(rt.settings.data_dir).discard(job_id)
     except OSError as exc:  # the staging sweep removes it later
         log.warning("job=%s event=staged_pdf_not_removed error=%r", job_id, str(exc))
 
@@ -153,7 +153,7 @@ def _handle_failure(
         return
     retry_at = utcnow() + timedelta(seconds=_next_delay(rq_job))
     phase = "retrying"
-    if uploading and stages_uploads(rt) and staging_area(rt).path(job.job_id).exists():
+    if uploading and stages_uploads(rt) and staging_area(rt.settings.data_dir).path(job.job_id).exists():
         message = f"{message}; will retry the upload only"
         phase = f"{upload_step(rt)} failed; retrying the upload only"
     log.warning("job=%s event=retrying retries_left=%s error=%r", job.job_id, retries_left, message)

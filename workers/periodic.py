@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from redis.exceptions import RedisError
 
-from workers.runtime import Runtime
+from jobs.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

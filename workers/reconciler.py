@@ -19,13 +19,13 @@ from datetime import UTC, datetime, timedelta
 
 from redis.exceptions import RedisError
 
+from jobs import outcome
+from jobs.lease import leases_held
+from jobs.queues import PDF_QUEUES, rq_intermediate_key, rq_queue_key
+from jobs.runtime import Runtime
+from jobs.submit import enqueue_job
 from store import jobs as job_store
 from store.models import FAILED, PROCESSING, QUEUED, JobRecord, utcnow
-from workers import outcome
-from workers.lease import leases_held
-from workers.queues import PDF_QUEUES, rq_intermediate_key, rq_queue_key
-from workers.runtime import Runtime
-from workers.submit import enqueue_job
 
 log = logging.getLogger(__name__)
 

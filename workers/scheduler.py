@@ -22,22 +22,23 @@ from rq.scheduler import RQScheduler
 from config import Settings
 from config.logging import setup_logging
 from config.netguard import install_loopback_guard
+from jobs import webhook_relay as relay
+from jobs.mongo_relay import RELAY_INTERVAL, relay_mongo_records
+from jobs.queues import PDF_QUEUES
+from jobs.redis_check import warn_if_not_durable
+from jobs.retention import purge_expired_pdfs, sweep_staged
+from jobs.runtime import Runtime, build_runtime, set_runtime
+from jobs.submit import enqueue_job
 from store import jobs as job_store
 from store.db import checkpoint
 from store.models import utcnow
-from workers import relay
-from workers.mongo_relay import relay_tasks
 from workers.periodic import PeriodicTask
-from workers.queues import PDF_QUEUES
 from workers.reconciler import reconcile
-from workers.redis_check import warn_if_not_durable
-from workers.retention import purge_expired_pdfs
-from workers.runtime import Runtime, build_runtime, set_runtime
-from workers.submit import enqueue_job
 
 log = logging.getLogger(__name__)
 
 RETENTION_INTERVAL = 3600.0
+STAGING_SWEEP_INTERVAL = 600.0  # seconds between sweeps of kept PDFs of ended jobs
 CHECKPOINT_INTERVAL = 1.0  # SQLite's WAL, which the API does not checkpoint itself (store.db.make_engine)
 
 
@@ -135,7 +136,8 @@ def extra_tasks(settings: Settings) -> list[PeriodicTask]:
         PeriodicTask("webhook_relay", settings.scheduler_interval, relay.relay_due_deliveries),
         PeriodicTask("retention", RETENTION_INTERVAL, purge_expired_pdfs),
         PeriodicTask("sql_checkpoint", CHECKPOINT_INTERVAL, lambda rt: checkpoint(rt.engine)),
-        *relay_tasks(settings),
+        PeriodicTask("mongo_relay", RELAY_INTERVAL, relay_mongo_records),
+        PeriodicTask("staging_sweep", STAGING_SWEEP_INTERVAL, sweep_staged),
     ]
 
 

@@ -33,13 +33,13 @@ from config import Settings
 from config.heap import freeze_startup_objects
 from config.logging import setup_logging
 from config.netguard import install_loopback_guard
+from jobs.queues import PDF_QUEUES, WEBHOOK_READY, ReadyEntry, rq_queue_key
+from jobs.runtime import Runtime, build_runtime, set_runtime
+from jobs.webhook_relay import attempt_timeout, lease_seconds
 from store import direct, outbox
 from store.clients import find_clients_by_name
 from store.direct import DirectTransaction
 from store.models import DELIVERY_DELIVERED, DELIVERY_FAILED, DELIVERY_PENDING, utcnow
-from workers.queues import PDF_QUEUES, WEBHOOK_READY, ReadyEntry, rq_queue_key
-from workers.relay import attempt_timeout, lease_seconds
-from workers.runtime import Runtime, build_runtime, set_runtime
 from workers.sender_pool import SenderPool, Task, leave_signals_to_main_thread
 
 log = logging.getLogger(__name__)

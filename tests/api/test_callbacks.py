@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from standardwebhooks.webhooks import Webhook
 
+from jobs.runtime import Runtime
 from tests.callbacks.receiver import Receiver, Reply
 from tests.conftest import CLIENT_A, CLIENT_B, auth
 from tests.workers.webhook_support import (
@@ -15,7 +16,6 @@ from tests.workers.webhook_support import (
     run_webhooks,
     script,
 )
-from workers.runtime import Runtime
 
 
 def _redeliver(client, job_id: str, who=CLIENT_A):  # noqa: ANN001, ANN202

@@ -6,7 +6,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from rq import Queue
 
 from tests.conftest import auth, break_job_data, run_jobs, sample_request
-from workers.worker import PdfWorker
+from workers.rq_worker import PdfWorker
 
 SUBMIT = "/api/reports/generate-async"
 

@@ -7,9 +7,9 @@ import json
 
 from pypdf import PdfReader
 
+from render.registry import BUILTIN_FORMS_DIR
 from tests.conftest import auth, run_jobs, sample_request
 from tests.workers.conftest import form_fields, status, submit
-from workers.render.registry import BUILTIN_FORMS_DIR
 
 FORM = "formulirPersetujuan"
 

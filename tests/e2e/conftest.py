@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from service.harness import RunningService
+from ops.harness import RunningService
 from tests.conftest import CLIENT_A, auth, clients_json
 
 E2E_ENV = {

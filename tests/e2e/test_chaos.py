@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from standardwebhooks.webhooks import Webhook
 
-from service.harness import RunningService
+from ops.harness import RunningService
 from store.models import JobRecord
 from tests.conftest import CLIENT_A, sample_request
 from tests.e2e.conftest import Api, start_service

@@ -16,7 +16,7 @@ from pypdf import PdfReader
 from rq import Queue, Worker
 from rq.job import Job
 
-from service.harness import RunningService
+from ops.harness import RunningService
 from store import jobs as job_store
 from store.models import utcnow
 from tests.conftest import auth, break_job_data, sample_request

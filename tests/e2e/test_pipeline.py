@@ -7,7 +7,7 @@ import time
 
 from pypdf import PdfReader
 
-from service.harness import RunningService
+from ops.harness import RunningService
 from store import jobs as job_store
 from tests.conftest import sample_request
 from tests.e2e.conftest import Api, start_service

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from service.harness import RunningService
+from ops.harness import RunningService
 from store import jobs as job_store
 from store.models import JobRecord, utcnow
 from tests.conftest import sample_request

@@ -13,7 +13,7 @@ import requests
 from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook
 
-from service.harness import RunningService
+from ops.harness import RunningService
 from store.models import JobRecord, WebhookAttempt, WebhookDelivery
 from tests.callbacks.receiver import Receiver, Reply
 from tests.conftest import CLIENT_A, auth, sample_request
@@ -21,7 +21,7 @@ from tests.e2e.conftest import start_service
 from tests.workers.webhook_support import script, wait_until
 
 WEBHOOK_TIMEOUT = 2
-LEASE = 2 * WEBHOOK_TIMEOUT + 10  # workers.relay.lease_seconds
+LEASE = 2 * WEBHOOK_TIMEOUT + 10  # jobs.webhook_relay.lease_seconds
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from google.auth.credentials import AnonymousCredentials
 
 from config.settings import Settings
-from tests.storage.drive_server import ACCESS_TOKEN, FakeDrive, serve_fake_drive
-from workers.storage import (
+from storage import (
     GoogleDriveStorage,
     NotLocalError,
     StorageBackend,
@@ -21,8 +20,9 @@ from workers.storage import (
     StoragePermanentError,
     build_storage,
 )
-from workers.storage.gdrive import DRIVE_SCOPE, KEY_PROPERTY, drive_base_url
-from workers.storage.sharing import ShareTarget, parse_sharing
+from storage.gdrive import DRIVE_SCOPE, KEY_PROPERTY, drive_base_url
+from storage.sharing import ShareTarget, parse_sharing
+from tests.storage.drive_server import ACCESS_TOKEN, FakeDrive, serve_fake_drive
 
 PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\nbinary \x00\x01\x02 body\n%%EOF\n"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from config.settings import Settings
-from workers.storage import (
+from storage import (
     LocalDiskStorage,
     StorageBackend,
     StorageError,

@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import bindparam, create_engine, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from jobs.runtime import Runtime
 from store import direct
 from store.models import JobRecord, WebhookDelivery
-from workers.runtime import Runtime
 
 _JOBS = JobRecord.__table__
 _DELIVERIES = WebhookDelivery.__table__

@@ -6,10 +6,10 @@ from typing import Any
 
 from sqlalchemy import inspect
 
+from jobs.runtime import Runtime
 from store import direct
 from store import jobs as job_store
 from store.models import COMPLETED, PROCESSING, QUEUED, JobRecord, utcnow
-from workers.runtime import Runtime
 
 COLUMNS = [column.key for column in JobRecord.__table__.columns]
 

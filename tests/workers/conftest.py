@@ -11,9 +11,9 @@ import pytest
 from pymongo.errors import AutoReconnect
 from pypdf import PdfReader
 
+from render import load_registry
 from tests.conftest import auth
 from tests.storage.drive_server import FakeDrive, serve_fake_drive
-from workers.render import load_registry
 
 
 @pytest.fixture

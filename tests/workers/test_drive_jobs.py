@@ -8,15 +8,15 @@ import pytest
 from rq import Queue
 
 from config import Settings
+from jobs.runtime import Runtime
+from storage import build_storage
+from storage.staging import staging_area
 from store import jobs as job_store
 from tests.conftest import auth, run_jobs, sample_request
 from tests.storage.drive_server import ACCESS_TOKEN, FakeDrive
 from tests.storage.test_gdrive import write_service_account
 from tests.workers.conftest import CountingTemplates, status, submit
 from workers.pdf_job import pdf_filename
-from workers.runtime import Runtime
-from workers.staging import staging_area
-from workers.storage import build_storage
 
 UPLOAD_ATTEMPTS = 3  # the storage's own retry budget per job attempt
 
@@ -69,7 +69,7 @@ def test_drive_job_uploads_records_link_and_download_redirects(client, runtime, 
     download = client.get(f"/api/jobs/{job_id}/download", headers=auth())
     assert download.status_code == 302 and download.headers["Location"] == stored["webViewLink"]
     assert templates.renders == [sample_request()["code"]]
-    assert not staging_area(runtime).path(job_id).exists()
+    assert not staging_area(runtime.settings.data_dir).path(job_id).exists()
 
 
 def test_drive_outage_retries_only_the_upload(client, runtime, drive, templates) -> None:
@@ -82,7 +82,7 @@ def test_drive_outage_retries_only_the_upload(client, runtime, drive, templates)
     assert body["error"].startswith("upload to Google Drive failed: Google Drive upload of")
     assert "HTTP 500" in body["error"] and body["error"].endswith("; will retry the upload only")
     assert body["phase"].startswith("upload to Google Drive failed; retrying the upload only at ")
-    assert staging_area(runtime).path(job_id).read_bytes().startswith(b"%PDF-")
+    assert staging_area(runtime.settings.data_dir).path(job_id).read_bytes().startswith(b"%PDF-")
     assert drive.files == {}
 
     requeue_retry(runtime, job_id)  # Drive is back
@@ -94,7 +94,7 @@ def test_drive_outage_retries_only_the_upload(client, runtime, drive, templates)
     assert body["google_drive_link"] == stored["webViewLink"]
     assert len(drive.calls("upload")) == UPLOAD_ATTEMPTS + 1
     assert templates.renders == [sample_request()["code"]]  # rendered once, uploaded on the retry
-    assert not staging_area(runtime).path(job_id).exists()
+    assert not staging_area(runtime.settings.data_dir).path(job_id).exists()
 
 
 def test_drive_outage_past_every_retry_fails_without_rendering_again(client, runtime, drive, templates) -> None:
@@ -107,7 +107,7 @@ def test_drive_outage_past_every_retry_fails_without_rendering_again(client, run
     assert body["status"] == "failed" and body["retry_count"] == 1, body
     assert body["error"].startswith("upload to Google Drive failed: ") and "will retry" not in body["error"]
     assert len(templates.renders) == 1 and drive.files == {}
-    assert not staging_area(runtime).path(job_id).exists()
+    assert not staging_area(runtime.settings.data_dir).path(job_id).exists()
 
 
 def test_drive_permission_error_fails_at_once(client, runtime, drive, templates) -> None:
@@ -120,4 +120,4 @@ def test_drive_permission_error_fails_at_once(client, runtime, drive, templates)
     assert body["error"].startswith("upload to Google Drive failed: ") and "HTTP 403" in body["error"]
     assert "GOOGLE_DRIVE_FOLDER_ID" in body["error"]
     assert len(drive.calls("upload")) == 1 and len(templates.renders) == 1
-    assert not staging_area(runtime).path(job_id).exists()
+    assert not staging_area(runtime.settings.data_dir).path(job_id).exists()

@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 
 from config import Settings
+from jobs.mongo_relay import pending_records, relay_mongo_records
+from jobs.runtime import Runtime
 from store import jobs as job_store
 from store.mongo import MongoSink
 from tests.conftest import auth, run_jobs, sample_request
 from tests.workers.conftest import FlakyCollection, form_fields, status, submit
-from workers.mongo_relay import pending_records, relay_mongo_records
-from workers.runtime import Runtime
 from workers.scheduler import extra_tasks
 
 FORM = "formulirPersetujuan"

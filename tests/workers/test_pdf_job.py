@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from jobs.eta import DURATIONS_KEY
+from jobs.lease import LEASE_PREFIX, lease_key
+from jobs.queues import WEBHOOK_READY
 from store import jobs as job_store
 from tests.conftest import auth, run_jobs, sample_request
 from tests.workers.slow import SlowRegistry
-from workers.eta import DURATIONS_KEY
-from workers.lease import LEASE_PREFIX, lease_key
-from workers.queues import WEBHOOK_READY
 
 SUBMIT = "/api/reports/generate-async"
 

@@ -14,6 +14,9 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 from config import Settings
+from jobs import webhook_relay as relay
+from jobs.queues import WEBHOOK_READY, rq_queue_key
+from jobs.runtime import Runtime
 from store import outbox
 from store.models import WebhookDelivery, utcnow
 from tests.callbacks.receiver import Receiver, Reply
@@ -28,9 +31,7 @@ from tests.workers.webhook_support import (
     script,
     wait_until,
 )
-from workers import relay, webhook_sender
-from workers.queues import WEBHOOK_READY, rq_queue_key
-from workers.runtime import Runtime
+from workers import webhook_sender
 
 
 def _deliveries(rt: Runtime, receiver: Receiver, count: int, path: str = "/hook") -> list[int]:

@@ -8,6 +8,9 @@ import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from config import Settings
+from jobs import webhook_relay as relay
+from jobs.queues import WEBHOOK_READY, ReadyEntry
+from jobs.runtime import Runtime
 from store import outbox
 from store.deliveries import latest_for_job
 from store.models import FAILED, utcnow
@@ -26,9 +29,6 @@ from tests.workers.webhook_support import (
     script,
     scripted_delivery,
 )
-from workers import relay
-from workers.queues import WEBHOOK_READY, ReadyEntry
-from workers.runtime import Runtime
 from workers.webhook_sender import WebhookSender
 
 

@@ -13,7 +13,7 @@ from rq import Queue
 
 from store import jobs as job_store
 from tests.conftest import PROJECT_DIR, auth, run_jobs, sample_request
-from workers.worker import JobStoppedError, PdfWorker
+from workers.rq_worker import JobStoppedError, PdfWorker
 
 
 class SwallowingTemplate:
@@ -74,8 +74,8 @@ def test_preload_imports_the_job_function_and_opens_a_sql_connection_before_the_
     code = textwrap.dedent(f"""
         import sys
         from config import Settings
-        from workers.main import preload
-        from workers.runtime import build_runtime
+        from workers.pdf_worker import preload
+        from jobs.runtime import build_runtime
         from pathlib import Path
         settings = Settings(data_dir=Path({str(tmp_path / "var")!r}))
         settings.data_dir.mkdir(parents=True)
@@ -91,8 +91,8 @@ def test_preload_imports_the_job_function_and_opens_a_sql_connection_before_the_
 
 
 def test_preload_goes_on_when_a_templates_warm_up_fails(runtime, monkeypatch, caplog) -> None:
-    from workers.main import preload
-    from workers.render import MinatBakatTemplate
+    from render import MinatBakatTemplate
+    from workers.pdf_worker import preload
 
     def broken(self) -> None:  # noqa: ANN001
         raise ValueError("font file missing")
@@ -113,7 +113,7 @@ def test_reportlab_runs_with_its_c_accelerators() -> None:
 def test_preload_warns_when_reportlab_is_unaccelerated(runtime, monkeypatch, caplog) -> None:
     import importlib.util
 
-    from workers.main import preload
+    from workers.pdf_worker import preload
 
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
@@ -124,7 +124,7 @@ def test_preload_warns_when_reportlab_is_unaccelerated(runtime, monkeypatch, cap
 
 
 def test_preload_does_not_warn_when_reportlab_is_accelerated(runtime, caplog) -> None:
-    from workers.main import preload
+    from workers.pdf_worker import preload
 
     with caplog.at_level("WARNING"):
         preload(runtime)

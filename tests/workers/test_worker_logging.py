@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workers.main import rq_log_level
+from workers.pdf_worker import rq_log_level
 
 
 def test_rq_log_level_turns_info_into_warning() -> None:

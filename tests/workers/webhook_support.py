@@ -12,6 +12,10 @@ from typing import Any
 from sqlalchemy import select, update
 
 from config import Settings
+from jobs import outcome
+from jobs import webhook_relay as relay
+from jobs.queues import WEBHOOK_READY
+from jobs.runtime import Runtime, build_runtime, set_runtime
 from store.db import migrate
 from store.models import (
     COMPLETED,
@@ -21,9 +25,6 @@ from store.models import (
     WebhookDelivery,
 )
 from tests.callbacks.receiver import Receiver, Reply
-from workers import outcome, relay
-from workers.queues import WEBHOOK_READY
-from workers.runtime import Runtime, build_runtime, set_runtime
 from workers.webhook_sender import drain
 
 _counter = iter(range(1, 1_000_000))

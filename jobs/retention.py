@@ -1,0 +1,55 @@
+"""Retention: stored PDFs older than PDF_RETENTION_DAYS are removed (their SQL rows stay), and kept
+PDFs of ended jobs are swept from the staging area."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from jobs.runtime import Runtime
+from storage.staging import staging_area
+from store import jobs as job_store
+from store.models import FINAL_STATES, JobRecord, utcnow
+
+log = logging.getLogger(__name__)
+
+
+def purge_expired_pdfs(rt: Runtime, *, max_batches: int = 50) -> int:
+    """Delete expired PDFs from storage and mark their rows (download then answers 410)."""
+    cutoff = utcnow() - timedelta(days=rt.settings.pdf_retention_days)
+    removed = 0
+    for _ in range(max_batches):
+        with rt.session() as session:
+            batch = job_store.expired_files(session, cutoff)
+        if not batch:
+            break
+        for job in batch:
+            rt.storage.delete(job.file_path)
+            with rt.session() as session:
+                job_store.mark_file_deleted(session, job.job_id)
+            removed += 1
+    if removed:
+        log.info("event=retention_purged count=%s older_than_days=%s", removed, rt.settings.pdf_retention_days)
+    return removed
+
+
+def sweep_staged(rt: Runtime) -> int:
+    """Remove kept PDFs whose job has ended or no longer exists; returns how many."""
+    area = staging_area(rt.settings.data_dir)
+    temp_removed = area.remove_stale_temp_files()
+    job_ids = area.job_ids()
+    if not job_ids:
+        return temp_removed
+    with rt.session() as session:
+        active = set(
+            session.scalars(
+                select(JobRecord.job_id).where(JobRecord.job_id.in_(job_ids), JobRecord.status.not_in(FINAL_STATES))
+            ).all()
+        )
+    removed = [job_id for job_id in job_ids if job_id not in active]
+    for job_id in removed:
+        area.discard(job_id)
+        log.info("job=%s event=staged_pdf_removed reason=job_ended", job_id)
+    return len(removed) + temp_removed

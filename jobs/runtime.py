@@ -1,0 +1,102 @@
+"""Per-process resources (settings, Redis, SQL, templates, storage), built once on first use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from redis import Redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from config import Settings
+from store.db import make_engine, make_session_factory
+
+
+def redis_url(settings: Settings) -> str:
+    """REDIS_URL, or the Unix socket of the embedded Redis in DATA_DIR."""
+    if settings.redis_url:
+        return settings.redis_url
+    return f"unix://{(settings.embedded_redis_dir / 'redis.sock').resolve()}"
+
+
+def connect_redis(settings: Settings, *, socket_timeout: float | None) -> Redis:
+    """A Redis client; API calls use short timeouts and one quick retry so an outage never stalls a request."""
+    options: dict[str, Any] = {}
+    if socket_timeout is not None:
+        # redis-py's default retries back off for seconds; a request must fail fast instead.
+        options["retry"] = Retry(ExponentialBackoff(cap=0.05, base=0.01), 1)
+    return Redis.from_url(
+        redis_url(settings),
+        socket_timeout=socket_timeout,
+        socket_connect_timeout=socket_timeout or 5,
+        health_check_interval=30,
+        **options,
+    )
+
+
+@dataclass
+class Runtime:
+    """What a process needs to run jobs or serve requests."""
+
+    settings: Settings
+    redis: Redis
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def session(self) -> Session:
+        """A new SQL session (use as a context manager)."""
+        return self.session_factory()
+
+    @cached_property
+    def templates(self) -> Any:
+        """The template registry (loaded once per process)."""
+        from render import load_registry
+
+        return self.overrides.get("templates") or load_registry(self.settings.templates_dir)
+
+    @cached_property
+    def storage(self) -> Any:
+        """Where finished PDFs are kept (local disk or Google Drive)."""
+        from storage import build_storage
+
+        return self.overrides.get("storage") or build_storage(self.settings)
+
+    @cached_property
+    def mongo(self) -> Any:
+        """The MongoDB sink and data source, or None when MONGO_URI is unset."""
+        from store.mongo import build_mongo_sink
+
+        return self.overrides.get("mongo") or build_mongo_sink(self.settings)
+
+
+def build_runtime(settings: Settings, *, socket_timeout: float | None = None, wal_checkpoints: bool = True) -> Runtime:
+    """Build the resources of one process from settings (see `make_engine` for `wal_checkpoints`)."""
+    engine = make_engine(settings.sqlalchemy_url, wal_checkpoints=wal_checkpoints)
+    return Runtime(
+        settings=settings,
+        redis=connect_redis(settings, socket_timeout=socket_timeout),
+        engine=engine,
+        session_factory=make_session_factory(engine),
+    )
+
+
+_current: Runtime | None = None
+
+
+def get_runtime() -> Runtime:
+    """The process-wide runtime, built from the environment on first use (job functions call this)."""
+    global _current
+    if _current is None:
+        _current = build_runtime(Settings.from_env())
+    return _current
+
+
+def set_runtime(runtime: Runtime | None) -> None:
+    """Install the process-wide runtime (entry points and in-process tests)."""
+    global _current
+    _current = runtime

@@ -1,0 +1,195 @@
+"""Accepting a job: record it in SQL first, then hand it to RQ (the API calls this)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from redis.exceptions import RedisError
+from rq import Queue, Retry
+from sqlalchemy import func, select
+
+from config import Settings
+from jobs import eta
+from jobs.eta import QueueSnapshot
+from jobs.queues import GENERATE_PDF
+from jobs.runtime import Runtime
+from store import jobs as job_store
+from store.models import QUEUED, SCHEDULED, JobRecord, utcnow
+
+log = logging.getLogger(__name__)
+
+
+class QueueFullError(Exception):
+    """The queue holds MAX_QUEUE_SIZE jobs already; the caller should retry later."""
+
+    def __init__(self, queued: int, limit: int, retry_after: int):
+        self.queued, self.limit, self.retry_after = queued, limit, retry_after
+        super().__init__(f"the queue holds {queued} jobs, its maximum is {limit}")
+
+
+class IdempotencyKeyReusedError(Exception):
+    """An Idempotency-Key was sent again with a different request body."""
+
+    def __init__(self, existing: JobRecord):
+        self.existing = existing
+        super().__init__("Idempotency-Key already used for a different request")
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """A validated submit request."""
+
+    code: str
+    product_id: str
+    priority: str = "normal"
+    callback: str | None = None
+    failure_callback: str | None = None
+    data: dict[str, Any] | None = None
+    run_at: datetime | None = None
+    idempotency_key: str | None = None
+
+    def fingerprint(self) -> str:
+        """A digest of what the request asks for (the Idempotency-Key must keep meaning the same)."""
+        fields = {
+            "code": self.code,
+            "productId": self.product_id,
+            "priority": self.priority,
+            "callback": self.callback,
+            "failureCallback": self.failure_callback,
+            "data": self.data,
+            "runAt": self.run_at.isoformat() if self.run_at else None,
+        }
+        canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    """The job, and whether this request created it (False: an earlier job was returned).
+
+    `snapshot` is the queue as the enqueue round trip saw it (for the position and ETA of the answer).
+    """
+
+    job: JobRecord
+    created: bool
+    snapshot: QueueSnapshot | None = None
+
+    @property
+    def enqueued(self) -> bool:
+        """False only for a queued job this request created and could not hand to RQ (Redis failed)."""
+        return not self.created or self.job.status != QUEUED or self.snapshot is not None
+
+
+def new_job_id() -> str:
+    """A new, unguessable job id."""
+    return "pdf_" + secrets.token_hex(12)
+
+
+def submit_job(rt: Runtime, client_name: str, request: JobRequest) -> SubmitResult:
+    """Record the job in SQL (committed), then enqueue it; Redis being down only delays the enqueue."""
+    values = new_job_row(client_name, request)
+    with rt.session() as session:
+        if request.idempotency_key:
+            existing = job_store.find_by_idempotency_key(session, client_name, request.idempotency_key)
+            if existing is not None:
+                return _replay(existing, request)
+        ticket = admit(rt, session, request.priority, take_ticket=values["status"] == QUEUED)
+        values["created_at"] = values["updated_at"] = utcnow()  # the insert's own time, after the checks
+        try:
+            job = job_store.create_job(session, values)
+        except job_store.DuplicateJobError as duplicate:
+            if duplicate.reason == "idempotency_key":
+                return _replay(duplicate.existing, request)
+            return SubmitResult(duplicate.existing, created=False)
+    snap = enqueue_job(rt, job, ticket=ticket) if job.status == QUEUED else None
+    log.info("job=%s event=accepted client=%s product=%s priority=%s status=%s",
+             job.job_id, client_name, job.product_id, job.priority, job.status)
+    return SubmitResult(job, created=True, snapshot=snap)
+
+
+def _replay(existing: JobRecord, request: JobRequest) -> SubmitResult:
+    if existing.request_fingerprint != request.fingerprint():
+        raise IdempotencyKeyReusedError(existing)
+    return SubmitResult(existing, created=False)
+
+
+def new_job_row(client_name: str, request: JobRequest) -> dict[str, Any]:
+    """The column values of a new job (the bench's bulk fill writes the same rows)."""
+    now = utcnow()
+    scheduled = request.run_at is not None and request.run_at > now
+    return {
+        "job_id": new_job_id(),
+        "client_name": client_name,
+        "code": request.code,
+        "product_id": request.product_id,
+        "priority": request.priority,
+        "status": SCHEDULED if scheduled else QUEUED,
+        "progress": 0,
+        "phase": "scheduled" if scheduled else "queued",
+        "request_data": request.data,
+        "callback_url": request.callback,
+        "failure_callback_url": request.failure_callback,
+        "run_at": request.run_at if scheduled else None,
+        "idempotency_key": request.idempotency_key,
+        "request_fingerprint": request.fingerprint(),
+        "created_at": now,
+        "updated_at": now,
+        "retry_count": 0,
+        "attempts": 0,
+    }
+
+
+def admit(rt: Runtime, session: Any, priority: str, *, take_ticket: bool) -> int | None:
+    """Raise QueueFullError when MAX_QUEUE_SIZE jobs are waiting; else the job's queue ticket (None
+    when not asked for, or when Redis does not answer and SQL counted the queue instead)."""
+    limit = rt.settings.max_queue_size
+    try:
+        queued, ticket = eta.admit(rt.redis, priority, limit, take_ticket=take_ticket)
+    except RedisError:
+        queued, ticket = queued_in_sql(session), None
+    if queued >= limit:
+        raise QueueFullError(queued, limit, retry_after=max(5, min(300, queued // max(rt.settings.workers, 1))))
+    return ticket
+
+
+def queued_in_sql(session: Any) -> int:
+    """Jobs waiting for a worker according to SQL (when Redis does not answer)."""
+    return session.scalar(select(func.count()).select_from(JobRecord).where(JobRecord.status == QUEUED)) or 0
+
+
+def enqueue_job(
+    rt: Runtime, job: JobRecord, *, at_front: bool = False, ticket: int | None = None
+) -> QueueSnapshot | None:
+    """Hand the job to RQ under its own id; the queue as it is right after, or None (logged) when Redis
+    is unavailable. One round trip (RQ alone makes two), plus one for the ticket unless given."""
+    try:
+        meta = {"queue_ticket": ticket} if ticket is not None else \
+            eta.queue_ticket(rt.redis, job.priority, at_front=at_front)
+        with rt.redis.pipeline() as pipe:
+            Queue(job.priority, connection=rt.redis).enqueue_call(
+                GENERATE_PDF, args=(job.job_id,), job_id=job.job_id, at_front=at_front, pipeline=pipe,
+                meta=meta, **rq_options(rt.settings, job),
+            )
+            eta.read_snapshot(pipe, job.job_id, job.priority)
+            return eta.snapshot_from(pipe.execute(), job.priority)
+    except RedisError as exc:
+        log.warning("job=%s event=enqueue_deferred reason=%r", job.job_id, str(exc))
+        return None
+
+
+def rq_options(settings: Settings, job: JobRecord) -> dict[str, Any]:
+    """The RQ options every PDF job is enqueued with (timeout, TTLs, retries, description)."""
+    delays = list(settings.job_retry_delays)
+    return {
+        "timeout": settings.job_timeout,
+        "result_ttl": settings.cleanup_completed_after,
+        "failure_ttl": settings.cleanup_completed_after,
+        "retry": Retry(max=len(delays), interval=delays) if delays else None,
+        "description": f"{job.product_id} {job.code}",
+    }

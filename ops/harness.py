@@ -1,0 +1,147 @@
+"""Run the whole service (supervisord, embedded Redis, API, workers) in a scratch DATA_DIR.
+
+Used by the end-to-end tests and the benchmarks: the same config and programs as `make run`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import redis
+
+from config import Settings
+from ops.supervise import prepare_data_dir, start_supervisord, supervisor_env, supervisorctl
+from store.db import make_engine, make_session_factory, migrate
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RunningService:
+    """The service under supervisord, started with `env` on top of the current environment."""
+
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None, *, log_path: Path | None = None):
+        self.data_dir = data_dir.resolve()
+        self.port = free_port()
+        self.env = {
+            **os.environ,
+            "DATA_DIR": str(self.data_dir),
+            "PORT": str(self.port),
+            "RQ_DASHBOARD_PASSWORD": "dashboard-test",
+            **(env or {}),
+        }
+        self.settings = Settings.from_env(self.env)
+        self.log_path = log_path or self.data_dir / "service.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.base_url = f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60) -> RunningService:
+        """Migrate, start supervisord and wait until /readyz answers 200."""
+        prepare_data_dir(self.settings)
+        migrate(self.settings.sqlalchemy_url)
+        env = supervisor_env(self.settings, self.env)
+        self.log_file = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.process = start_supervisord(env, stdout=self.log_file, stderr=subprocess.STDOUT, start_new_session=True)
+        self.supervisor_env = env
+        self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        """Block until /readyz answers 200."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"supervisord exited; see {self.log_path}")
+            try:
+                with urllib.request.urlopen(f"{self.base_url}/readyz", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"service not ready after {timeout} s; see {self.log_path}")
+
+    def ctl(self, *args: str) -> str:
+        """supervisorctl output for ARGS."""
+        result = supervisorctl(self.supervisor_env, *args)
+        return result.stdout + result.stderr
+
+    def program_pids(self, name: str) -> list[int]:
+        """PIDs of the running processes of a supervisor program (e.g. 'pdf_worker')."""
+        pids = []
+        for line in self.ctl("status").splitlines():
+            parts = line.split()
+            if parts and parts[0].split(":")[0] == name and "RUNNING" in line and "pid" in parts:
+                pids.append(int(parts[parts.index("pid") + 1].rstrip(",")))
+        return pids
+
+    def redis(self) -> redis.Redis:
+        """A client of the service's Redis."""
+        if self.settings.redis_url:
+            return redis.Redis.from_url(self.settings.redis_url)
+        return redis.Redis(unix_socket_path=str(self.settings.embedded_redis_dir / "redis.sock"))
+
+    def session_factory(self):  # noqa: ANN201
+        """A SQL session factory on the service's database."""
+        return make_session_factory(make_engine(self.settings.sqlalchemy_url))
+
+    def stop(self, timeout: float = 90) -> int | None:
+        """SIGTERM supervisord (it stops every program), kill the group if it lingers."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self._kill_leftovers()
+        self.log_file.close()
+        return self.process.returncode
+
+    def leftover_pids(self) -> list[int]:
+        """Processes still alive in supervisord's session (each program has its own group, not session)."""
+        if self.process is None:
+            return []
+        return session_members(self.process.pid)
+
+    def _kill_leftovers(self) -> None:
+        for pid in self.leftover_pids():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def __enter__(self) -> RunningService:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def session_members(session_id: int) -> list[int]:
+    """PIDs of live (non-zombie) processes whose session id is `session_id` (Linux /proc)."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        state, session = fields[0], int(fields[3])
+        if session == session_id and state != "Z":
+            members.append(int(entry.name))
+    return members

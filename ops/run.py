@@ -1,0 +1,95 @@
+"""`make run`: migrate, create the development client, start everything under supervisord.
+
+Runs in the foreground; Ctrl-C (or SIGTERM) stops supervisord, which stops every program
+(workers finish their running job first) and the embedded Redis last.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+import urllib.request
+
+from config import Settings, SettingsError
+from ops.clients import dashboard_password, development_client
+from ops.supervise import prepare_data_dir, start_supervisord, supervisor_env
+from store.db import migrate
+
+
+def main() -> int:
+    """Start the service and wait for supervisord to end."""
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    prepare_data_dir(settings)
+    started = time.monotonic()
+    migrate(settings.sqlalchemy_url)
+    client = development_client(settings)
+    password = dashboard_password(settings)
+    env = supervisor_env(settings)
+    env["RQ_DASHBOARD_PASSWORD"] = password
+    env["DATA_DIR"] = str(settings.data_dir.resolve())
+    supervisord = start_supervisord(env)
+    # Ctrl-C reaches supervisord too (same process group); on SIGTERM we pass it on.
+    signal.signal(signal.SIGTERM, lambda *_: supervisord.terminate())
+    signal.signal(signal.SIGINT, lambda *_: None)
+    base = f"http://{settings.host if settings.host != '0.0.0.0' else '127.0.0.1'}:{settings.port}"
+    if wait_ready(base, supervisord):
+        print_banner(settings, base, client, password, time.monotonic() - started)
+        if settings.redis_url:
+            warn_external_redis(settings)
+    return supervisord.wait()
+
+
+def wait_ready(base: str, supervisord, timeout: float = 90) -> bool:  # noqa: ANN001
+    """Poll /readyz until it answers 200; False if supervisord exits or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and supervisord.poll() is None:
+        try:
+            with urllib.request.urlopen(f"{base}/readyz", timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def warn_external_redis(settings: Settings) -> None:
+    """Say loudly when the external Redis could lose queued jobs (no persistence, eviction)."""
+    from jobs.redis_check import durability_problems
+    from jobs.runtime import connect_redis
+
+    for problem in durability_problems(connect_redis(settings, socket_timeout=2)):
+        print(f"WARNING: {problem}", file=sys.stderr, flush=True)
+
+
+def print_banner(settings: Settings, base: str, client: dict[str, str] | None, password: str,
+                 seconds: float) -> None:
+    """Say where everything is."""
+    lines = [
+        "",
+        f"PDF job service ready in {seconds:.1f} s ({settings.app_env}, {settings.workers} PDF workers)",
+        f"  API           {base}/api   (docs: {base}/api/docs)",
+        f"  rq-dashboard  {base}/rq    login {settings.dashboard_username} / {password}",
+        "  supervisor    make ctl cmd=status",
+    ]
+    if client:
+        lines += [
+            f"  API key       {client['api_key']}   (client '{client['name']}')",
+            f"  webhook secret {client['webhook_secret']}",
+        ]
+    lines += [
+        "  try:  curl -s -X POST -H \"Authorization: Bearer $KEY\" -H 'Content-Type: application/json' "
+        f"-d @examples/minatBakatUmum.json {base}/api/reports/generate-async",
+        "  Ctrl-C stops everything.",
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
