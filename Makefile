@@ -1,39 +1,43 @@
 # Two commands do all set-up on a fresh machine (Python 3.11, make and a shell):
-#   make run    - create .venv, install, migrate, start API + workers + scheduler under supervisord
-#   make test   - create .venv, install, run the whole test suite
+#   make run    - create .venv, install requirements.txt, migrate, start the service under supervisord
+#   make test   - create .venv, install requirements-dev.txt (which includes requirements.txt), run every test
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.requirements.sha256
+RUN_STAMP := $(VENV)/.requirements.sha256
+DEV_STAMP := $(VENV)/.requirements-dev.sha256
+PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
 .PHONY: run test lint bench ctl status clean-data
 
-# Reinstall only when requirements.txt changes (the stamp holds its checksum).
-$(STAMP): requirements.txt
+$(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@if [ ! -f $(STAMP) ] || ! sha256sum -c --status $(STAMP) 2>/dev/null; then \
-		echo "installing requirements into $(VENV)"; \
-		$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip && \
-		$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt && \
-		sha256sum requirements.txt > $(STAMP); \
-	fi
-	@touch $(STAMP)
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) --upgrade pip
 
-run: $(STAMP)
+# Reinstall only when a requirements file changes (each stamp holds the checksums it was made from).
+$(RUN_STAMP): requirements.txt | $(PY)
+	@sha256sum -c --status $@ 2>/dev/null || { echo "installing requirements.txt into $(VENV)"; \
+		$(PIP) -r requirements.txt && sha256sum requirements.txt > $@; }
+
+$(DEV_STAMP): requirements.txt requirements-dev.txt | $(PY)
+	@sha256sum -c --status $@ 2>/dev/null || { echo "installing requirements-dev.txt into $(VENV)"; \
+		$(PIP) -r requirements-dev.txt && sha256sum requirements.txt requirements-dev.txt > $@; }
+
+run: $(RUN_STAMP)
 	$(PY) -m ops.run
 
-test: $(STAMP)
+test: $(DEV_STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check .
 
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	$(PY) -m bench.run
 
-# Control the running service: make ctl cmd="restart pdf_worker:*"
-ctl: $(STAMP)
+# Control the running service: make ctl cmd="restart pdf_worker:*" (plain supervisorctl works too: see README)
+ctl: $(RUN_STAMP)
 	$(PY) -m ops.ctl $(cmd)
 
 status: ctl

@@ -16,7 +16,7 @@ from pathlib import Path
 import redis
 
 from config import Settings
-from ops.supervise import prepare_data_dir, start_supervisord, supervisor_env, supervisorctl
+from ops.supervise import prepare_data_dir, start_supervisord, supervisor_env, supervisorctl, write_config
 from store.db import make_engine, make_session_factory, migrate
 
 
@@ -50,9 +50,10 @@ class RunningService:
         prepare_data_dir(self.settings)
         migrate(self.settings.sqlalchemy_url)
         env = supervisor_env(self.settings, self.env)
+        self.conf = write_config(self.settings, env)
         self.log_file = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.process = start_supervisord(env, stdout=self.log_file, stderr=subprocess.STDOUT, start_new_session=True)
-        self.supervisor_env = env
+        self.process = start_supervisord(self.conf, env, stdout=self.log_file, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
         self.wait_ready(timeout)
         return self
 
@@ -73,7 +74,7 @@ class RunningService:
 
     def ctl(self, *args: str) -> str:
         """supervisorctl output for ARGS."""
-        result = supervisorctl(self.supervisor_env, *args)
+        result = supervisorctl(self.conf, *args)
         return result.stdout + result.stderr
 
     def program_pids(self, name: str) -> list[int]:

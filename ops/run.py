@@ -10,10 +10,18 @@ import signal
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 from config import Settings, SettingsError
 from ops.clients import dashboard_password, development_client
-from ops.supervise import prepare_data_dir, start_supervisord, supervisor_env
+from ops.supervise import (
+    point_current_config,
+    prepare_data_dir,
+    start_supervisord,
+    supervisor_env,
+    supervisorctl_command,
+    write_config,
+)
 from store.db import migrate
 
 
@@ -32,13 +40,15 @@ def main() -> int:
     env = supervisor_env(settings)
     env["RQ_DASHBOARD_PASSWORD"] = password
     env["DATA_DIR"] = str(settings.data_dir.resolve())
-    supervisord = start_supervisord(env)
+    conf = write_config(settings, env)
+    point_current_config(conf)
+    supervisord = start_supervisord(conf, env)
     # Ctrl-C reaches supervisord too (same process group); on SIGTERM we pass it on.
     signal.signal(signal.SIGTERM, lambda *_: supervisord.terminate())
     signal.signal(signal.SIGINT, lambda *_: None)
     base = f"http://{settings.host if settings.host != '0.0.0.0' else '127.0.0.1'}:{settings.port}"
     if wait_ready(base, supervisord):
-        print_banner(settings, base, client, password, time.monotonic() - started)
+        print_banner(settings, base, client, password, conf, time.monotonic() - started)
         if settings.redis_url:
             warn_external_redis(settings)
     return supervisord.wait()
@@ -67,7 +77,7 @@ def warn_external_redis(settings: Settings) -> None:
         print(f"WARNING: {problem}", file=sys.stderr, flush=True)
 
 
-def print_banner(settings: Settings, base: str, client: dict[str, str] | None, password: str,
+def print_banner(settings: Settings, base: str, client: dict[str, str] | None, password: str, conf: Path,
                  seconds: float) -> None:
     """Say where everything is."""
     lines = [
@@ -75,15 +85,16 @@ def print_banner(settings: Settings, base: str, client: dict[str, str] | None, p
         f"PDF job service ready in {seconds:.1f} s ({settings.app_env}, {settings.workers} PDF workers)",
         f"  API           {base}/api   (docs: {base}/api/docs)",
         f"  rq-dashboard  {base}/rq    login {settings.dashboard_username} / {password}",
-        "  supervisor    make ctl cmd=status",
+        f"  supervisor    {supervisorctl_command(conf)} status   (or: make ctl cmd=status)",
     ]
     if client:
         lines += [
             f"  API key       {client['api_key']}   (client '{client['name']}')",
             f"  webhook secret {client['webhook_secret']}",
         ]
+    key = client["api_key"] if client else "<your API key>"
     lines += [
-        "  try:  curl -s -X POST -H \"Authorization: Bearer $KEY\" -H 'Content-Type: application/json' "
+        f"  try:  curl -s -X POST -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' "
         f"-d @examples/minatBakatUmum.json {base}/api/reports/generate-async",
         "  Ctrl-C stops everything.",
         "",

@@ -1,8 +1,15 @@
-"""Starting supervisord with the project's config: shared by `make run`, the tests and the benchmarks."""
+"""supervisord's configuration and process: shared by `make run`, `make ctl`, the tests and the benchmarks.
+
+`supervisor/supervisord.template.conf` holds the programs with `%(ENV_NAME)s` placeholders; every
+start writes it out with the values filled in as `DATA_DIR/supervisord.conf`, so that plain
+`supervisorctl -c DATA_DIR/supervisord.conf status` works from any shell without the environment
+`make run` had. `make run` also points `supervisor/supervisord.conf` at the file it wrote.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +19,10 @@ from jobs.webhook_relay import attempt_timeout
 from ops import embedded_redis
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-SUPERVISOR_CONF = PROJECT_DIR / "supervisor" / "supervisord.conf"
+TEMPLATE = PROJECT_DIR / "supervisor" / "supervisord.template.conf"
+# The configuration of the last `make run`: a symlink to its DATA_DIR/supervisord.conf (git-ignored).
+CURRENT_CONF = PROJECT_DIR / "supervisor" / "supervisord.conf"
+_PLACEHOLDER = re.compile(r"%\(ENV_(\w+)\)s")
 
 
 def supervisor_env(settings: Settings, base: dict[str, str] | None = None) -> dict[str, str]:
@@ -50,13 +60,45 @@ def prepare_data_dir(settings: Settings) -> None:
         embedded_redis.write_config(settings.embedded_redis_dir, port=settings.embedded_redis_port)
 
 
-def start_supervisord(env: dict[str, str], **popen_kwargs: object) -> subprocess.Popen[bytes]:
-    """Start `supervisord -n` with the project's config (the caller owns the process)."""
-    command = [sys.executable, "-m", "supervisor.supervisord", "-n", "-c", str(SUPERVISOR_CONF)]
+def config_path(settings: Settings) -> Path:
+    """Where a start writes the filled-in supervisord configuration for this DATA_DIR."""
+    return settings.data_dir.resolve() / "supervisord.conf"
+
+
+def write_config(settings: Settings, env: dict[str, str]) -> Path:
+    """Fill the template's placeholders from `env` (see `supervisor_env`) and write it to `config_path`."""
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in env:
+            raise KeyError(f"supervisord.template.conf needs {name}, which supervisor_env does not set")
+        return env[name].replace("%", "%%")  # supervisor expands %(...)s itself: a literal % is %%
+
+    path = config_path(settings)
+    path.write_text(_PLACEHOLDER.sub(value, TEMPLATE.read_text()))
+    path.chmod(0o600)  # names the Redis and SQL files and the socket; only the service's user reads it
+    return path
+
+
+def point_current_config(path: Path) -> None:
+    """Make supervisor/supervisord.conf a link to `path` (the configuration of this `make run`)."""
+    link = CURRENT_CONF.with_suffix(".conf.new")
+    link.unlink(missing_ok=True)
+    link.symlink_to(path)
+    link.replace(CURRENT_CONF)
+
+
+def start_supervisord(conf: Path, env: dict[str, str], **popen_kwargs: object) -> subprocess.Popen[bytes]:
+    """Start `supervisord -n -c conf` (the caller owns the process)."""
+    command = [sys.executable, "-m", "supervisor.supervisord", "-n", "-c", str(conf)]
     return subprocess.Popen(command, env=env, cwd=PROJECT_DIR, **popen_kwargs)  # type: ignore[call-overload]
 
 
-def supervisorctl(env: dict[str, str], *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
-    """Run `supervisorctl -c supervisor/supervisord.conf ARGS` against the running supervisord."""
-    command = [sys.executable, "-m", "supervisor.supervisorctl", "-c", str(SUPERVISOR_CONF), *args]
-    return subprocess.run(command, env=env, cwd=PROJECT_DIR, capture_output=True, text=True, check=check)
+def supervisorctl(conf: Path, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run `supervisorctl -c conf ARGS` against the running supervisord."""
+    command = [sys.executable, "-m", "supervisor.supervisorctl", "-c", str(conf), *args]
+    return subprocess.run(command, cwd=PROJECT_DIR, capture_output=True, text=True, check=check)
+
+
+def supervisorctl_command(conf: Path) -> str:
+    """The supervisorctl command line an operator types for this configuration (the banner prints it)."""
+    return f"{Path(sys.executable).parent / 'supervisorctl'} -c {conf}"
