@@ -112,3 +112,19 @@ def test_generated_config_is_private(made_run) -> None:
     conf = (made_run.project / "supervisor" / "supervisord.conf").resolve()
     assert conf.parent == (made_run.project / "var").resolve()
     assert conf.stat().st_mode & 0o777 == 0o600
+
+
+def readme_try_it_block() -> str:
+    """The shell block of the README's "Try it" section, as printed."""
+    readme = (PROJECT_DIR / "README.md").read_text()
+    section = readme.split("## Try it", 1)[1]
+    return section.split("```sh\n", 1)[1].split("```", 1)[0]
+
+
+def test_readme_try_it_block_runs_as_printed(made_run) -> None:
+    block = readme_try_it_block().replace("127.0.0.1:8000", f"127.0.0.1:{made_run.port}")
+    result = subprocess.run(["bash", "-euo", "pipefail", "-c", block], cwd=made_run.project, env=CLEAN_ENV,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert (made_run.project / "report.pdf").read_bytes().startswith(b"%PDF-")
+    assert '"status": "completed"' in result.stdout or '"status":"completed"' in result.stdout, result.stdout
