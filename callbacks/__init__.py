@@ -13,7 +13,6 @@ from callbacks.delivery import (
     AttemptResult,
     Outcome,
     deliver,
-    next_delay,
     parse_retry_after,
 )
 from callbacks.signing import (
@@ -46,7 +45,6 @@ __all__ = [
     "is_address_allowed",
     "new_message_id",
     "new_webhook_secret",
-    "next_delay",
     "parse_retry_after",
     "sign",
     "signature_headers",

@@ -11,13 +11,12 @@ import codecs
 import json
 import logging
 import math
-import random
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
-from typing import Literal, Protocol
+from typing import Literal
 from urllib.parse import urlsplit
 
 from requests.utils import get_encoding_from_headers
@@ -47,7 +46,6 @@ GIVE_UP: Outcome = "give_up"
 DEFAULT_TIMEOUT = 15.0
 EXCERPT_CHARS = 500
 _READ_LIMIT = 4096  # bytes of the response body read at most (the rest is discarded)
-MAX_RETRY_AFTER = 3600.0  # a receiver's Retry-After is honoured up to one hour
 N8N_WAITING_PATH = "/webhook-waiting/"
 N8N_RUNNING_RETRY_AFTER = 5.0
 
@@ -291,28 +289,3 @@ def _seconds_until(http_date: str, now: float | None) -> float | None:
         return None
     current = time.time() if now is None else now
     return max(0.0, when.timestamp() - current) if when.tzinfo else None
-
-
-class _Uniform(Protocol):
-    def uniform(self, a: float, b: float) -> float: ...
-
-
-def next_delay(
-    attempt_number: int, delays: Sequence[int], retry_after: float | None, rng: _Uniform = random
-) -> float | None:
-    """Seconds to wait after attempt `attempt_number` (1-based) before the next one, or None when done.
-
-    Args:
-        attempt_number: how many attempts have been made; delays[attempt_number - 1] is the base.
-        delays: the schedule (WEBHOOK_RETRY_DELAYS); len(delays) + 1 attempts in all.
-        retry_after: the receiver's Retry-After in seconds, honoured up to MAX_RETRY_AFTER.
-        rng: anything with `uniform(a, b)`, for +-10 % jitter (the random module by default).
-    """
-    if attempt_number < 1:
-        raise ValueError(f"attempt_number must be 1 or more, got {attempt_number!r}")
-    if attempt_number > len(delays):
-        return None
-    delay = delays[attempt_number - 1] * rng.uniform(0.9, 1.1)
-    if retry_after is not None:
-        delay = max(delay, min(retry_after, MAX_RETRY_AFTER))
-    return delay

@@ -7,12 +7,11 @@ from functools import cached_property
 from typing import Any
 
 from redis import Redis
-from redis.backoff import ExponentialBackoff
-from redis.retry import Retry
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from config import Settings
+from jobs.retry_policy import STORAGE_BACKOFF, api_redis_retry
 from store.db import make_engine, make_session_factory
 
 
@@ -27,8 +26,7 @@ def connect_redis(settings: Settings, *, socket_timeout: float | None) -> Redis:
     """A Redis client; API calls use short timeouts and one quick retry so an outage never stalls a request."""
     options: dict[str, Any] = {}
     if socket_timeout is not None:
-        # redis-py's default retries back off for seconds; a request must fail fast instead.
-        options["retry"] = Retry(ExponentialBackoff(cap=0.05, base=0.01), 1)
+        options["retry"] = api_redis_retry()  # a request must fail fast instead of backing off for seconds
     return Redis.from_url(
         redis_url(settings),
         socket_timeout=socket_timeout,
@@ -64,7 +62,7 @@ class Runtime:
         """Where finished PDFs are kept (local disk or Google Drive)."""
         from storage import build_storage
 
-        return self.overrides.get("storage") or build_storage(self.settings)
+        return self.overrides.get("storage") or build_storage(self.settings, backoff=STORAGE_BACKOFF)
 
     @cached_property
     def mongo(self) -> Any:

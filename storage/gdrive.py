@@ -13,7 +13,7 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
+from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import urlsplit, urlunsplit
 
 import google_auth_httplib2
@@ -26,12 +26,14 @@ from googleapiclient.http import HttpRequest, MediaIoBaseUpload
 
 from storage.base import NotLocalError, StoragePermanentError, StoredFile, check_key
 from storage.drive_errors import classify, is_not_found
+from storage.retrying import Backoff, call_with_retries
 from storage.sharing import ShareTarget, parse_sharing
 
 if TYPE_CHECKING:
     from config.settings import Settings
 
 logger = logging.getLogger(__name__)
+DEFAULT_BACKOFF = Backoff()
 
 DRIVE_SCOPE = "https://www.googleapis.com/auth/drive.file"
 KEY_PROPERTY = "pdf_storage_key"  # appProperties entry that makes a put findable (and idempotent)
@@ -69,8 +71,8 @@ class GoogleDriveStorage:
         folder_id: the Drive folder uploads go into (a shared-drive folder for service accounts).
         sharing: who gets reader access to each upload (see `storage.sharing`).
         api_endpoint: API root or .../drive/v3/ URL to use instead of https://www.googleapis.com/.
-        max_attempts: tries per Drive call on 429/5xx/connection errors before StorageError.
-        backoff_base: seconds before the 2nd try, doubling each time up to `backoff_max`.
+        backoff: tries per Drive call on 429/5xx/connection errors before StorageError, and the waits
+            between them (the retry policy's STORAGE_BACKOFF in the service).
     """
 
     name = "gdrive"
@@ -82,17 +84,13 @@ class GoogleDriveStorage:
         folder_id: str | None = None,
         sharing: tuple[ShareTarget, ...] = (),
         api_endpoint: str | None = None,
-        max_attempts: int = 5,
-        backoff_base: float = 1.0,
-        backoff_max: float = 30.0,
+        backoff: Backoff = DEFAULT_BACKOFF,
         timeout: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
     ):
         self.folder_id = folder_id
         self.sharing = sharing
-        self.max_attempts = max(1, max_attempts)
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
+        self.backoff = backoff
         self._sleep = sleep
         self._base_url = drive_base_url(api_endpoint) if api_endpoint else None
         http = google_auth_httplib2.AuthorizedHttp(credentials, http=httplib2.Http(timeout=timeout))
@@ -205,29 +203,24 @@ class GoogleDriveStorage:
         return request
 
     def _retrying(self, what: str, call: Callable[[], Any], *, missing_ok: bool = False) -> Any:
-        """Run `call`, retrying transient failures with exponential backoff; map errors to ours."""
-        for attempt in range(1, self.max_attempts + 1):
+        """Run `call`, retrying transient failures (the retry policy's backoff); map errors to ours."""
+
+        def classified(exc: BaseException) -> Exception | None:
+            return classify(exc, what) if isinstance(exc, Exception) else None
+
+        if not missing_ok:
+            return call_with_retries(call, what=what, classify=classified, backoff=self.backoff, sleep=self._sleep)
+
+        def found_or_none() -> Any:
             try:
                 return call()
-            except Exception as exc:  # unknown errors are re-raised below
-                if missing_ok and isinstance(exc, HttpError) and is_not_found(exc):
+            except HttpError as exc:
+                if is_not_found(exc):
                     return None
-                error = classify(exc, what)
-                if error is None:
-                    raise
-                if isinstance(error, StoragePermanentError) or attempt == self.max_attempts:
-                    _raise(error, exc)
-                delay = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
-                logger.warning(
-                    "drive call failed what=%r attempt=%d/%d retry_in=%.2fs error=%s",
-                    what, attempt, self.max_attempts, delay, error,
-                )
-                self._sleep(delay)
-        raise AssertionError("unreachable")
+                raise
 
-
-def _raise(error: Exception, cause: BaseException) -> NoReturn:
-    raise error from cause
+        return call_with_retries(found_or_none, what=what, classify=classified, backoff=self.backoff,
+                                 sleep=self._sleep)
 
 
 def _check_file_id(location: str) -> str:

@@ -28,12 +28,13 @@ from datetime import datetime, timedelta
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
-from callbacks import DELIVERED, RETRY, AttemptResult, next_delay
+from callbacks import DELIVERED, RETRY, AttemptResult
 from config import Settings
 from config.heap import freeze_startup_objects
 from config.logging import setup_logging
 from config.netguard import install_loopback_guard
 from jobs.queues import PDF_QUEUES, WEBHOOK_READY, ReadyEntry, rq_queue_key
+from jobs.retry_policy import webhook_delay
 from jobs.runtime import Runtime, build_runtime, set_runtime
 from jobs.webhook_relay import attempt_timeout, lease_seconds
 from store import direct, outbox
@@ -331,7 +332,7 @@ def next_state(
     if result.outcome != RETRY:
         return DELIVERY_FAILED, None, result.error
     round_number = claim.attempt_number - outbox.retry_round_base(tx, claim.delivery_id)
-    delay = next_delay(max(round_number, 1), settings.webhook_retry_delays, result.retry_after)
+    delay = webhook_delay(max(round_number, 1), settings.webhook_retry_delays, result.retry_after)
     if delay is None:
         return DELIVERY_FAILED, None, f"gave up after {round_number} attempts; last: {result.error}"
     return DELIVERY_PENDING, now + timedelta(seconds=delay), result.error

@@ -9,7 +9,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from callbacks import delivery, signing
-from callbacks.delivery import AttemptResult, deliver, next_delay, parse_retry_after
+from callbacks.delivery import AttemptResult, deliver, parse_retry_after
 from tests.callbacks.receiver import Receiver, Reply
 
 LOOPBACK = ["127.0.0.1"]
@@ -228,35 +228,6 @@ def test_deliver_unresolvable_host_retries(monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_deliver_non_http_scheme_gives_up() -> None:
     assert _send("ftp://127.0.0.1/x").outcome == "give_up"
-
-
-class _Fixed:
-    def __init__(self, factor: float) -> None:
-        self.factor = factor
-
-    def uniform(self, a: float, b: float) -> float:
-        return a if self.factor < 1 else b
-
-
-def test_next_delay_jitter_stays_within_ten_percent() -> None:
-    delays = [10, 60, 300]
-    assert next_delay(1, delays, None, _Fixed(0.9)) == pytest.approx(9.0)
-    assert next_delay(2, delays, None, _Fixed(1.1)) == pytest.approx(66.0)
-    for _ in range(200):
-        assert 270 <= (next_delay(3, delays, None) or 0) <= 330
-
-
-def test_next_delay_none_when_schedule_exhausted() -> None:
-    assert next_delay(4, [10, 60, 300], None) is None
-    assert next_delay(1, [], None) is None
-    with pytest.raises(ValueError):
-        next_delay(0, [10], None)
-
-
-def test_next_delay_honours_retry_after_up_to_an_hour() -> None:
-    assert next_delay(1, [5], 7.0, _Fixed(1.1)) == pytest.approx(7.0)
-    assert next_delay(1, [60], 7.0, _Fixed(0.9)) == pytest.approx(54.0)
-    assert next_delay(1, [5], 86_400.0, _Fixed(1.1)) == pytest.approx(3600.0)
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ from storage import (
     build_storage,
 )
 from storage.gdrive import DRIVE_SCOPE, KEY_PROPERTY, drive_base_url
+from storage.retrying import Backoff
 from storage.sharing import ShareTarget, parse_sharing
 from tests.storage.drive_server import ACCESS_TOKEN, FakeDrive, serve_fake_drive
 
@@ -43,9 +44,8 @@ def make_storage(drive: FakeDrive, sleeps: list[float], **options: Any) -> Googl
     return GoogleDriveStorage(
         AnonymousCredentials(),
         api_endpoint=drive.base_url,
-        backoff_base=0.01,
         sleep=sleeps.append,
-        **options,
+        **{"backoff": Backoff(attempts=5, base=0.01, cap=30.0), **options},
     )
 
 
@@ -137,7 +137,8 @@ def test_gdrive_put_gives_up_with_storage_error(drive: FakeDrive, sleeps: list[f
     drive.fail("upload", 500, 500, 500, 500)
 
     with pytest.raises(StorageError, match="HTTP 500 backendError"):
-        make_storage(drive, sleeps, max_attempts=3).put("job-1.pdf", PDF, "report.pdf")
+        storage = make_storage(drive, sleeps, backoff=Backoff(attempts=3, base=0.01, cap=30.0))
+        storage.put("job-1.pdf", PDF, "report.pdf")
 
     assert len(drive.calls("upload")) == 3
     assert drive.files == {}
@@ -209,8 +210,8 @@ def test_gdrive_put_unreachable_api_is_transient(sleeps: list[float]) -> None:
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
     storage = GoogleDriveStorage(
-        AnonymousCredentials(), api_endpoint=f"http://127.0.0.1:{closed_port}", max_attempts=2,
-        backoff_base=0.01, sleep=sleeps.append,
+        AnonymousCredentials(), api_endpoint=f"http://127.0.0.1:{closed_port}",
+        backoff=Backoff(attempts=2, base=0.01, cap=30.0), sleep=sleeps.append,
     )
 
     with pytest.raises(StorageError, match="cannot reach the API"):
@@ -270,7 +271,7 @@ def test_gdrive_credentials_file_gets_token_from_token_uri(drive: FakeDrive, tmp
         google_drive_api_endpoint=drive.base_url,
     )
 
-    storage = build_storage(settings, backoff_base=0.0)
+    storage = build_storage(settings, backoff=Backoff(base=0.0))
     assert drive.requests == []  # building the client opens no connection
     stored = storage.put("job-1.pdf", PDF, "report.pdf")
 
@@ -293,7 +294,7 @@ def test_gdrive_token_refused_is_permanent(drive: FakeDrive, tmp_path: Path) -> 
     )
 
     with pytest.raises(StoragePermanentError, match="could not get an access token.*invalid_grant"):
-        build_storage(settings, backoff_base=0.0).put("job-1.pdf", PDF, "report.pdf")
+        build_storage(settings, backoff=Backoff(base=0.0)).put("job-1.pdf", PDF, "report.pdf")
     assert len(drive.calls("token")) == 1
 
 

@@ -10,6 +10,7 @@ from rq import Queue
 from config import Settings
 from jobs.runtime import Runtime
 from storage import build_storage
+from storage.retrying import Backoff
 from storage.staging import staging_area
 from store import jobs as job_store
 from tests.conftest import auth, run_jobs, sample_request
@@ -41,7 +42,7 @@ def templates(runtime: Runtime) -> CountingTemplates:
     """Count renders; the storage is built from the settings, with instant backoff between tries."""
     counting = CountingTemplates()
     runtime.overrides["templates"] = counting
-    runtime.overrides["storage"] = build_storage(runtime.settings, backoff_base=0.0, max_attempts=UPLOAD_ATTEMPTS)
+    runtime.overrides["storage"] = build_storage(runtime.settings, backoff=Backoff(attempts=UPLOAD_ATTEMPTS, base=0.0))
     return counting
 
 
