@@ -28,6 +28,7 @@ class Results:
     machine: list[tuple[str, str]]
     cores: int
     render_samples: list[float] = field(default_factory=list)
+    legacy_render_samples: list[float] = field(default_factory=list)  # the previous (reportlab) renderer
     bare: list[BareResult] = field(default_factory=list)
     e2e_runs: list[E2EResult] = field(default_factory=list)
     idle: IdleLatency | None = None
@@ -104,6 +105,12 @@ def _throughput(r: Results) -> list[str]:
              f"| render-bound ceiling ({ms(r.render_cpu)} ms CPU/report, fastest of "
              f"{' / '.join(ms(sample) for sample in r.render_samples)}) | {r.cores} | | | | {r.ceiling:.1f} | 100 | "
              f"{ms(r.render_cpu)} | |"]
+    if r.legacy_render_samples:
+        legacy = min(r.legacy_render_samples)
+        lines.append(f"| previous renderer, same run (reportlab, base-14 fonts not embedded: "
+                     f"{ms(legacy)} ms CPU/report, fastest of {' / '.join(ms(x) for x in r.legacy_render_samples)}; "
+                     f"Typst template: {_ratio(legacy, r.render_cpu)}x faster) | {r.cores} | | | | "
+                     f"{r.cores / legacy:.1f} | | {ms(legacy)} | |")
     for bare in r.bare:
         name = "rq-default (forking Worker)" if bare.worker_class.endswith(".Worker") else "rq-simple (SimpleWorker)"
         lines.append(f"| bare {name} #{bare.round_no} | {bare.workers} | {bare.jobs} | {bare.finished} | "

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from bench import machine
 from bench.bare_rq import DEFAULT_WORKER, SIMPLE_WORKER, run_bare_rq
+from bench.legacy.minat_bakat import MinatBakatTemplate
 from bench.loadgen import Target
 from bench.receiver import WebhookReceiver
 from bench.render_job import sample_data
@@ -42,7 +43,7 @@ from bench.submit_bench import (
 )
 from jobs.runtime import build_runtime
 from ops.harness import RunningService
-from render import load_registry
+from render import Template, load_registry
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -76,15 +77,22 @@ PLANS = {
 }
 
 
-def render_cpu_seconds(renders: int) -> float:
-    """CPU seconds per minatBakatUmum render, in this process (after warming up)."""
-    template, data = load_registry().get("minatBakatUmum"), sample_data()
+def render_cpu_seconds(renders: int, template: Template | None = None) -> float:
+    """CPU seconds per minatBakatUmum render, in this process (after warming up); the service's template
+    unless another one (the previous renderer) is given."""
+    template, data = template or load_registry().get("minatBakatUmum"), sample_data()
     for n in range(2):
-        template.render(data, code=f"warm-{n}")
+        template.render(data, code=f"warm-{n}", job_id=f"warm-{n}")
     began = time.process_time()
     for n in range(renders):
-        template.render(data, code=f"cpu-{n}")
+        template.render(data, code=f"cpu-{n}", job_id=f"cpu-{n}")
     return (time.process_time() - began) / renders
+
+
+def sample_render_cpu(results: Results, renders: int) -> None:
+    """One render sample of the service's template and one of the previous renderer, side by side."""
+    results.render_samples.append(render_cpu_seconds(renders))
+    results.legacy_render_samples.append(render_cpu_seconds(renders, MinatBakatTemplate()))
 
 
 def run_bench(plan: BenchPlan, work_dir: Path) -> Results:
@@ -93,7 +101,7 @@ def run_bench(plan: BenchPlan, work_dir: Path) -> Results:
     cores = machine.cores()
     results = Results(plan.name, datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), machine.describe(), cores)
     results.notes.append(f"load average (1, 5, 15 min) at start: {os.getloadavg()}")
-    results.render_samples.append(render_cpu_seconds(plan.ceiling_renders))
+    sample_render_cpu(results, plan.ceiling_renders)
     results.bare.append(run_bare_rq(work_dir, worker_class=DEFAULT_WORKER, workers=cores,
                                     jobs=plan.bare_default_jobs, timeout=plan.timeout * 2))
     results.bare.append(run_bare_rq(work_dir, worker_class=SIMPLE_WORKER, workers=cores, jobs=plan.e2e_jobs,
@@ -122,7 +130,7 @@ def run_worker_phase(plan: BenchPlan, work_dir: Path, results: Results, receiver
             if round_no > 1:  # alternate with bare RQ so drift of the machine hits both alike
                 results.bare.append(run_bare_rq(work_dir, worker_class=SIMPLE_WORKER, workers=results.cores,
                                                 jobs=plan.e2e_jobs, timeout=plan.timeout, round_no=round_no))
-            results.render_samples.append(render_cpu_seconds(plan.ceiling_renders))
+            sample_render_cpu(results, plan.ceiling_renders)
             results.e2e_runs.append(run_e2e(service, target, receiver, jobs=plan.e2e_jobs, tag=f"e2e{round_no}",
                                             timeout=plan.timeout))
         results.idle = run_idle_latency(service, target, receiver, count=plan.idle_jobs)

@@ -98,6 +98,16 @@ class Settings:
     mongo_product_field: str = "product_id"
     mongo_data_field: str | None = None
     loopback_only: bool = False
+    report_org_name: str = ""
+    report_org_address: str = ""
+    report_org_city: str = ""
+    report_logo_file: Path | None = None
+    report_psychologist_name: str = ""
+    report_psychologist_licence: str = ""
+    report_timezone: str = "UTC"
+    templates_reload_interval: float = 2.0
+    preview_timeout: float = 10.0
+    preview_max_bytes: int = 256 * 1024
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -149,7 +159,7 @@ class Settings:
             job_watch_interval=reader.get("JOB_WATCH_INTERVAL", _positive_float, 0.5),
             events_max_seconds=reader.get("EVENTS_MAX_SECONDS", _positive_int, 3600),
             storage_backend=reader.get("STORAGE_BACKEND", _choice("local", "gdrive"), "local"),
-            templates_dir=reader.get("TEMPLATES_DIR", Path, None),
+            templates_dir=reader.get("TEMPLATES_DIR", _directory, None),
             google_drive_credentials_file=reader.get("GOOGLE_DRIVE_CREDENTIALS_FILE", Path, None),
             google_drive_folder_id=reader.get("GOOGLE_DRIVE_FOLDER_ID", str, None),
             google_drive_share_with=reader.get("GOOGLE_DRIVE_SHARE_WITH", str, None),
@@ -161,6 +171,16 @@ class Settings:
             mongo_product_field=reader.get("MONGO_PRODUCT_FIELD", str, "product_id"),
             mongo_data_field=reader.get("MONGO_DATA_FIELD", str, None),
             loopback_only=reader.get("LOOPBACK_ONLY", _bool, False),
+            report_org_name=reader.get("REPORT_ORG_NAME", str, ""),
+            report_org_address=reader.get("REPORT_ORG_ADDRESS", str, ""),
+            report_org_city=reader.get("REPORT_ORG_CITY", str, ""),
+            report_logo_file=reader.get("REPORT_LOGO_FILE", _logo_file, None),
+            report_psychologist_name=reader.get("REPORT_PSYCHOLOGIST_NAME", str, ""),
+            report_psychologist_licence=reader.get("REPORT_PSYCHOLOGIST_LICENCE", str, ""),
+            report_timezone=reader.get("REPORT_TIMEZONE", _timezone, "UTC"),
+            templates_reload_interval=reader.get("TEMPLATES_RELOAD_INTERVAL", _seconds_or_zero, 2.0),
+            preview_timeout=reader.get("PREVIEW_TIMEOUT", _positive_float, 10.0),
+            preview_max_bytes=reader.get("PREVIEW_MAX_BYTES", _positive_int, 256 * 1024),
         )
         if settings.storage_backend == "gdrive" and settings.google_drive_credentials_file is None:
             reader.problems.append("STORAGE_BACKEND=gdrive needs GOOGLE_DRIVE_CREDENTIALS_FILE")
@@ -242,6 +262,41 @@ def _positive_float(value: str) -> float:
     if number <= 0:
         raise ValueError(f"must be a positive number, got {value!r}")
     return number
+
+
+def _seconds_or_zero(value: str) -> float:
+    if value in ("0", "0.0"):
+        return 0.0
+    return _positive_float(value)
+
+
+def _directory(value: str) -> Path:
+    path = Path(value)
+    if not path.is_dir():
+        raise ValueError(f"must be an existing directory, got {value!r}")
+    return path
+
+
+_LOGO_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp")
+
+
+def _logo_file(value: str) -> Path:
+    path = Path(value)
+    if path.suffix.lower() not in _LOGO_SUFFIXES:
+        raise ValueError(f"must be a {', '.join(_LOGO_SUFFIXES)} image, got {value!r}")
+    if not path.is_file():
+        raise ValueError(f"must be a readable image file, got {value!r} (no such file)")
+    return path
+
+
+def _timezone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"must be an IANA time zone such as Asia/Jakarta, got {value!r}") from None
+    return value
 
 
 def _fraction(value: str) -> float:

@@ -84,7 +84,8 @@ def rendered_pdf(rt: Runtime, job: JobRecord, progress: ProgressReporter) -> byt
     template = rt.templates.get(job.product_id)
     data = load_report_data(rt, job)
     progress(10, "data loaded")
-    pdf = template.render(data, progress=lambda pct, msg: progress(10 + pct * 30 // 100, msg), code=job.code)
+    pdf = template.render(data, progress=lambda pct, msg: progress(10 + pct * 30 // 100, msg), code=job.code,
+                          job_id=job.job_id)
     if staging is not None:
         try:
             staging.save(job.job_id, pdf)

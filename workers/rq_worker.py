@@ -3,7 +3,8 @@
 RQ's default Worker forks a work-horse for every job; the fork (and the re-imports it triggers)
 costs more than rendering a report. This worker runs jobs in-process like RQ's SimpleWorker and
 keeps what the fork gave:
-- job timeouts: RQ's SIGALRM death penalty works in-process (reportlab is pure Python);
+- job timeouts: RQ's SIGALRM death penalty works in-process (a Typst compile takes milliseconds: the
+  timeout is raised as soon as it returns to Python);
 - stopping a running job: the stop-job command raises JobStoppedError in the job's thread;
 - memory growth: the process exits after MAX_JOBS_PER_WORKER jobs and supervisor starts a new one;
 - crash isolation: a job that kills the process takes only this worker down; supervisor restarts

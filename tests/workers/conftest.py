@@ -32,9 +32,10 @@ class CountingTemplate:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
-    def render(self, data: dict[str, Any], progress: Any = None, *, code: str | None = None) -> bytes:
+    def render(self, data: dict[str, Any], progress: Any = None, *, code: str | None = None,
+               job_id: str | None = None) -> bytes:
         self._renders.append(code)
-        return self._inner.render(data, progress, code=code)
+        return self._inner.render(data, progress, code=code, job_id=job_id)
 
 
 class CountingTemplates:
