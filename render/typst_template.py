@@ -51,12 +51,23 @@ def _typst_fonts(font_dirs: tuple[Path, ...]) -> typst.Fonts:
     return typst.Fonts(include_system_fonts=False, include_embedded_fonts=False, font_paths=folders)
 
 
+def _shown_file(file: str, source: Path) -> str:
+    """A file of the diagnostic as its template author knows it: relative to the templates directory."""
+    path = Path(file)
+    if file.startswith("@") or not (path.is_absolute() or path.exists()):
+        return file  # a package file, or the name as Typst gave it
+    try:
+        return str(path.resolve().relative_to(source.parent))
+    except ValueError:
+        return file
+
+
 def template_error(exc: typst.TypstError, source: Path) -> TemplateError:
     """Turn Typst's diagnostic into a TemplateError naming the file, line and column."""
     found = _WHERE.search(exc.diagnostic or "")
     if found is None:
         return TemplateError(f"{source.name}: {exc.message}", file=source.name, hints=list(exc.hints or []))
-    file, line, column = found["file"], int(found["line"]), int(found["column"])
+    file, line, column = _shown_file(found["file"], source), int(found["line"]), int(found["column"])
     trace = "; ".join(exc.trace or [])
     message = f"{file}:{line}:{column}: {exc.message}" + (f" ({trace})" if trace else "")
     return TemplateError(message, file=file, line=line, column=column, hints=list(exc.hints or []))
