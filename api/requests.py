@@ -7,9 +7,9 @@ from flask import request
 from api.errors import UnprocessableError, ValidationError
 from api.extension import runtime
 from api.schemas import json_body, parse_submit
+from api.templates import lookup_template
 from callbacks.url_policy import CallbackUrlError, check_callback_url
 from jobs.submit import JobRequest
-from render import UnknownTemplateError
 
 MAX_IDEMPOTENCY_KEY = 255
 
@@ -18,11 +18,7 @@ def parse_job_request() -> JobRequest:
     """Validate body, template data and callback URLs; raise a 400/422 that names what is wrong."""
     body = parse_submit(json_body())
     rt = runtime()
-    try:
-        template = rt.templates.get(body.productId)
-    except UnknownTemplateError as exc:
-        raise UnprocessableError(str(exc), error="unknown_product",
-                                 details=[{"field": "productId", "message": str(exc)}]) from None
+    template = lookup_template(body.productId, unknown=UnprocessableError)
     if body.data is None and not rt.settings.mongo_uri:
         raise ValidationError("data is required unless MONGO_URI is configured: send the report data inline "
                               "in 'data' (GET /api/templates shows its schema).", error="data_required",

@@ -76,6 +76,10 @@ class Template(ABC):
             job_id: the job's id, the document number of a report (None in a preview).
         """
 
+    def sample(self) -> dict[str, Any] | None:
+        """Sample data that a preview renders when given none (None: the template has none)."""
+        return None
+
     def check_data(self, data: object, progress: Progress | None = None) -> None:
         """Raise RenderError listing the field errors of `data`; report the step done when it is valid."""
         errors = self.validate(data)

@@ -122,12 +122,30 @@ def load_directory(directory: Path, typesetting: Typesetting, context: ReportCon
     return loaded
 
 
+def typesetting_for(templates_dir: Path | None) -> Typesetting:
+    """The shipped fonts, plus those in the templates directory's `fonts/` folder when it has one."""
+    extra = templates_dir / "fonts" if templates_dir is not None else None
+    return Typesetting((FONTS_DIR, extra) if extra is not None and extra.is_dir() else (FONTS_DIR,))
+
+
+def load_product(product_id: str, templates_dir: Path | None, context: ReportContext) -> Template:
+    """Load one product only (a preview): from `templates_dir` first, else the built-ins.
+
+    Raises UnknownTemplateError, or TemplateError saying why it does not load.
+    """
+    typesetting = typesetting_for(templates_dir)
+    for directory in (templates_dir, BUILTIN_DIR):
+        if directory is not None and directory.is_dir():
+            files = _candidates(directory).get(product_id)
+            if files:
+                return _load_one(product_id, files, typesetting, context)
+    raise UnknownTemplateError(f"unknown productId {product_id!r}")
+
+
 def build_registry(templates_dir: Path | None, context: ReportContext | None = None) -> TemplateRegistry:
     """Load the built-in templates and those of `templates_dir` (which replace a built-in of the same id)."""
     context = context or ReportContext()
-    font_dirs = (FONTS_DIR,) + ((templates_dir / "fonts",) if templates_dir and (templates_dir / "fonts").is_dir()
-                                else ())
-    typesetting = Typesetting(font_dirs)
+    typesetting = typesetting_for(templates_dir)
     builtin = load_directory(BUILTIN_DIR, typesetting, context)
     chosen: dict[str, Template] = {t.product_id: t for t in builtin.templates}
     broken = {e.product_id: e for e in builtin.broken}

@@ -107,6 +107,19 @@ def test_submit_invalid_report_data_is_400_naming_the_field(client) -> None:
     assert any(d["field"].startswith("data.scales[0]") for d in response.json["details"])
 
 
+def test_submit_text_no_font_can_show_is_400_naming_the_field_and_characters(client) -> None:
+    body = sample_request()
+    body["data"]["participant"]["name"] = "Dédé 王小明 🎉"
+    body["data"]["scales"][1]["description"] = "Hebat 👍🏽"
+    response = client.post(URL, json=body, headers=auth())
+    assert response.status_code == 400 and response.json["error"] == "invalid_data"
+    details = {d["field"]: d["message"] for d in response.json["details"]}
+    assert set(details) == {"data.participant.name", "data.scales[1].description"}
+    name = details["data.participant.name"]
+    assert "'🎉' (U+1F389, PARTY POPPER)" in name and "王" not in name
+    assert "U+1F44D" in details["data.scales[1].description"] and "U+1F3FD" in details["data.scales[1].description"]
+
+
 def test_submit_body_over_limit_is_413(client) -> None:
     body = sample_request()
     body["data"]["summary"] = "x" * (1024 * 1024 + 10)
