@@ -105,7 +105,7 @@ def draw(fonts: typst.Fonts, pages: list[dict[str, Any]]) -> PdfReader:
     """Typeset the overlay pages (see overlay.typ) and return them as a PDF to merge."""
     spec = json.dumps({"pages": pages}, ensure_ascii=False)
     try:
-        pdf = _compiler(fonts).compile(sys_inputs={"spec": spec})
+        pdf = _compiler(fonts).compile(sys_inputs={"spec": spec}, pdf_tags=False)
     except typst.TypstError as exc:  # a bug of ours, not of the form: say so
         raise TemplateError(f"drawing the form's values failed: {exc.message}", file=OVERLAY.name) from None
     return PdfReader(io.BytesIO(pdf))

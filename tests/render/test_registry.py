@@ -149,3 +149,14 @@ def test_catalog_without_polling_reloads_on_request(tmp_path):
     assert PRODUCT not in catalog
     catalog.request_reload()  # what SIGHUP does
     assert PRODUCT in catalog and catalog.broken() == []
+
+
+def test_library_bar_chart_wraps_long_labels_and_splits_in_blocks(tmp_path):
+    drop_example(tmp_path)
+    template = build_registry(tmp_path).get(PRODUCT)
+    data = template.sample()
+    data["styles"] = [{"name": f"Gaya belajar dengan nama yang sangat panjang sekali untuk diuji nomor {n:02d} akhir",
+                       "score": 9 * n} for n in range(1, 11)]
+    whole = flat("\n".join(page_texts(template.render(data))))
+    for style in data["styles"]:
+        assert style["name"] in whole
