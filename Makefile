@@ -8,7 +8,7 @@ RUN_STAMP := $(VENV)/.requirements.sha256
 DEV_STAMP := $(VENV)/.requirements-dev.sha256
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: run test lint bench ctl status clean-data
+.PHONY: run test lint bench samples ctl status clean-data
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
@@ -35,6 +35,10 @@ lint: $(DEV_STAMP)
 
 bench: $(DEV_STAMP)
 	$(PY) -m bench.run
+
+# Every sample report and form as PDF and one PNG per page, to look at: var/samples/*.png
+samples: $(DEV_STAMP)
+	$(PY) -m render.samples var/samples
 
 # Control the running service: make ctl cmd="restart pdf_worker:*" (plain supervisorctl works too: see README)
 ctl: $(RUN_STAMP)
