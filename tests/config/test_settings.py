@@ -74,3 +74,23 @@ def test_settings_repr_hides_secrets() -> None:
 def test_settings_sqlite_default_lives_in_data_dir(tmp_path) -> None:
     settings = Settings.from_env({"DATA_DIR": str(tmp_path)})
     assert settings.sqlalchemy_url == f"sqlite:///{tmp_path.resolve()}/pdfjobs.sqlite3"
+
+
+def test_settings_report_and_template_settings(tmp_path) -> None:
+    logo = tmp_path / "logo.svg"
+    logo.write_text("<svg xmlns='http://www.w3.org/2000/svg'/>")
+    settings = Settings.from_env({"TEMPLATES_DIR": str(tmp_path), "TEMPLATES_RELOAD_INTERVAL": "0",
+                                  "REPORT_LOGO_FILE": str(logo), "REPORT_TIMEZONE": "Asia/Jakarta",
+                                  "REPORT_ORG_NAME": "Biro Cahaya", "PREVIEW_TIMEOUT": "3"})
+    assert settings.templates_dir == tmp_path and settings.templates_reload_interval == 0
+    assert settings.report_logo_file == logo and settings.report_timezone == "Asia/Jakarta"
+    assert settings.report_org_name == "Biro Cahaya" and settings.preview_timeout == 3.0
+
+
+def test_settings_report_and_template_problems_are_named(tmp_path) -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env({"TEMPLATES_DIR": str(tmp_path / "nope"), "REPORT_LOGO_FILE": str(tmp_path / "logo.bmp"),
+                           "REPORT_TIMEZONE": "Mars/Olympus", "TEMPLATES_RELOAD_INTERVAL": "-1"})
+    text = str(info.value)
+    assert "TEMPLATES_DIR must be an existing directory" in text and "REPORT_LOGO_FILE must be a" in text
+    assert "REPORT_TIMEZONE must be an IANA time zone" in text and "TEMPLATES_RELOAD_INTERVAL" in text
