@@ -20,7 +20,7 @@ import typst
 
 from render.base import Progress, RenderError, Template, TemplateError, report_progress
 from render.context import ReportContext
-from render.fonts import FONTS_DIR, FontCoverage, coverage_of, uncovered_text_errors
+from render.fonts import FONTS_DIR, FontCoverage, coverage_of, fonts_stamp, uncovered_text_errors
 from render.schema import compile_schema, schema_errors
 
 PACKAGES_DIR = Path(__file__).resolve().with_name("typst")  # holds @local/pdfjobs
@@ -37,7 +37,7 @@ class Typesetting:
     @cached_property
     def fonts(self) -> typst.Fonts:
         """Typst's font book (no system fonts, no fonts of Typst's own: a PDF looks the same everywhere)."""
-        return _typst_fonts(self.font_dirs)
+        return _typst_fonts(self.font_dirs, fonts_stamp(self.font_dirs))
 
     @cached_property
     def coverage(self) -> FontCoverage:
@@ -46,7 +46,8 @@ class Typesetting:
 
 
 @cache
-def _typst_fonts(font_dirs: tuple[Path, ...]) -> typst.Fonts:
+def _typst_fonts(font_dirs: tuple[Path, ...], _stamp: tuple[tuple[str, int, int], ...]) -> typst.Fonts:
+    """One font book per set of font files, shared by every template (the stamp keys a changed set)."""
     folders = [str(folder) for folder in font_dirs if folder.is_dir()]
     return typst.Fonts(include_system_fonts=False, include_embedded_fonts=False, font_paths=folders)
 

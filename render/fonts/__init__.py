@@ -71,10 +71,19 @@ class FontCoverage:
         return list(missing)
 
 
-@cache
+def fonts_stamp(directories: tuple[Path, ...]) -> tuple[tuple[str, int, int], ...]:
+    """Path, size and modification time of every font file: changes when a font is added or replaced."""
+    return tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in font_files(directories))
+
+
 def coverage_of(directories: tuple[Path, ...]) -> FontCoverage:
-    """The coverage of the fonts in `directories`, read once per process."""
-    return FontCoverage.of_files(font_files(directories))
+    """The coverage of the fonts in `directories`, read again only when a font file changes."""
+    return _coverage(fonts_stamp(directories))
+
+
+@cache
+def _coverage(stamp: tuple[tuple[str, int, int], ...]) -> FontCoverage:
+    return FontCoverage.of_files(Path(path) for path, _size, _mtime in stamp)
 
 
 def describe_chars(chars: list[str]) -> str:

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from render import BrokenTemplateError, TemplateCatalog, TypstTemplate, UnknownTemplateError, load_registry
+from render.fonts import FONTS_DIR
 from render.registry import build_registry
-from tests.render.pdfs import assert_every_font_embedded, flat, page_texts
+from tests.render.pdfs import assert_every_font_embedded, flat, fonts, page_texts
 from tests.render.test_forms import make_form, write_custom
 
 EXAMPLE_TEMPLATES = Path(__file__).resolve().parents[2] / "examples" / "templates"
@@ -160,3 +161,36 @@ def test_library_bar_chart_wraps_long_labels_and_splits_in_blocks(tmp_path):
     whole = flat("\n".join(page_texts(template.render(data))))
     for style in data["styles"]:
         assert style["name"] in whole
+
+
+def make_font(path: Path, char: str) -> None:
+    """A one-glyph font, family "Test Runes": Noto Sans's "A" cut out and mapped to `char` instead."""
+    from fontTools.subset import Options, Subsetter
+    from fontTools.ttLib import TTFont
+
+    font = TTFont(str(FONTS_DIR / "NotoSans-Regular.ttf"))
+    subsetter = Subsetter(Options(name_IDs=["*"], name_languages=["*"]))
+    subsetter.populate(text="A")
+    subsetter.subset(font)
+    glyph = font.getBestCmap()[ord("A")]
+    for table in font["cmap"].tables:
+        table.cmap = {ord(char): glyph}
+    for record in font["name"].names:
+        if record.nameID in (1, 4, 6, 16):
+            record.string = "TestRunes" if record.nameID == 6 else "Test Runes"
+    font.save(str(path))
+
+
+def test_fonts_in_the_templates_dir_are_used_after_a_reload(tmp_path):
+    drop_example(tmp_path)
+    data = json.loads((EXAMPLE_TEMPLATES / f"{PRODUCT}.schema.json").read_text())["examples"][0]
+    data["participant"]["name"] = "Rizky \u16a0"  # a runic letter: no shipped font has it
+    catalog = TemplateCatalog(tmp_path, reload_interval=0)
+    assert [e["field"] for e in catalog.get(PRODUCT).validate(data)] == ["data.participant.name"]
+    (tmp_path / "fonts").mkdir()
+    make_font(tmp_path / "fonts" / "TestRunes.ttf", "\u16a0")
+    catalog.request_reload()
+    template = catalog.get(PRODUCT)
+    assert template.validate(data) == []
+    pdf = template.render(data)
+    assert "Rizky \u16a0" in page_texts(pdf)[0] and any("TestRunes" in name for name in fonts(pdf))
