@@ -13,7 +13,6 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 from render.base import BrokenTemplateError, RenderError, Template, TemplateError, UnknownTemplateError
@@ -194,7 +193,7 @@ class TemplateCatalog:
         self._reload_requested = False
         self._stamp = fingerprint(self.templates_dir)
         self._checked = time.monotonic()
-        self._registry = build_registry(self.templates_dir, self.context)
+        self._registry = shared_registry(self.templates_dir, self.context, self._stamp)
 
     def request_reload(self) -> None:
         """Reload at the next lookup (safe to call from a signal handler)."""
@@ -205,7 +204,7 @@ class TemplateCatalog:
         self._reload_requested = False
         self._stamp = fingerprint(self.templates_dir)
         self._checked = time.monotonic()
-        self._registry = build_registry(self.templates_dir, self.context)
+        self._registry = shared_registry(self.templates_dir, self.context, self._stamp, fresh=True)
         logger.info("event=templates_reloaded count=%s broken=%s", len(self._registry), len(self._registry.broken()))
         return self._registry
 
@@ -238,16 +237,31 @@ class TemplateCatalog:
         return len(self.current())
 
 
-@lru_cache(maxsize=8)
-def _cached(templates_dir: Path | None) -> TemplateRegistry:
-    return build_registry(templates_dir)
+_SHARED: dict[tuple[Path | None, ReportContext, tuple[tuple[str, int, int], ...]], TemplateRegistry] = {}
+SHARED_AT_MOST = 8
+
+
+def shared_registry(templates_dir: Path | None, context: ReportContext, stamp: tuple[tuple[str, int, int], ...],
+                    *, fresh: bool = False) -> TemplateRegistry:
+    """The registry of these files and context, built once per process (`fresh`: build it again).
+
+    Loading renders every template's sample: a process that builds several runtimes (tests, tools)
+    pays it once per set of files.
+    """
+    key = (templates_dir, context, stamp)
+    if fresh or key not in _SHARED:
+        if len(_SHARED) >= SHARED_AT_MOST:
+            _SHARED.clear()
+        _SHARED[key] = build_registry(templates_dir, context)
+    return _SHARED[key]
 
 
 def load_registry(templates_dir: Path | str | None = None) -> TemplateRegistry:
-    """The built-in templates plus those of `templates_dir`, loaded once per directory (tools and tests)."""
-    return _cached(Path(templates_dir).resolve() if templates_dir else None)
+    """The built-in templates plus those of `templates_dir`, without a letterhead (tools and tests)."""
+    directory = Path(templates_dir).resolve() if templates_dir else None
+    return shared_registry(directory, ReportContext(), fingerprint(directory))
 
 
 def clear_registry_cache() -> None:
-    """Forget registries loaded by load_registry."""
-    _cached.cache_clear()
+    """Forget the registries built so far."""
+    _SHARED.clear()
