@@ -94,7 +94,8 @@ def templates_dir(runtime, tmp_path: Path) -> Path:
     (directory / "brokenReport.typ").write_text("#let x = (\n")
     make_form(directory / "brokenForm.pdf")
     (directory / "brokenForm.json").write_text(json.dumps({"title": "B", "fields": {"nope": {"path": "a"}}}))
-    runtime.settings = runtime.settings.with_changes(templates_dir=directory)
+    # A preview's child process needs ~0.5 s of CPU; on a loaded test machine that can take many seconds.
+    runtime.settings = runtime.settings.with_changes(templates_dir=directory, preview_timeout=60.0)
     runtime.__dict__.pop("templates", None)
     return directory
 

@@ -34,9 +34,18 @@ def templates(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def service(tmp_path_factory: pytest.TempPathFactory, templates: Path) -> Iterator[RunningService]:
     """The service with an empty TEMPLATES_DIR that it looks at only on SIGHUP."""
     running = start_service(tmp_path_factory.mktemp("templates-e2e") / "var", TEMPLATES_DIR=str(templates),
-                            TEMPLATES_RELOAD_INTERVAL="0")
+                            TEMPLATES_RELOAD_INTERVAL="0", PREVIEW_TIMEOUT="60")  # a loaded test machine
     yield running
     running.stop()
+
+
+@pytest.fixture
+def api(service: RunningService) -> Api:
+    """A client that opens a new connection per request: after SIGHUP gunicorn's old processes finish
+    the connections they hold, answering from the templates they loaded before the files came."""
+    client = Api(service)
+    client.http.headers["Connection"] = "close"
+    return client
 
 
 def product_data() -> dict:
@@ -63,8 +72,8 @@ def test_e2e_product_dropped_into_templates_dir_lists_previews_and_completes_wit
 
     service.ctl("signal", "HUP", "api", "pdf_worker:*")
 
-    assert wait_until(lambda: PRODUCT in {t["productId"] for t in listing(api)["templates"]}, 30)
-    assert {b["productId"] for b in listing(api)["broken"]} == {"brokenReport", "brokenForm"}
+    assert wait_until(lambda: PRODUCT in {t["productId"] for t in listing(api)["templates"]}
+                      and {b["productId"] for b in listing(api)["broken"]} == {"brokenReport", "brokenForm"}, 30)
     preview = api.post(f"/api/templates/{PRODUCT}/preview", json={"data": product_data()})
     assert preview.status_code == 200 and preview.headers["Content-Type"] == "application/pdf"
     assert NAME in PdfReader(io.BytesIO(preview.content)).pages[0].extract_text()
