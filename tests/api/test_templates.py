@@ -143,7 +143,8 @@ def test_preview_renders_given_data(client, templates_dir) -> None:
     assert response.status_code == 200 and NAME in page_texts(response.data)[0]
 
 
-def test_preview_of_a_form_is_the_filled_flattened_form(client) -> None:
+def test_preview_of_a_form_is_the_filled_flattened_form(client, runtime) -> None:
+    runtime.settings = runtime.settings.with_changes(preview_timeout=60.0)
     response = client.post(f"/api/templates/{FORM}/preview", json={}, headers=auth())
 
     assert response.status_code == 200 and form_fields(response.data) == {}
