@@ -6,9 +6,9 @@ import re
 from pathlib import Path
 
 from config import Settings
+from config.settings import env_name
 
 ROOT = Path(__file__).resolve().parents[2]
-SETTINGS_SOURCE = (ROOT / "config" / "settings.py").read_text()
 
 
 def documented_names(text: str) -> set[str]:
@@ -16,7 +16,7 @@ def documented_names(text: str) -> set[str]:
 
 
 def setting_names() -> set[str]:
-    return set(re.findall(r'reader\.get\(\s*"([A-Z0-9_]+)"', SETTINGS_SOURCE)) | {"APP_ENV"}
+    return {env_name(name, field) for name, field in Settings.model_fields.items()}
 
 
 def test_env_example_lists_every_setting() -> None:
