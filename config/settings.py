@@ -1,7 +1,7 @@
 """The one typed settings object, a pydantic-settings model read from the environment.
 
 Each field carries its environment variable (the field name upper-cased, or its alias) and its
-description.
+description; `python -m config.docs` prints `.env.example` and the README's rows from them.
 `Settings.from_env()` gathers every malformed variable and raises one `SettingsError` listing them all.
 """
 
