@@ -62,11 +62,6 @@ def test_missing_readme_rows_reports_a_missing_variable_and_a_wrong_default() ->
     assert missing_readme_rows(readme.replace(port_row, "| `PORT` | where the API listens |  `8000`  |")) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="README.md's configuration table is being rewritten: it gets one row per variable "
-    "(python -m config.docs readme-rows) when merging; then remove this mark",
-)
 def test_readme_has_a_row_per_variable_with_its_default() -> None:
     missing = missing_readme_rows((ROOT / "README.md").read_text())
     assert not missing, "add to README.md's configuration table:\n" + "\n".join(missing)
