@@ -100,6 +100,13 @@ LogLevel = Annotated[
     BeforeValidator(_upper),
     Expect("DEBUG, INFO, WARNING, ERROR or CRITICAL"),
 ]
+ROLES = ("api", "worker", "webhook", "scheduler")
+Roles = Annotated[
+    tuple[Literal["api", "worker", "webhook", "scheduler"], ...],
+    BeforeValidator(_comma_list),
+    Field(min_length=1),
+    Expect("a comma list of api, worker, webhook, scheduler"),
+]
 StorageBackend = Annotated[Literal["local", "gdrive"], Expect("one of local, gdrive")]
 RedisUrl = Annotated[str, _starts_with("redis://", "rediss://", "unix://")]
 MongoUri = Annotated[str, _starts_with("mongodb://", "mongodb+srv://")]
@@ -171,6 +178,10 @@ class Settings(BaseSettings):
     callback_allowed_hosts: Hosts = Field(
         (), examples=["n8n.internal:5678,10.0.0.0/8"],
         description="Comma list of host, host:port or CIDR that callbacks may reach besides public hosts")
+    roles: Roles = Field(
+        ROLES, examples=["worker,webhook"],
+        description="Which programs this host runs: comma list of api, worker (PDF workers), webhook (senders), "
+        "scheduler (one is active across hosts)")
     workers: PositiveInt = Field(2, description="PDF worker processes")
     webhook_workers: PositiveInt = Field(1, description="Webhook sender processes")
     webhook_concurrency: PositiveInt = Field(8, description="Webhook attempts each sender process makes at once")

@@ -128,3 +128,4 @@ def test_readme_try_it_block_runs_as_printed(made_run) -> None:
     assert result.returncode == 0, result.stderr
     assert (made_run.project / "report.pdf").read_bytes().startswith(b"%PDF-")
     assert '"status": "completed"' in result.stdout or '"status":"completed"' in result.stdout, result.stdout
+
