@@ -57,6 +57,7 @@ class AbConfig:
 
 def run_round(side: ServiceSide, receiver: WebhookReceiver, *, jobs: int, tag: str, timeout: float) -> Round:
     """Submit JOBS jobs to SIDE with the HTTP clients and wait (at most TIMEOUT s) for their signed webhooks."""
+    side.check_running()
     body = json.loads(SAMPLE.read_text()) | {"callback": receiver.url}
     target = Target(side.port, API_KEY, body)
     deadline = time.monotonic() + timeout
@@ -78,7 +79,7 @@ def wait_workers(side: ServiceSide, count: int, timeout: float = 60) -> None:
     while time.monotonic() < deadline:
         try:
             workers = side.get_json("/api/queue/stats", API_KEY).get("workers") or {}
-        except OSError:
+        except (OSError, ValueError):  # not up yet, or an older revision's answer
             workers = {}
         if int(workers.get("total", 0)) >= count:
             return

@@ -114,6 +114,12 @@ class ServiceSide:
             state = f"exited with {ended}" if ended is not None else f"not ready after {timeout} s"
             raise RuntimeError(f"side {self.name}: the launcher {state}\n{self.log_tail()}")
 
+    def check_running(self) -> None:
+        """Raise, with the log's tail, when the launcher ended (a round on it could only time out)."""
+        if self.process is None or self.process.poll() is not None:
+            code = self.process.returncode if self.process else None
+            raise RuntimeError(f"side {self.name}: the launcher is not running (exit {code})\n{self.log_tail()}")
+
     def get_json(self, path: str, api_key: str) -> dict:
         """GET an API path as the bench client."""
         request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}",
