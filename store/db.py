@@ -26,12 +26,16 @@ def make_engine(url: str, *, pooled: bool = True, wal_checkpoints: bool = True) 
     crosses 1,000 pages and fsyncs the database there, a stall of tens of ms for that request and,
     under gevent, for every request of the process. The API leaves it to `checkpoint` (the scheduler
     runs it every second) and to the workers' own commits.
+
+    Errors leave the statements' parameters out of their message (`hide_parameters`): they hold
+    report data and callback URLs, and error messages go to the logs.
     """
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
             connect_args={"timeout": WRITER_WAIT, "check_same_thread": False},
             poolclass=None if pooled else NullPool,
+            hide_parameters=True,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         if not wal_checkpoints:
@@ -41,8 +45,8 @@ def make_engine(url: str, *, pooled: bool = True, wal_checkpoints: bool = True) 
             WriterQueue(Path(database + ".writer.lock")).attach(engine)
         return engine
     if not pooled:
-        return create_engine(url, poolclass=NullPool)
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        return create_engine(url, poolclass=NullPool, hide_parameters=True)
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, hide_parameters=True)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
@@ -92,7 +96,7 @@ class WriterQueue:
 
     def hold(self, info: dict[Any, Any]) -> None:
         """Take the lock for the pooled connection whose `info` this is, unless it holds it already;
-        released when the connection is checked in (store.direct calls this before its writes)."""
+        released when the connection is checked in."""
         if info.get(_HOLDS):
             return
         if not self.local.acquire(timeout=WRITER_WAIT):  # as SQLite's busy timeout would have failed
