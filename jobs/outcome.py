@@ -15,8 +15,8 @@ from callbacks import payloads
 from jobs import eta
 from jobs import webhook_relay as relay
 from jobs.runtime import Runtime
-from store import direct, outbox
 from store import jobs as job_store
+from store import outbox
 from store.models import COMPLETED, DELIVERY_PENDING, JobRecord, utcnow
 
 log = logging.getLogger(__name__)
@@ -61,10 +61,10 @@ def end_job(rt: Runtime, job_id: str, status: str, *, error: str | None, also: A
     """
     if rt.settings.mongo_uri:
         fields["mongo_status"] = MONGO_PENDING
-    with direct.transaction(rt.engine) as tx:
-        job = job_store.finish_job(tx, job_id, status, error=error, **fields)
+    with rt.engine.begin() as connection:
+        job = job_store.finish_job(connection, job_id, status, error=error, **fields)
         delivery = _outbox_row(rt, job) if job is not None else None
-        delivery_id = outbox.insert_delivery(tx, delivery) if delivery is not None else None
+        delivery_id = outbox.insert_delivery(connection, delivery) if delivery is not None else None
     if job is None:
         return None
     if delivery_id is not None:

@@ -1,5 +1,5 @@
 """Queries and state changes of jobs. Plain functions that take a Session, or for the per-job
-statements (claim, final state) the DirectTransaction they run in (store.direct)."""
+statements (claim, final state) the Connection whose transaction they run in."""
 
 from __future__ import annotations
 
@@ -8,13 +8,11 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, configure_mappers
 from sqlalchemy.orm.attributes import manager_of_class
 
-from store import direct
-from store.direct import DirectTransaction
 from store.models import (
     ACTIVE_STATES,
     CANCELLED,
@@ -29,9 +27,9 @@ from store.models import (
 )
 
 # The hot statements (submit, claim, final state) are Core statements on the table, built once with
-# bound parameters and run in direct transactions (store.direct): the ORM's bulk INSERT/UPDATE path
-# costs about as much CPU again as running them, and a Session's execution layers as much again. The
-# rows they write or return become JobRecords in no session (`_detached`).
+# bound parameters (SQLAlchemy caches their compiled form): the ORM's bulk INSERT/UPDATE path costs
+# about as much CPU again as running them. The rows they write or return become JobRecords in no
+# session (`_detached`).
 _JOBS = JobRecord.__table__
 _J = _JOBS.c
 _MANAGER = manager_of_class(JobRecord)
@@ -72,8 +70,9 @@ def create_job(session: Session, values: dict[str, Any]) -> JobRecord:
     """Insert and commit a new job from its column values; raise DuplicateJobError with the existing one
     instead of a second (same Idempotency-Key, or an active job with the same code and product).
 
-    The INSERT is a direct transaction of its own; a transaction the session has open is committed
-    first (store.direct.engine_of). The session reads the existing job on a duplicate.
+    The INSERT runs in the session's transaction, on its one connection (a second pooled connection
+    taken while the session holds one can starve the pool under concurrent submits); the session
+    reads the existing job on a duplicate.
     """
     values = {**values, "active_key": active_key_for(values["client_name"], values["code"], values["product_id"])}
     try:
@@ -88,8 +87,8 @@ def create_job(session: Session, values: dict[str, Any]) -> JobRecord:
 
 def _insert_committed(session: Session, values: dict[str, Any]) -> JobRecord:
     row = _with_defaults(values)
-    with direct.transaction(direct.engine_of(session)) as tx:
-        tx.rowcount(_INSERT, row)
+    session.execute(_INSERT, row)
+    session.commit()
     return _detached(row)
 
 
@@ -147,14 +146,14 @@ _CLAIM = (
 )
 
 
-def mark_started(tx: DirectTransaction, job_id: str) -> JobRecord | None:
+def mark_started(connection: Connection, job_id: str) -> JobRecord | None:
     """Claim a queued job for this worker (processing, attempt counted); None if it is not queued.
 
     The conditional UPDATE makes the claim atomic: a job handed to RQ twice (reconciler, RQ's own
     abandoned-job retry) runs once, and a cancelled or finished job never runs. RETURNING loads the
     row in the same statement (one round trip, no second SELECT).
     """
-    row = tx.first(_CLAIM, {"p_job_id": job_id, "p_now": utcnow()})
+    row = connection.execute(_CLAIM, {"p_job_id": job_id, "p_now": utcnow()}).mappings().first()
     return _detached(row) if row is not None else None
 
 
@@ -187,9 +186,9 @@ def mark_retrying(
     session.commit()
 
 
-def finish_job(tx: DirectTransaction, job_id: str, status: str, *, error: str | None = None,
+def finish_job(connection: Connection, job_id: str, status: str, *, error: str | None = None,
                **fields: Any) -> JobRecord | None:
-    """Set a final state unless the job has one already; the updated job, or None (in `tx`, not committed).
+    """Set a final state unless the job has one already; the updated job, or None (not committed).
 
     One conditional UPDATE ... RETURNING: it takes the row lock on PostgreSQL and decides "not final
     yet" atomically, so the caller can add the outbox rows to the same transaction.
@@ -205,7 +204,7 @@ def finish_job(tx: DirectTransaction, job_id: str, status: str, *, error: str | 
         values["progress"] = 100
     statement = _finish_statement(tuple(sorted(values)))
     parameters = {f"v_{name}": value for name, value in values.items()}
-    row = tx.first(statement, {"p_job_id": job_id, **parameters})
+    row = connection.execute(statement, {"p_job_id": job_id, **parameters}).mappings().first()
     return _detached(row) if row is not None else None
 
 

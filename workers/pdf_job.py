@@ -18,7 +18,6 @@ from jobs.lease import HeldLease, job_lease
 from jobs.progress import META_PROGRESS_INTERVAL, SQL_PROGRESS_INTERVAL
 from jobs.runtime import Runtime, get_runtime
 from storage.staging import staging_area
-from store import direct
 from store import jobs as job_store
 from store.models import CANCELLED, FAILED, JobRecord, utcnow
 from workers.rq_worker import JobStoppedError, JobTimedOutError
@@ -30,8 +29,8 @@ def generate_pdf(job_id: str) -> dict[str, Any]:
     """Render the report of job `job_id`, store it and record the result (RQ entry point)."""
     rt = get_runtime()
     rq_job = get_current_job()
-    with direct.transaction(rt.engine) as tx:
-        job = job_store.mark_started(tx, job_id)
+    with rt.engine.begin() as connection:
+        job = job_store.mark_started(connection, job_id)
     # The queue's dequeued mark (queue positions) moves after the claim, in the lease's round trip.
     mark_dequeued = (lambda target: eta.mark_dequeued(target, rq_job.origin, rq_job.meta)) if rq_job else None
     if job is None:

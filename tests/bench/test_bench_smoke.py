@@ -55,7 +55,7 @@ def test_sql_cost_claims_every_job_once_each_way(tmp_path: Path) -> None:
     with engine.connect() as connection:
         statuses = connection.exec_driver_sql("SELECT status, attempts FROM pdf_job_results").all()
     engine.dispose()
-    assert {way: len(seconds) for way, seconds in costs.items()} == {"session": 3, "direct": 3}
+    assert {way: len(seconds) for way, seconds in costs.items()} == {"session": 3, "connection": 3}
     assert sorted(statuses) == [("processing", 1)] * 6  # each job claimed, and only once
 
 

@@ -6,7 +6,6 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
-from store import direct
 from store import jobs as job_store
 from store.models import JobRecord, utcnow
 from tests.conftest import auth, run_jobs, sample_request, unreachable_redis
@@ -71,8 +70,8 @@ def test_reconciler_leaves_fresh_and_present_jobs_alone(client, runtime) -> None
 def test_reconciler_requeues_job_of_dead_worker_and_counts_the_attempt(client, runtime) -> None:
     job_id = submit(client)
     runtime.redis.delete("rq:queue:normal")  # a worker took it ...
-    with direct.transaction(runtime.engine) as tx:
-        assert job_store.mark_started(tx, job_id) is not None  # ... started it, and died: no lease
+    with runtime.engine.begin() as connection:
+        assert job_store.mark_started(connection, job_id) is not None  # ... started it, and died: no lease
     backdate(runtime, job_id)
     report = reconcile(runtime)
     assert report.requeued_orphans == 1
@@ -85,8 +84,8 @@ def test_reconciler_requeues_job_of_dead_worker_and_counts_the_attempt(client, r
 
 def test_reconciler_skips_job_whose_worker_holds_the_lease(client, runtime) -> None:
     job_id = submit(client)
-    with direct.transaction(runtime.engine) as tx:
-        job_store.mark_started(tx, job_id)
+    with runtime.engine.begin() as connection:
+        job_store.mark_started(connection, job_id)
     runtime.redis.set(f"pdfjobs:lease:{job_id}", "123", ex=30)
     backdate(runtime, job_id)
     assert reconcile(runtime).requeued_orphans == 0
@@ -98,8 +97,8 @@ def test_reconciler_fails_orphan_with_no_attempts_left(client, runtime) -> None:
     with runtime.session() as session:
         session.execute(update(JobRecord).where(JobRecord.job_id == job_id).values(attempts=3))
         session.commit()
-    with direct.transaction(runtime.engine) as tx:
-        job_store.mark_started(tx, job_id)
+    with runtime.engine.begin() as connection:
+        job_store.mark_started(connection, job_id)
     backdate(runtime, job_id)
     assert reconcile(runtime).failed_orphans == 1
     row = status_of(runtime, job_id)
