@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from rq import Queue, Worker
+
 from bench import machine
 from bench.bare_rq import DEFAULT_WORKER, SIMPLE_WORKER, run_bare_rq
 from bench.loadgen import Target
@@ -40,6 +42,7 @@ from bench.submit_bench import (
     run_saturation,
     used_memory,
 )
+from jobs.queues import HIGH
 from jobs.runtime import build_runtime
 from ops.harness import RunningService
 from render import load_registry
@@ -169,7 +172,7 @@ def run_growth_phase(plan: BenchPlan, work_dir: Path, results: Results, service:
 def _wait_workers(service: RunningService, count: int, timeout: float = 30) -> None:
     client = service.redis()
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and int(client.scard("rq:workers:high")) < count:
+    while time.monotonic() < deadline and Worker.count(queue=Queue(HIGH, connection=client)) < count:
         time.sleep(0.05)
     client.close()
 

@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 from pypdf import PdfReader, PdfWriter
 from pypdf.errors import PyPdfError
-from pypdf.generic import DictionaryObject, NameObject
+from pypdf.generic import DictionaryObject, IndirectObject, NameObject
 
 from render.base import (
     Progress,
@@ -67,7 +67,7 @@ def fill_form(pdf: bytes, values: dict[str, str], *, flatten: bool = False) -> b
     writer.update_page_form_field_values(None, values, auto_regenerate=False, flatten=flatten)
     if flatten:
         writer.remove_annotations(subtypes="/Widget")
-        del writer._root_object[NameObject("/AcroForm")]
+        del writer.root_object[NameObject("/AcroForm")]
     else:
         writer.set_need_appearances_writer(True)  # viewers redraw text fields with their own fonts
         _ensure_zapf_dingbats(writer)
@@ -78,13 +78,23 @@ def fill_form(pdf: bytes, values: dict[str, str], *, flatten: bool = False) -> b
 
 def _ensure_zapf_dingbats(writer: PdfWriter) -> None:
     """Viewers that redraw checkboxes use /ZaDb from the form's /DR: make sure it is there."""
-    acro_form = writer._root_object["/AcroForm"].get_object()
+    acro_form = writer.root_object["/AcroForm"].get_object()
     resources = acro_form.setdefault(NameObject("/DR"), DictionaryObject()).get_object()
     fonts = resources.setdefault(NameObject("/Font"), DictionaryObject()).get_object()
     if "/ZaDb" not in fonts:
         font = DictionaryObject({NameObject("/Type"): NameObject("/Font"), NameObject("/Subtype"): NameObject("/Type1"),
                                  NameObject("/BaseFont"): NameObject("/ZapfDingbats")})
-        fonts[NameObject("/ZaDb")] = writer._add_object(font)
+        fonts[NameObject("/ZaDb")] = new_indirect_object(writer, font)
+
+
+def new_indirect_object(writer: PdfWriter, obj: DictionaryObject) -> IndirectObject:
+    """Add `obj` to `writer` as a new indirect object and return its reference.
+
+    pypdf has no public add_object; its public `clone()` adds an object that has an
+    `indirect_reference` attribute as a new indirect object (None: it is in no file yet).
+    """
+    obj.indirect_reference = None
+    return obj.clone(writer).indirect_reference
 
 
 def _keep_unmapped_values(writer: PdfWriter, values: dict[str, str]) -> dict[str, Any]:

@@ -170,6 +170,7 @@ def run_jobs(rt: Runtime, queues: tuple[str, ...] = ("high", "normal", "low")) -
     from workers.rq_worker import PdfWorker
 
     worker = PdfWorker([Queue(name, connection=rt.redis) for name in queues], connection=rt.redis)
+    worker.install_stop_handler()  # as workers.pdf_worker does: a cancel stops the running job
     worker.work(burst=True)
 
 

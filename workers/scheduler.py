@@ -51,10 +51,10 @@ class RetryScheduler:
     """
 
     def __init__(self, rt: Runtime):
+        self.names = set(PDF_QUEUES)  # the queues whose locks this scheduler holds
         queues = [Queue(name, connection=rt.redis) for name in PDF_QUEUES]
         name = f"{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
         self.scheduler = RQScheduler(queues, connection=rt.redis, interval=1, name=name)
-        self.names = set(self.scheduler._queue_names)
         self.redis = rt.redis
         self.released_dead = False
 

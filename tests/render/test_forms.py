@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from pypdf import PdfReader
+from pypdf.generic import IndirectObject
 from reportlab.pdfgen.canvas import Canvas
 
 from render import FormTemplate, RenderError, load_registry
@@ -75,6 +76,15 @@ def test_form_checkbox_appearance_state_follows_value(form, data):
     reader = PdfReader(io.BytesIO(form.render(data)))
     states = {a["/T"]: a["/AS"] for a in (x.get_object() for x in reader.pages[0]["/Annots"]) if "/AS" in a}
     assert states == {"setuju_tes": "/Yes", "setuju_data": "/Yes", "setuju_sekolah": "/Off"}
+
+
+def test_form_gets_zapf_dingbats_as_an_indirect_font_for_viewers_that_redraw_checkboxes(form, data):
+    # The sample form has no /ZaDb: fill_form adds it through pypdf's public clone() (no public add_object).
+    assert "/ZaDb" not in PdfReader(io.BytesIO(form.pdf)).trailer["/Root"]["/AcroForm"]["/DR"]["/Font"]
+    reader = PdfReader(io.BytesIO(form.render(data)))
+    fonts = reader.trailer["/Root"]["/AcroForm"]["/DR"]["/Font"]
+    assert isinstance(fonts.raw_get("/ZaDb"), IndirectObject)
+    assert fonts["/ZaDb"] == {"/Type": "/Font", "/Subtype": "/Type1", "/BaseFont": "/ZapfDingbats"}
 
 
 def test_form_flattened_has_no_fields_and_shows_values(form, data):
