@@ -16,8 +16,8 @@ from pydantic import ValidationError as PydanticValidationError
 from api.auth import current_client, require_client
 from api.errors import ValidationError
 from api.extension import runtime
-from api.schemas import field_errors
 from api.serialize import job_fields
+from render.validation import field_errors
 from store import jobs as job_store
 from store.models import JobRecord
 
