@@ -6,7 +6,7 @@ import base64
 import binascii
 import json
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
@@ -16,8 +16,8 @@ from pydantic import ValidationError as PydanticValidationError
 from api.auth import current_client, require_client
 from api.errors import ValidationError
 from api.extension import runtime
-from api.schemas import field_errors
-from api.serialize import job_fields
+from api.serialize import job_list_body
+from render.validation import field_errors
 from store import jobs as job_store
 from store.models import JobRecord
 
@@ -63,7 +63,7 @@ def list_jobs() -> ResponseReturnValue:
         )
     page = list(jobs[:limit])
     next_cursor = encode_cursor(page[-1]) if len(jobs) > limit else None
-    return jsonify({"jobs": [job_summary(job) for job in page], "next_cursor": next_cursor, "limit": limit})
+    return jsonify(job_list_body(page, next_cursor, limit))
 
 
 def parse_query(args: dict[str, str]) -> ListQuery:
@@ -100,7 +100,3 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         ) from None
     return moment, job_id
 
-
-def job_summary(job: JobRecord) -> dict[str, Any]:
-    """One job in a list (the status endpoint has the full record)."""
-    return {**job_fields(job), "client": job.client_name}

@@ -1,29 +1,32 @@
-"""The OpenAPI document: one entry per route (tests/api/test_openapi.py fails when they drift apart)."""
+"""The OpenAPI document: one entry per route (tests/api/test_openapi.py fails when they drift apart).
+
+Assembled from pydantic's JSON Schema (api/openapi_schemas.py), not by spectree or flask-openapi3: they take over
+validation, error answers or routing, and flask-openapi3 writes 3.1, which the pinned Swagger UI cannot render.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from api.openapi_schemas import components, list_parameters
+from api.openapi_schemas import components, list_parameters, ref, submit_examples
+from render import Template
 
 JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}, "example": "pdf_0123"}
 SECURED = [{"bearer": []}, {"apiKey": []}]
 
 
-def _ref(name: str) -> dict[str, Any]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
 def _json(name: str, description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": _ref(name)}}}
+    return {"description": description, "content": {"application/json": {"schema": ref(name)}}}
 
 
 def _error(description: str) -> dict[str, Any]:
-    return _json("Error", description)
+    return _json("ErrorBody", description)
 
 
 def _op(summary: str, tag: str, responses: dict[str, Any], *, secured: bool = True,
-        parameters: list[dict[str, Any]] | None = None, body: str | None = None, **extra: Any) -> dict[str, Any]:
+        parameters: list[dict[str, Any]] | None = None, body: dict[str, Any] | None = None, **extra: Any
+        ) -> dict[str, Any]:
     operation: dict[str, Any] = {"summary": summary, "tags": [tag], "responses": responses, **extra}
     if secured:
         operation["security"] = SECURED
@@ -31,7 +34,7 @@ def _op(summary: str, tag: str, responses: dict[str, Any], *, secured: bool = Tr
     if parameters:
         operation["parameters"] = parameters
     if body:
-        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(body)}}}
+        operation["requestBody"] = {"required": True, "content": {"application/json": body}}
     return operation
 
 
@@ -46,16 +49,16 @@ _SUBMIT_ERRORS = {
 }
 
 
-def paths() -> dict[str, dict[str, Any]]:
-    """Every route of the app: path -> method -> operation."""
-    return {**_service_paths(), **_report_paths(), **_job_paths(), **_template_paths(), **_docs_paths()}
+def paths(examples: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every route of the app: path -> method -> operation; `examples` are the named submit examples."""
+    return {**_service_paths(), **_report_paths(examples), **_job_paths(), **_template_paths(), **_docs_paths()}
 
 
 def _service_paths() -> dict[str, dict[str, Any]]:
     return {
-        "/healthz": {"get": _op("The process is alive", "health", {"200": {"description": "ok"}}, secured=False)},
-        "/readyz": {"get": _op("Redis and SQL answer", "health", {"200": {"description": "ready"},
-                                                                   "503": {"description": "not ready"}},
+        "/healthz": {"get": _op("The process is alive", "health", {"200": _json("Health", "ok")}, secured=False)},
+        "/readyz": {"get": _op("Redis and SQL answer", "health", {"200": _json("Readiness", "ready"),
+                                                                   "503": _json("Readiness", "not ready")},
                                secured=False)},
         "/metrics": {"get": _op("Prometheus metrics (computed from SQL and Redis at scrape time)", "health",
                                 {"200": {"description": "text/plain; version=0.0.4"}}, secured=False)},
@@ -65,19 +68,20 @@ def _service_paths() -> dict[str, dict[str, Any]]:
     }
 
 
-def _report_paths() -> dict[str, dict[str, Any]]:
+def _report_paths(examples: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    body = {"schema": ref("SubmitRequest"), "examples": examples}
     return {
         "/api/reports/generate-async": {"post": _op(
             "Submit a report job", "reports",
             {"202": _json("JobAccepted", "accepted"), "200": _json("JobAccepted", "an earlier job for the same "
              "request (Idempotency-Key, or same code + productId still active)"), **_SUBMIT_ERRORS},
-            body="SubmitBody", parameters=[_IDEMPOTENCY])},
+            body=body, parameters=[_IDEMPOTENCY])},
         "/api/reports/generate": {"post": _op(
             "Submit and wait up to SYNC_TIMEOUT for the PDF", "reports",
             {"200": _PDF, "202": _json("JobAccepted", "not done within SYNC_TIMEOUT: poll the job"),
              **_SUBMIT_ERRORS, "409": _error("the job was cancelled"), "422": _error("the job failed, or the "
              "request is unprocessable (unknown productId, reused Idempotency-Key)")},
-            body="SubmitBody", parameters=[_IDEMPOTENCY])},
+            body=body, parameters=[_IDEMPOTENCY])},
     }
 
 
@@ -112,7 +116,7 @@ def _job_paths() -> dict[str, dict[str, Any]]:
             parameters=job)},
         "/api/jobs/{job_id}/callbacks/redeliver": {"post": _op(
             "Send the job's final webhook again (same webhook-id, a new attempt)", "webhooks",
-            {"202": {"description": "redelivery scheduled; body: the job's callback status"},
+            {"202": _json("Redelivery", "redelivery scheduled"),
              "404": _error("unknown job"),
              "409": _error("job not final, no callback URL, or an attempt is under way")}, parameters=job)},
     }
@@ -124,10 +128,10 @@ def _template_paths() -> dict[str, dict[str, Any]]:
     return {
         "/api/templates": {"get": _op(
             "Products (templates) with title, kind and the JSON schema of their data", "templates",
-            {"200": {"description": "{templates: [{productId, title, kind, schema}], count}"}})},
+            {"200": _json("TemplateList", "every product")})},
         "/api/templates/{product_id}": {"get": _op(
             "One product with its data schema", "templates",
-            {"200": {"description": "{productId, title, kind, schema}"}, "404": _error("unknown product")},
+            {"200": _json("TemplateInfo", "the product"), "404": _error("unknown product")},
             parameters=product)},
     }
 
@@ -145,8 +149,13 @@ def _docs_paths() -> dict[str, dict[str, Any]]:
     }
 
 
-def build_document(version: str = "0.1.0") -> dict[str, Any]:
-    """The whole OpenAPI 3.0 document."""
+def build_document(templates: Iterable[Template], *, data_required: bool, version: str = "0.1.0") -> dict[str, Any]:
+    """The whole OpenAPI 3.0 document, with each product's data schema.
+
+    Args:
+        data_required: whether submits must carry `data` inline (no MongoDB to read it from).
+    """
+    schemas = components(templates, data_required=data_required)
     return {
         "openapi": "3.0.3",
         "info": {
@@ -155,9 +164,9 @@ def build_document(version: str = "0.1.0") -> dict[str, Any]:
             "description": "Queue PDF reports, follow them, get them by webhook or download. Every /api/* call "
                            "except the docs needs an API key: `Authorization: Bearer <key>` or `X-API-Key`.",
         },
-        "paths": paths(),
+        "paths": paths(submit_examples(schemas)),
         "components": {
-            "schemas": components(),
+            "schemas": schemas,
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},

@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 from pydantic import ValidationError as PydanticValidationError
 
 from api.errors import ValidationError
+from render.validation import field_errors
 
 Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
 Url = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2048)]
@@ -27,37 +28,6 @@ class SubmitBody(BaseModel):
     failureCallback: Url | None = Field(None, description="Failure webhook URL")  # noqa: N815
     data: dict[str, Any] | None = Field(None, description="Inline report data (see GET /api/templates)")
     runAt: AwareDatetime | None = Field(None, description="ISO 8601 with time zone; run the job then")  # noqa: N815
-
-
-_MESSAGES = {
-    "missing": "is required",
-    "extra_forbidden": "is not a field of this request; check the spelling (see /api/docs)",
-    "literal_error": "must be one of: {expected}",
-    "string_too_short": "must not be empty",
-    "string_too_long": "must be at most {max_length} characters",
-    "string_type": "must be a string",
-    "dict_type": "must be a JSON object",
-    "timezone_aware": "must include a time zone, e.g. 2026-01-15T10:30:00Z",
-}
-
-
-def field_errors(exc: PydanticValidationError, prefix: str = "") -> list[dict[str, str]]:
-    """Pydantic errors as [{"field", "message"}] with plain-language messages."""
-    details = []
-    for err in exc.errors(include_url=False):
-        path = prefix + _path(err["loc"])
-        template = _MESSAGES.get(err["type"])
-        ctx = {key: str(value) for key, value in (err.get("ctx") or {}).items()}
-        message = template.format(**ctx) if template else err["msg"]
-        details.append({"field": path or "body", "message": message})
-    return details
-
-
-def _path(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
 
 
 def json_body() -> dict[str, Any]:

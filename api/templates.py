@@ -8,6 +8,7 @@ from flask.typing import ResponseReturnValue
 from api.auth import require_client
 from api.errors import NotFoundError
 from api.extension import runtime
+from api.serialize import template_body, template_list_body
 from render import UnknownTemplateError
 
 bp = Blueprint("templates", __name__, url_prefix="/api/templates")
@@ -17,8 +18,7 @@ bp = Blueprint("templates", __name__, url_prefix="/api/templates")
 @require_client
 def list_templates() -> ResponseReturnValue:
     """Every product id with its title, kind (report or form) and data schema."""
-    templates = runtime().templates.all()
-    return jsonify({"templates": [template.describe() for template in templates], "count": len(templates)})
+    return jsonify(template_list_body(runtime().templates.all()))
 
 
 @bp.get("/<product_id>")
@@ -29,4 +29,4 @@ def get_template(product_id: str) -> ResponseReturnValue:
         template = runtime().templates.get(product_id)
     except UnknownTemplateError as exc:
         raise NotFoundError(f"{exc}. GET /api/templates lists them.", error="unknown_product") from None
-    return jsonify(template.describe())
+    return jsonify(template_body(template))

@@ -18,11 +18,11 @@ from render.base import (
     Progress,
     RenderError,
     Template,
-    field_path,
     invalid_data_error,
     report_progress,
 )
 from render.form_mapping import FormMapping, data_schema, pdf_values, validate_values
+from render.validation import field_path
 
 PRODUCT_ID_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 
@@ -132,7 +132,7 @@ def load_form(mapping_path: Path) -> FormTemplate:
         pdf = pdf_path.read_bytes()
         problems = _pdf_problems(PdfReader(io.BytesIO(pdf)), mapping)
     except ValidationError as exc:
-        found = "; ".join(f"{field_path(e['loc'], 'mapping')}: {e['msg']}" for e in exc.errors())
+        found = "; ".join(f"{field_path(e['loc'], prefix='mapping')}: {e['msg']}" for e in exc.errors())
         raise RenderError(f"{mapping_path}: invalid mapping: {found}") from None
     except (OSError, ValueError, PyPdfError) as exc:
         raise RenderError(f"{mapping_path}: cannot load form template: {exc}") from exc

@@ -1,0 +1,197 @@
+"""Pydantic models of every JSON answer: api/serialize.py builds answers through them, the OpenAPI document
+shows their schemas, so the two cannot drift apart."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+
+JobState = Literal["queued", "scheduled", "processing", "completed", "failed", "cancelled"]
+Priority = Literal["high", "normal", "low"]
+# Instants are sent as callbacks.payloads.iso() writes them (UTC, milliseconds, Z).
+Instant = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+When = Instant | None
+# Keeps an int an int in the answer (a float field would send 101 as 101.0).
+Number = Annotated[int | float, WithJsonSchema({"type": "number"})]
+
+
+class Answer(BaseModel):
+    """Base of the answer models: no field the document does not list."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class FieldError(BaseModel):
+    """One entry of an error's details: the field and what is wrong with it (some name a job_id too)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    field: str
+    message: str
+
+
+class ErrorBody(Answer):
+    """Every error answer (SPEC.md)."""
+
+    error: str = Field(description="Machine-readable code, e.g. validation_error, queue_full")
+    message: str = Field(description="What is wrong and how to fix it")
+    details: list[FieldError]
+
+
+class JobAccepted(Answer):
+    """A submitted (or re-queued) job; its URL is also in the Location header."""
+
+    job_id: str
+    status: JobState
+    estimated_completion: When
+    position_in_queue: int | None = Field(description="Jobs ahead, counting higher-priority queues")
+    status_url: str
+
+
+class CallbackStatus(Answer):
+    """The final webhook of a job: waiting (not sent yet), pending, delivered or failed."""
+
+    status: Literal["waiting", "pending", "delivered", "failed"]
+    attempts: int
+    last_response_code: int | None
+    last_error: str | None
+    webhook_id: str | None = Field(description="The same on every attempt, so receivers can drop duplicates")
+    url: str | None
+
+
+class JobFields(Answer):
+    """What every representation of a job carries."""
+
+    job_id: str
+    code: str
+    productId: str  # noqa: N815
+    priority: Priority
+    status: JobState
+    progress: int = Field(ge=0, le=100)
+    created_at: Instant
+    run_at: When
+    started_at: When
+    completed_at: When
+    retry_count: int
+    error: str | None
+    download_url: str | None = Field(description="Set once the job is completed, until the PDF is removed")
+    status_url: str
+
+
+class JobSummary(JobFields):
+    """One job in a list."""
+
+    client: str
+
+
+class JobStatus(JobFields):
+    """One job with its queue position, estimate, result and webhook."""
+
+    phase: str | None
+    estimated_completion: When
+    position_in_queue: int | None
+    google_drive_link: str | None
+    file_size: int | None
+    callback: CallbackStatus | None = Field(description="null when the job has no callback URL")
+
+
+class JobList(Answer):
+    """A page of jobs, newest first."""
+
+    jobs: list[JobSummary]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
+    limit: int
+
+
+class Redelivery(Answer):
+    """A redelivery was scheduled."""
+
+    job_id: str
+    callback: CallbackStatus
+
+
+class QueueLengths(Answer):
+    """Jobs waiting per priority queue."""
+
+    high: int
+    normal: int
+    low: int
+
+
+class Workers(Answer):
+    """PDF workers by state."""
+
+    total: int
+    busy: int
+    idle: int
+
+
+class LastHour(Answer):
+    """Outcomes and processing times of the jobs that ended in the last hour."""
+
+    completed: int
+    failed: int
+    cancelled: int
+    failure_rate: float
+    avg_processing_seconds: float | None
+    p95_processing_seconds: float | None
+
+
+class Alert(Answer):
+    """An active alert: what crossed which threshold."""
+
+    name: Literal["queue_length", "failure_rate", "avg_processing_time", "no_workers", "redis_unavailable"]
+    message: str
+    value: Number | None
+    threshold: Number | None
+
+
+class QueueStats(Answer):
+    """The whole service's queues, workers and last hour; Redis figures are null while Redis is down."""
+
+    scheduled: int
+    processing: int
+    queued_in_sql: int
+    last_hour: LastHour
+    queues: QueueLengths | None
+    webhook_queue: int | None
+    retry_waiting: int | None
+    workers: Workers | None
+    alerts: list[Alert]
+    generated_at: Instant
+
+
+class TemplateInfo(Answer):
+    """One product (template) and the JSON Schema of its `data`."""
+
+    productId: str  # noqa: N815
+    title: str
+    kind: Literal["report", "form"]
+    data_schema: dict[str, Any] = Field(alias="schema", description="JSON Schema of the request's `data`")
+
+
+class TemplateList(Answer):
+    """Every product."""
+
+    templates: list[TemplateInfo]
+    count: int
+
+
+class Health(Answer):
+    """The process is alive."""
+
+    status: Literal["ok"]
+
+
+class Readiness(Answer):
+    """Whether Redis and SQL answer; each check is "ok" or "unavailable: <error type>"."""
+
+    status: Literal["ready", "not_ready"]
+    checks: dict[str, str]
+
+
+MODELS: tuple[type[BaseModel], ...] = (
+    ErrorBody, JobAccepted, JobStatus, JobList, Redelivery, QueueStats, TemplateInfo, TemplateList, Health,
+    Readiness,
+)
