@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -98,6 +100,13 @@ class Settings:
     mongo_product_field: str = "product_id"
     mongo_data_field: str | None = None
     loopback_only: bool = False
+    host_name: str = field(default_factory=socket.gethostname)
+    s3_bucket: str | None = None
+    s3_prefix: str = ""
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    s3_download: str = "stream"
+    s3_presign_seconds: int = 300
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -148,7 +157,7 @@ class Settings:
             alert_avg_processing_seconds=reader.get("ALERT_AVG_PROCESSING_SECONDS", _positive_float, 300.0),
             job_watch_interval=reader.get("JOB_WATCH_INTERVAL", _positive_float, 0.5),
             events_max_seconds=reader.get("EVENTS_MAX_SECONDS", _positive_int, 3600),
-            storage_backend=reader.get("STORAGE_BACKEND", _choice("local", "gdrive"), "local"),
+            storage_backend=reader.get("STORAGE_BACKEND", _choice("local", "gdrive", "s3"), "local"),
             templates_dir=reader.get("TEMPLATES_DIR", Path, None),
             google_drive_credentials_file=reader.get("GOOGLE_DRIVE_CREDENTIALS_FILE", Path, None),
             google_drive_folder_id=reader.get("GOOGLE_DRIVE_FOLDER_ID", str, None),
@@ -161,9 +170,18 @@ class Settings:
             mongo_product_field=reader.get("MONGO_PRODUCT_FIELD", str, "product_id"),
             mongo_data_field=reader.get("MONGO_DATA_FIELD", str, None),
             loopback_only=reader.get("LOOPBACK_ONLY", _bool, False),
+            host_name=reader.get("HOST_NAME", _host_name, socket.gethostname()),
+            s3_bucket=reader.get("S3_BUCKET", str, None),
+            s3_prefix=reader.get("S3_PREFIX", _key_prefix, ""),
+            s3_endpoint_url=reader.get("S3_ENDPOINT_URL", _url("http://", "https://"), None),
+            s3_region=reader.get("S3_REGION", str, None),
+            s3_download=reader.get("S3_DOWNLOAD", _choice("stream", "redirect"), "stream"),
+            s3_presign_seconds=reader.get("S3_PRESIGN_SECONDS", _presign_seconds, 300),
         )
         if settings.storage_backend == "gdrive" and settings.google_drive_credentials_file is None:
             reader.problems.append("STORAGE_BACKEND=gdrive needs GOOGLE_DRIVE_CREDENTIALS_FILE")
+        if settings.storage_backend == "s3" and not settings.s3_bucket:
+            reader.problems.append("STORAGE_BACKEND=s3 needs S3_BUCKET")
         if reader.problems:
             raise SettingsError(reader.problems)
         return settings
@@ -258,6 +276,33 @@ def _bool(value: str) -> bool:
     if lowered in ("0", "false", "no", "off"):
         return False
     raise ValueError(f"must be true or false, got {value!r}")
+
+
+def _host_name(value: str) -> str:
+    if len(value) > 255 or not value.isprintable():
+        raise ValueError(f"must be a printable name of at most 255 characters, got {value!r}")
+    return value
+
+
+# S3 key prefix: parts of letters, digits, '.', '-', '_' joined by '/', each starting with a letter or digit.
+_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}(/[A-Za-z0-9][A-Za-z0-9._-]{0,199}){0,7}")
+
+
+def _key_prefix(value: str) -> str:
+    prefix = value.strip("/")
+    if prefix and not _PREFIX.fullmatch(prefix):
+        raise ValueError(
+            "must be up to 8 '/'-separated parts of letters, digits, '.', '-', '_', each starting with a "
+            f"letter or digit (for example pdf-jobs/prod), got {value!r}"
+        )
+    return prefix
+
+
+def _presign_seconds(value: str) -> int:
+    number = _positive_int(value)
+    if number > 604800:  # SigV4 presigned URLs live at most 7 days
+        raise ValueError(f"must be 1-604800 seconds (7 days, the longest a presigned URL can live), got {value!r}")
+    return number
 
 
 def _comma_list(value: str) -> tuple[str, ...]:
