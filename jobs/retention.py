@@ -17,12 +17,18 @@ log = logging.getLogger(__name__)
 
 
 def purge_expired_pdfs(rt: Runtime, *, max_batches: int = 50) -> int:
-    """Delete expired PDFs from storage and mark their rows (download then answers 410)."""
+    """Delete expired PDFs from storage and mark their rows (download then answers 410).
+
+    Only files this process can reach: those of its storage backend and, on local disk, those this
+    host stored (HOST_NAME). Another host's local files wait for that host's own clean-up.
+    """
     cutoff = utcnow() - timedelta(days=rt.settings.pdf_retention_days)
+    backend = rt.storage.name
+    host = rt.settings.host_name if backend == "local" else None
     removed = 0
     for _ in range(max_batches):
         with rt.session() as session:
-            batch = job_store.expired_files(session, cutoff)
+            batch = job_store.expired_files(session, cutoff, backend=backend, host=host)
         if not batch:
             break
         for job in batch:
