@@ -14,6 +14,7 @@ from jobs.retention import purge_expired_pdfs, sweep_staged
 from jobs.runtime import Runtime
 from ops.harness import free_port
 from storage import build_storage
+from storage.local import LocalDiskStorage
 from storage.retrying import Backoff
 from storage.s3 import S3Storage
 from storage.staging import staging_area
@@ -172,3 +173,22 @@ def test_s3_upload_retry_on_another_host_renders_again(client, runtime, tmp_path
     assert kept_on_a.exists()
     runtime.settings = host_a
     assert sweep_staged(runtime) == 1 and not kept_on_a.exists()
+
+
+def test_retention_on_s3_also_deletes_this_hosts_local_files_from_before_the_switch(client, runtime, templates) -> None:
+    local = LocalDiskStorage(runtime.settings.pdf_dir)
+    job_ids = [submit(client, sample_request() | {"code": code}) for code in ("mine", "theirs")]
+    run_jobs(runtime)
+    files = {}
+    for job_id, host in zip(job_ids, (HOST_A, "worker-b"), strict=True):
+        files[job_id] = local.put(f"{job_id}.pdf", b"%PDF-from-local-disk", "a.pdf").location
+        with runtime.session() as session:
+            session.execute(update(JobRecord).where(JobRecord.job_id == job_id).values(
+                storage_backend="local", file_path=files[job_id], stored_by_host=host,
+                completed_at=utcnow() - timedelta(days=31)))
+            session.commit()
+
+    assert purge_expired_pdfs(runtime) == 1
+
+    mine, theirs = job_ids
+    assert not local.exists(files[mine]) and local.exists(files[theirs])  # host B's disk is not ours to clean
