@@ -175,7 +175,7 @@ def test_s3_upload_retry_on_another_host_renders_again(client, runtime, tmp_path
     assert sweep_staged(runtime) == 1 and not kept_on_a.exists()
 
 
-def test_retention_on_s3_also_deletes_this_hosts_local_files_from_before_the_switch(client, runtime, templates) -> None:
+def test_local_files_from_before_the_switch_to_s3_download_and_expire_on_their_host(client, runtime, templates) -> None:
     local = LocalDiskStorage(runtime.settings.pdf_dir)
     job_ids = [submit(client, sample_request() | {"code": code}) for code in ("mine", "theirs")]
     run_jobs(runtime)
@@ -188,7 +188,11 @@ def test_retention_on_s3_also_deletes_this_hosts_local_files_from_before_the_swi
                 completed_at=utcnow() - timedelta(days=31)))
             session.commit()
 
+    mine, theirs = job_ids
+    # Still served from this host's disk, and another host's answered 409, while storage is S3.
+    assert client.get(f"/api/jobs/{mine}/download", headers=auth()).data == b"%PDF-from-local-disk"
+    assert client.get(f"/api/jobs/{theirs}/download", headers=auth()).json["error"] == "stored_elsewhere"
+
     assert purge_expired_pdfs(runtime) == 1
 
-    mine, theirs = job_ids
     assert not local.exists(files[mine]) and local.exists(files[theirs])  # host B's disk is not ours to clean
