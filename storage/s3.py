@@ -72,7 +72,8 @@ class S3Storage:
         if not bucket:
             raise StoragePermanentError("STORAGE_BACKEND=s3 needs S3_BUCKET")
         self.bucket = bucket
-        self.prefix = check_key(prefix.strip("/"), what="S3_PREFIX") + "/" if prefix.strip("/") else ""
+        prefix = prefix.strip("/")
+        self.prefix = f"{check_key(prefix, what='S3_PREFIX')}/" if prefix else ""
         self.presign_seconds = presign_seconds
         config = Config(
             signature_version="s3v4",  # presigned URLs default to SigV2 otherwise, which R2 and new regions refuse
