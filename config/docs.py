@@ -44,7 +44,7 @@ def _profile_values(name: str) -> list[int]:
 
 def _is_set(field: FieldInfo) -> bool:
     """Whether the field has a default worth writing out (None and () mean unset)."""
-    return field.default is not None and field.default != ()
+    return field.default_factory is None and field.default is not None and field.default != ()
 
 
 def default_text(name: str, field: FieldInfo) -> str:

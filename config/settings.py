@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,7 +108,19 @@ Roles = Annotated[
     Field(min_length=1),
     Expect("a comma list of api, worker, webhook, scheduler"),
 ]
-StorageBackend = Annotated[Literal["local", "gdrive"], Expect("one of local, gdrive")]
+StorageBackend = Annotated[Literal["local", "gdrive", "s3"], Expect("one of local, gdrive, s3")]
+# S3 key prefix: up to 8 parts of letters, digits, '.', '-', '_' joined by '/', each starting with a letter or digit.
+KeyPrefix = Annotated[
+    str,
+    BeforeValidator(lambda value: value.strip("/") if isinstance(value, str) else value),
+    Field(pattern=r"^([A-Za-z0-9][A-Za-z0-9._-]{0,199}(/[A-Za-z0-9][A-Za-z0-9._-]{0,199}){0,7})?$"),
+    Expect("up to 8 '/'-separated parts of letters, digits, '.', '-', '_', each starting with a letter or digit "
+           "(for example pdf-jobs/prod)"),
+]
+HostName = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$"),
+                     Expect("a printable name of at most 255 characters without spaces")]
+PresignSeconds = Annotated[int, Field(gt=0, le=604800),
+                           Expect("1-604800 seconds (7 days, the longest a presigned URL can live)")]
 RedisUrl = Annotated[str, _starts_with("redis://", "rediss://", "unix://")]
 MongoUri = Annotated[str, _starts_with("mongodb://", "mongodb+srv://")]
 WebUrl = Annotated[str, _starts_with("http://", "https://")]
@@ -221,7 +234,22 @@ class Settings(BaseSettings):
         0.05, description="Alert of GET /api/queue/stats: last hour's failure rate above this (0.05 = 5 %)")
     alert_avg_processing_seconds: PositiveFloat = Field(
         300.0, description="Alert of GET /api/queue/stats: average processing seconds above this")
-    storage_backend: StorageBackend = Field("local", description="Where PDFs are kept: local or gdrive")
+    storage_backend: StorageBackend = Field(
+        "local", description="Where PDFs are kept: local (one host), gdrive or s3 (shared by every host)")
+    host_name: HostName = Field(
+        default_factory=socket.gethostname, description="This host's name, recorded with each PDF it stores; "
+        "unset: the machine's host name")
+    s3_bucket: str | None = Field(None, examples=["pdf-jobs"], description="S3 bucket (STORAGE_BACKEND=s3 needs it)")
+    s3_prefix: KeyPrefix = Field("", examples=["pdf-jobs/prod"], description="Key prefix of the PDFs in the bucket")
+    s3_endpoint_url: WebUrl | None = Field(
+        None, examples=["http://minio.internal:9000"],
+        description="S3 endpoint for MinIO, R2, Ceph or GCS interop; unset: AWS")
+    s3_region: str | None = Field(
+        None, examples=["eu-central-1"], description="The bucket's region (auto for R2); unset: boto3's own lookup")
+    s3_download: Annotated[Literal["stream", "redirect"], Expect("one of stream, redirect")] = Field(
+        "stream", description="How downloads of S3 objects are served: stream through the API, or redirect (302) "
+        "to a presigned URL")
+    s3_presign_seconds: PresignSeconds = Field(300, description="Seconds a presigned download URL stays valid")
     templates_dir: Path | None = Field(
         None, examples=["./templates"], description="Extra fillable-form templates: NAME.pdf + NAME.json mapping")
     google_drive_credentials_file: Path | None = Field(
@@ -260,6 +288,8 @@ class Settings(BaseSettings):
         problems = []
         if values.get("storage_backend") == "gdrive" and "google_drive_credentials_file" not in values:
             problems.append("STORAGE_BACKEND=gdrive needs GOOGLE_DRIVE_CREDENTIALS_FILE")
+        if values.get("storage_backend") == "s3" and "s3_bucket" not in values:
+            problems.append("STORAGE_BACKEND=s3 needs S3_BUCKET")
         try:
             settings = cls(**{**profile, **values})
         except ValidationError as exc:

@@ -8,7 +8,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -324,15 +324,24 @@ def requeue_orphan(session: Session, job: JobRecord, reason: str) -> bool:
     return result.rowcount == 1
 
 
-def expired_files(session: Session, older_than: datetime, *, limit: int = 200) -> Sequence[JobRecord]:
-    """Completed jobs whose stored PDF is older than `older_than` and not yet removed."""
-    return session.scalars(
-        select(JobRecord)
-        .where(JobRecord.status == COMPLETED, JobRecord.completed_at < older_than,
-               JobRecord.file_deleted_at.is_(None), JobRecord.file_path.is_not(None))
-        .order_by(JobRecord.completed_at)
-        .limit(limit)
-    ).all()
+def expired_files(session: Session, older_than: datetime, *, backend: str | None = None, host: str | None = None,
+                  limit: int = 200) -> Sequence[JobRecord]:
+    """Completed jobs whose stored PDF is older than `older_than` and not yet removed.
+
+    Args:
+        backend: only files kept by this storage backend (the one the caller can delete from).
+        host: only files this host stored, or whose host is unknown (local disk: stored before hosts
+            were recorded); None for any host.
+    """
+    query = select(JobRecord).where(
+        JobRecord.status == COMPLETED, JobRecord.completed_at < older_than,
+        JobRecord.file_deleted_at.is_(None), JobRecord.file_path.is_not(None),
+    )
+    if backend is not None:
+        query = query.where(JobRecord.storage_backend == backend)
+    if host is not None:
+        query = query.where(or_(JobRecord.stored_by_host == host, JobRecord.stored_by_host.is_(None)))
+    return session.scalars(query.order_by(JobRecord.completed_at).limit(limit)).all()
 
 
 def mark_file_deleted(session: Session, job_id: str) -> None:

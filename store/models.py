@@ -79,6 +79,8 @@ class JobRecord(Base):
     file_size: Mapped[int | None] = mapped_column(Integer)
     google_drive_link: Mapped[str | None] = mapped_column(Text)
     file_deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # HOST_NAME of the worker that stored the PDF: a local-disk file is only on that host.
+    stored_by_host: Mapped[str | None] = mapped_column(String(255))
     processing_ms: Mapped[int | None] = mapped_column(Integer)
     # "pending" while the MongoDB record of the outcome still has to be written (outbox).
     mongo_status: Mapped[str | None] = mapped_column(String(16))

@@ -64,7 +64,7 @@ def _run(
     outcome.complete_job(
         rt, job.job_id,
         storage_backend=stored.backend, file_path=stored.location, file_size=stored.size,
-        google_drive_link=stored.link, processing_ms=elapsed_ms,
+        google_drive_link=stored.link, processing_ms=elapsed_ms, stored_by_host=rt.settings.host_name,
         also=lease.give_back,  # the lease goes in the hand-over's round trip: the job is final in SQL now
     )
     if stages_uploads(rt):
@@ -73,7 +73,11 @@ def _run(
 
 
 def rendered_pdf(rt: Runtime, job: JobRecord, progress: ProgressReporter) -> bytes:
-    """The PDF kept by an earlier attempt whose upload failed, or a new render (kept for remote storage)."""
+    """The PDF kept by an earlier attempt whose upload failed, or a new render (kept for remote storage).
+
+    The kept file is on the disk of the host that rendered it (DATA_DIR/staging): a retry that runs
+    on another host does not find it and renders again (see docs/storage.md, "Upload-only retry").
+    """
     staging = staging_area(rt.settings.data_dir) if stages_uploads(rt) else None
     kept = staging.load(job.job_id) if staging is not None else None
     if kept is not None:
@@ -100,7 +104,7 @@ def stages_uploads(rt: Runtime) -> bool:
 
 def upload_step(rt: Runtime) -> str:
     """The storing step in words, for phases and error messages."""
-    return {"gdrive": "upload to Google Drive", "local": "saving to local disk"}.get(
+    return {"gdrive": "upload to Google Drive", "s3": "upload to S3", "local": "saving to local disk"}.get(
         rt.storage.name, f"upload to {rt.storage.name} storage"
     )
 
@@ -152,10 +156,13 @@ def _handle_failure(
         return
     retry_at = utcnow() + timedelta(seconds=_next_delay(rq_job))
     phase = "retrying"
+    kept_on = None
     if uploading and stages_uploads(rt) and staging_area(rt.settings.data_dir).path(job.job_id).exists():
         message = f"{message}; will retry the upload only"
         phase = f"{upload_step(rt)} failed; retrying the upload only"
-    log.warning("job=%s event=retrying retries_left=%s error=%r", job.job_id, retries_left, message)
+        kept_on = rt.settings.host_name  # a retry taken by another host renders again
+    log.warning("job=%s event=retrying retries_left=%s pdf_kept_on=%s error=%r",
+                job.job_id, retries_left, kept_on, message)
     with rt.session() as session:
         job_store.mark_retrying(session, job.job_id, message, retry_at, phase=phase)
 

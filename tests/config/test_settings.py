@@ -88,7 +88,7 @@ def test_settings_list_every_bad_variable_in_one_error() -> None:
                 "ALERT_FAILURE_RATE": "5",
                 "WEBHOOK_RETRY_DELAYS": "5,-1",
                 "LOG_LEVEL": "loud",
-                "STORAGE_BACKEND": "s3",
+                "STORAGE_BACKEND": "ftp",
                 "LOOPBACK_ONLY": "maybe",
                 "PUBLIC_BASE_URL": "ftp://example.com",
             }
@@ -102,7 +102,7 @@ def test_settings_list_every_bad_variable_in_one_error() -> None:
         "PUBLIC_BASE_URL must start with http:// or https://, got 'ftp://example.com'",
         "LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got 'loud'",
         "ALERT_FAILURE_RATE must be a fraction between 0 and 1 (0.05 = 5 %), got '5'",
-        "STORAGE_BACKEND must be one of local, gdrive, got 's3'",
+        "STORAGE_BACKEND must be one of local, gdrive, s3, got 'ftp'",
         "LOOPBACK_ONLY must be true or false, got 'maybe'",
     ]
 
