@@ -16,6 +16,7 @@ from jobs import eta, outcome
 from jobs.errors import PermanentJobError, is_permanent
 from jobs.lease import HeldLease, job_lease
 from jobs.progress import META_PROGRESS_INTERVAL, SQL_PROGRESS_INTERVAL
+from jobs.retry_policy import job_retry_delay
 from jobs.runtime import Runtime, get_runtime
 from storage.staging import staging_area
 from store import jobs as job_store
@@ -154,7 +155,7 @@ def _handle_failure(
         outcome.end_job(rt, job.job_id, FAILED, error=message)
         _discard_staged(rt, job.job_id)
         return
-    retry_at = utcnow() + timedelta(seconds=_next_delay(rq_job))
+    retry_at = utcnow() + timedelta(seconds=job_retry_delay(rq_job))
     phase = "retrying"
     kept_on = None
     if uploading and stages_uploads(rt) and staging_area(rt.settings.data_dir).path(job.job_id).exists():
@@ -166,11 +167,6 @@ def _handle_failure(
     with rt.session() as session:
         job_store.mark_retrying(session, job.job_id, message, retry_at, phase=phase)
 
-
-def _next_delay(rq_job: Job | None) -> int:
-    if rq_job is None or not rq_job.retries_left:
-        return 0
-    return rq_job.get_retry_interval()
 
 
 def describe_error(rt: Runtime, exc: BaseException, *, step: str | None = None) -> str:

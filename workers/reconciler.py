@@ -24,6 +24,7 @@ from rq.job import Job
 from jobs import outcome
 from jobs.lease import leases_held
 from jobs.queues import PDF_QUEUES, rq_intermediate_key, rq_queue_key
+from jobs.retry_policy import job_attempts_allowed
 from jobs.runtime import Runtime
 from jobs.submit import enqueue_job
 from store import jobs as job_store
@@ -190,7 +191,7 @@ def _lost_reason(rt: Runtime, status: bytes | None, started_at: bytes | None) ->
 
 
 def _recover_orphans(rt: Runtime, report: ReconcileReport) -> None:
-    max_attempts = len(rt.settings.job_retry_delays) + 1
+    max_attempts = job_attempts_allowed(rt.settings)
     for batch in _batches(rt, PROCESSING, report):
         held = leases_held(rt.redis, [job.job_id for job in batch])
         for job in batch:
