@@ -39,7 +39,7 @@ def accepted_body(job: JobRecord, position: int | None, eta: Any) -> dict[str, A
         status=job.status,
         estimated_completion=iso(eta),
         position_in_queue=position,
-        status_url=status_url(job),  # no download URL in this answer: not built (url_for ~10 us)
+        status_url=status_url(job),  # no download URL in this answer: not built
     ).model_dump()
 
 

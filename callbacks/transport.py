@@ -6,13 +6,8 @@ CALLBACK_ALLOWED_HOSTS honoured; a DNS answer may change between requests), conn
 usable address, and keeps the URL's host in the Host header, TLS SNI and certificate check. Keep-alive
 pools are keyed by (scheme, pinned address, port, hostname), so a connection is reused only for the
 address just checked; at most MAX_POOLS are kept, least recently used dropped first. Redirects are
-never followed, urllib3 never retries, and no proxy or .netrc setting is read.
-
-It replaced requests + requests-hardened (whose `IPFilterAdapter` did the same pinning) for CPU: per
-webhook POST under cProfile, `requests.Session.post` cost 3.1-3.7 ms, of which urllib3's own
-`urlopen` was only 1.2-1.5 ms; `CallbackSession.post` costs 1.1-1.5 ms. Without cProfile the webhook
-sender went from 1.67-1.83 to 1.23-1.43 CPU ms per job (`python -m bench.profile_jobs 300 0
---null-render`, before and after runs alternated).
+never followed, urllib3 never retries, and no proxy or .netrc setting is read. (It replaced requests
+with requests-hardened, which cost about twice the CPU per POST: bench/README.md.)
 """
 
 from __future__ import annotations

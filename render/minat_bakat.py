@@ -203,7 +203,7 @@ class MinatBakatTemplate(Template):
         return pdf
 
     def warm_up(self) -> None:
-        """Render a small report once: a process's first render costs ~100 ms against ~20 ms later
+        """Render a small report once: a process's first render is several times slower than later ones
         (reportlab's lazy imports, font metrics, pydantic's first validation)."""
         self.render(_WARM_UP_DATA, code="warm-up")
 

@@ -50,8 +50,7 @@ def active_key_for(client_name: str, code: str, product_id: str) -> str:
     return f"{client_name}\x1f{code}\x1f{product_id}"
 
 
-# No RETURNING: every value of a new row is known here, and reading the row back costs about as much
-# as the insert itself (SQLite: ~100 of ~400 us per submit).
+# No RETURNING: every value of a new row is known here.
 _INSERT = insert(_JOBS)
 
 
@@ -198,7 +197,7 @@ def finish_job(connection: Connection, job_id: str, status: str, *, error: str |
 
 
 # Plain comparisons, not NOT IN: an IN list is an "expanding" parameter that SQLAlchemy rewrites into
-# the SQL at every execution (~12 % of the final-state UPDATE's cost in an interleaved microbench).
+# the SQL at every execution.
 _NOT_FINAL = and_(*(_J.status != state for state in sorted(FINAL_STATES)))
 
 

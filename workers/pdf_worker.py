@@ -60,12 +60,11 @@ def rq_log_level(level: str) -> str:
 def preload(runtime) -> None:  # noqa: ANN001
     """Import and build what every job needs, before the first job arrives (and before the heap is frozen).
 
-    Without this, a fresh worker's first job waited ~100 ms for RQ to import the job function
-    (`workers.pdf_job`, with the webhook payloads and the URL policy) and ~80 ms more for its first
-    render; each template's `warm_up` renders once here, and the first SQL connection is opened.
+    Without this a fresh worker's first job would wait for RQ to import the job function and for its
+    first render; each template's `warm_up` renders once here, and the first SQL connection is opened.
     """
     if importlib.util.find_spec("_rl_accel") is None:
-        log.warning("event=reportlab_unaccelerated reason='rl_accel is not installed: renders take ~10 % more CPU' "
+        log.warning("event=reportlab_unaccelerated reason='rl_accel is not installed: renders take more CPU' "
                     "fix='pip install -r requirements.txt'")
     for template in runtime.templates.all():
         try:

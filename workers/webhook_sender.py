@@ -49,10 +49,8 @@ BLOCK_SECONDS = 1
 _FETCH_DONE = object()
 # Under load, the fetch thread waits this long after the first entry of a batch and takes what came
 # meanwhile with it (see ArrivalRate). A batch costs the sender about the same besides its POSTs
-# whatever its size: three threads woken, a read and a write transaction, each waking taking a core
-# from a render. Bench A/B (two services, 10 alternated e2e rounds of 300 jobs): sender CPU 2.4-3.1
-# -> 1.5-2.4 ms per job, throughput B/A median 1.07; 60 ms did no better than 30 (1.02). Webhooks
-# then leave up to this much later under load; one that comes alone leaves at once, and so do the
+# whatever its size: three threads woken, a read and a write transaction. Webhooks then leave up to
+# this much later under load; one that comes alone leaves at once, and so do the
 # last ones of a burst (no PDF job waiting in RQ's queues: at most one per worker is still coming).
 LINGER_SECONDS = 0.03
 # RQ's lists of the PDF queues, read in the fetch's round trip: while one holds a job, more webhooks
