@@ -34,7 +34,7 @@ lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check .
 
 bench: $(DEV_STAMP)
-	$(PY) -m bench.run
+	$(PY) -m bench.run $(if $(filter-out 0,$(BENCH_QUICK)),--plan quick)
 
 # Control the running service: make ctl cmd="restart pdf_worker:*" (plain supervisorctl works too: see README)
 ctl: $(RUN_STAMP)

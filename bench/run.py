@@ -1,7 +1,7 @@
 """`make bench` (`python -m bench.run`): the service against bare RQ, side by side, in one run.
 
-BENCH_QUICK=1 runs the short plan (under 2 minutes). The bench reads its own switches from the
-environment; the service it starts is configured through Settings like any other run.
+`--plan quick` (`BENCH_QUICK=1 make bench`) runs the short plan (under 2 minutes); the service it
+starts is configured through Settings like any other run.
 """
 
 from __future__ import annotations
@@ -207,10 +207,10 @@ def notes(plan: BenchPlan, cores: int) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     """Run the bench, print the table and write it to bench/results/."""
     parser = argparse.ArgumentParser(description="PDF job service benchmarks")
-    parser.add_argument("--plan", choices=sorted(PLANS), default=None)
+    parser.add_argument("--plan", choices=sorted(PLANS), default="full")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
-    name = args.plan or ("quick" if os.environ.get("BENCH_QUICK", "") not in ("", "0") else "full")
+    name = args.plan
     work_dir = Path(tempfile.mkdtemp(prefix="pdfjobs-bench-"))
     try:
         results = run_bench(PLANS[name], work_dir)
