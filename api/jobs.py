@@ -16,6 +16,7 @@ from jobs.eta import estimate
 from jobs.progress import live_progress
 from jobs.runtime import Runtime
 from storage.base import StorageError, StoragePermanentError, StoredFileNotFoundError
+from storage.dropbox_links import download_url as dropbox_download_url
 from storage.local import LocalDiskStorage
 from store import deliveries as delivery_store
 from store import jobs as job_store
@@ -52,7 +53,7 @@ def get_job_status(job_id: str) -> ResponseReturnValue:
 @bp.get("/<job_id>/download")
 @require_client
 def download_job_pdf(job_id: str) -> ResponseReturnValue:
-    """The PDF (streamed), or a redirect to its Google Drive copy or to a presigned S3 URL."""
+    """The PDF (streamed), or a redirect to its Google Drive or Dropbox copy or to a presigned S3 URL."""
     return pdf_response(load_job(job_id))
 
 
@@ -76,6 +77,8 @@ def pdf_response(job: JobRecord) -> ResponseReturnValue:
         )
     if job.storage_backend == "gdrive" and job.google_drive_link:
         return redirect(job.google_drive_link, code=302)
+    if job.storage_backend == "dropbox" and job.google_drive_link:  # the shared link, asking for the file itself
+        return redirect(dropbox_download_url(job.google_drive_link), code=302)
     try:
         if job.storage_backend == "s3":
             return _s3_response(rt, job)

@@ -97,7 +97,8 @@ def _job_paths() -> dict[str, dict[str, Any]]:
             {"200": _json("JobStatus", "the job"), "404": _error("unknown job")}, parameters=job)},
         "/api/jobs/{job_id}/download": {"get": _op(
             "Download the PDF", "jobs",
-            {"200": _PDF, "302": {"description": "redirect to the Google Drive copy"},
+            {"200": _PDF, "302": {"description": "redirect to the Google Drive or Dropbox copy, or to a "
+                                                  "presigned S3 URL (S3_DOWNLOAD=redirect)"},
              "404": _error("unknown job"), "409": _error("not completed"), "410": _error("removed after retention")},
             parameters=job)},
         "/api/jobs/{job_id}/events": {"get": _op(

@@ -105,9 +105,9 @@ def stages_uploads(rt: Runtime) -> bool:
 
 def upload_step(rt: Runtime) -> str:
     """The storing step in words, for phases and error messages."""
-    return {"gdrive": "upload to Google Drive", "s3": "upload to S3", "local": "saving to local disk"}.get(
-        rt.storage.name, f"upload to {rt.storage.name} storage"
-    )
+    steps = {"gdrive": "upload to Google Drive", "s3": "upload to S3", "dropbox": "upload to Dropbox",
+             "local": "saving to local disk"}
+    return steps.get(rt.storage.name, f"upload to {rt.storage.name} storage")
 
 
 def _discard_staged(rt: Runtime, job_id: str) -> None:

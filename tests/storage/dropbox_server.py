@@ -5,7 +5,8 @@ It speaks what DropboxStorage calls through the official SDK: the refresh-token 
 sharing/create_shared_link_with_settings and sharing/list_shared_links, with Dropbox's JSON shapes
 (the SDK validates them) and Bearer tokens it issued. Tests script failures per route
 (`fake.fail("upload", 500)`, `fake.fail("upload", 429, retry_after=3)`), expire the access tokens,
-set a quota, and inspect `fake.requests`, `fake.files` and `fake.links`.
+set a quota, and inspect `fake.requests`, `fake.files` and `fake.links`. Shared links point at the fake
+itself (`<base_url>/scl/fi/...`), which serves the file with `dl=1` and a preview page otherwise.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from tests.storage.loopback_http import FakeServer, serve_fake
 
@@ -114,7 +115,7 @@ class DropboxHandler(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         route = ROUTES.get(self.path.split("?")[0])
         if route is None:
-            return self._send(404, f"no route {self.path}", content_type="text/plain")
+            return self._send(404, f"no route {self.path}")
         headers = {key.lower(): value for key, value in self.headers.items()}
         with fake._lock:
             request = Recorded(route, headers, _argument(route, headers, body), body)
@@ -122,15 +123,35 @@ class DropboxHandler(BaseHTTPRequestHandler):
             status, answer, extra = _answer(fake, request)
         self._send(status, answer, extra_headers=extra)
 
+    def do_GET(self) -> None:  # noqa: N802
+        """A shared link: the file itself with dl=1 (as an attachment), else a preview page."""
+        parts = urlsplit(self.path)
+        fake = self.server.fake
+        with fake._lock:
+            path = next((path for path, url in fake.links.items() if urlsplit(url).path == parts.path), None)
+            stored = fake.files.get(path or "")
+        if stored is None:
+            return self._send(404, "no such shared link")
+        if parse_qs(parts.query).get("dl") != ["1"]:
+            return self._send(200, f"<html><body>Preview of {stored['name']}</body></html>",
+                              content_type="text/html; charset=utf-8")
+        self.send_response(200)
+        self.send_header("Content-Type", "application/pdf")
+        self.send_header("Content-Disposition", f'attachment; filename="{stored["name"]}"')
+        self.send_header("Content-Length", str(len(stored["data"])))
+        self.end_headers()
+        self.wfile.write(stored["data"])
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         pass
 
-    def _send(self, status: int, answer: Any, *, content_type: str = "application/json",
+    def _send(self, status: int, answer: Any, *, content_type: str | None = None,
               extra_headers: dict[str, str] | None = None) -> None:
+        """JSON answers as "application/json" exactly (the SDK checks), text as text/plain unless told."""
         if isinstance(answer, str):
-            payload, content_type = answer.encode(), "text/plain; charset=utf-8"
+            payload, content_type = answer.encode(), content_type or "text/plain; charset=utf-8"
         else:
-            payload = json.dumps(answer).encode()  # the SDK wants exactly "application/json"
+            payload, content_type = json.dumps(answer).encode(), "application/json"
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
@@ -275,7 +296,7 @@ def _share(fake: FakeDropbox, request: Recorded) -> Result:
             exists["shared_link_already_exists"] = {".tag": "metadata", "metadata": _link(fake, path)}
         return 409, {"error_summary": "shared_link_already_exists/", "error": exists}, {}
     number = next(fake._ids)
-    fake.links[path] = f"https://www.dropbox.com/scl/fi/fake{number}/{fake.files[path]['name']}?rlkey=k{number}&dl=0"
+    fake.links[path] = f"{fake.base_url}/scl/fi/fake{number}/{fake.files[path]['name']}?rlkey=k{number}&dl=0"
     return 200, _link(fake, path), {}
 
 

@@ -58,7 +58,7 @@ def test_dropbox_put_uploads_into_folder_with_refreshed_token_and_returns_shared
     issued = [request.headers["authorization"] for request in fake.requests if request.route != "token"]
     assert issued == ["Bearer access-token-1"] * 2  # upload and share, with the token from the refresh
     assert (stored.backend, stored.location, stored.size) == ("dropbox", PATH, len(PDF))
-    assert stored.link == fake.links[PATH] and stored.link.startswith("https://www.dropbox.com/scl/fi/")
+    assert stored.link == fake.links[PATH] and stored.link.startswith(f"{fake.base_url}/scl/fi/")
     assert sleeps == []
 
 
