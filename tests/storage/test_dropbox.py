@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -42,7 +43,9 @@ def secrets_absent(fake: FakeDropbox, text: str) -> bool:
     return fake.refresh_token not in text and fake.app_secret not in text
 
 
-def test_dropbox_put_uploads_into_folder_with_refreshed_token_and_returns_shared_link(fake, sleeps) -> None:
+def test_dropbox_put_uploads_into_folder_with_refreshed_token_and_returns_shared_link(fake, sleeps,
+                                                                                     caplog) -> None:
+    caplog.set_level(logging.DEBUG)
     storage = make_storage(fake, sleeps)
     assert fake.requests == []  # building the client opens no connection
 
@@ -60,6 +63,8 @@ def test_dropbox_put_uploads_into_folder_with_refreshed_token_and_returns_shared
     assert (stored.backend, stored.location, stored.size) == ("dropbox", PATH, len(PDF))
     assert stored.link == fake.links[PATH] and stored.link.startswith(f"{fake.base_url}/scl/fi/")
     assert sleeps == []
+    assert "stored backend=dropbox key=job-1.pdf" in caplog.text  # logged, down to the SDK's and urllib3's DEBUG
+    assert secrets_absent(fake, caplog.text) and "access-token-1" not in caplog.text
 
 
 def test_dropbox_is_a_storage_backend(fake, sleeps) -> None:
