@@ -66,8 +66,9 @@ def mount_dashboard(app: Flask, settings: Settings) -> None:
         if not check_basic_auth(settings.dashboard_username, settings.dashboard_password):
             return Response("Login required", 401, {"WWW-Authenticate": 'Basic realm="rq-dashboard"'})
         if request.method not in SAFE_METHODS and not same_origin(settings):
+            source = request.headers.get("Origin") or request.headers.get("Referer") or ""
             log.warning("event=dashboard_cross_origin_refused method=%s path=%s origin=%s", request.method,
-                        request.path, request.headers.get("Origin") or request.headers.get("Referer") or "-")
+                        request.path, urlsplit(source).netloc or "-")
             raise ForbiddenError(
                 "This dashboard action must come from the dashboard's own page: the request's Origin (or "
                 "Referer) does not name this host.", error="cross_origin_refused",
