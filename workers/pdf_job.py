@@ -12,7 +12,7 @@ from rq import get_current_job
 from rq.job import Job
 from rq.timeouts import JobTimeoutException
 
-from jobs import eta, outcome
+from jobs import eta, filenames, outcome
 from jobs.errors import PermanentJobError, is_permanent
 from jobs.lease import HeldLease, job_lease
 from jobs.progress import META_PROGRESS_INTERVAL, SQL_PROGRESS_INTERVAL
@@ -131,9 +131,8 @@ def load_report_data(rt: Runtime, job: JobRecord) -> dict[str, Any]:
 
 
 def pdf_filename(job: JobRecord) -> str:
-    """A readable file name: product, code and date."""
-    safe_code = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in job.code)[:80]
-    return f"{job.product_id}_{safe_code}_{job.created_at:%Y%m%d}.pdf"
+    """A readable file name: product, code and date, with no directory part or control character."""
+    return filenames.stored_name(job)
 
 
 def _handle_failure(
