@@ -21,6 +21,7 @@ from jobs.runtime import Runtime, get_runtime
 from storage.staging import staging_area
 from store import jobs as job_store
 from store.models import CANCELLED, FAILED, JobRecord, utcnow
+from workers import failure_text
 from workers.rq_worker import JobStoppedError, JobTimedOutError
 
 log = logging.getLogger(__name__)
@@ -150,7 +151,8 @@ def _handle_failure(
     if permanent and rq_job is not None:
         rq_job.retries_left = 0  # RQ must not retry what can never succeed
     if permanent or not retries_left:
-        log.warning("job=%s event=failed permanent=%s error=%r", job.job_id, permanent, message)
+        log.warning("job=%s event=failed permanent=%s error=%r detail=%r",
+                    job.job_id, permanent, message, failure_text.log_detail(exc))
         outcome.end_job(rt, job.job_id, FAILED, error=message)
         _discard_staged(rt, job.job_id)
         return
@@ -161,19 +163,19 @@ def _handle_failure(
         message = f"{message}; will retry the upload only"
         phase = f"{upload_step(rt)} failed; retrying the upload only"
         kept_on = rt.settings.host_name  # a retry taken by another host renders again
-    log.warning("job=%s event=retrying retries_left=%s pdf_kept_on=%s error=%r",
-                job.job_id, retries_left, kept_on, message)
+    log.warning("job=%s event=retrying retries_left=%s pdf_kept_on=%s error=%r detail=%r",
+                job.job_id, retries_left, kept_on, message, failure_text.log_detail(exc))
     with rt.session() as session:
         job_store.mark_retrying(session, job.job_id, message, retry_at, phase=phase)
 
 
-
 def describe_error(rt: Runtime, exc: BaseException, *, step: str | None = None) -> str:
-    """A message that says what went wrong (and in which step), for the status and the failure webhook."""
+    """What went wrong (and in which step) for the status and the failure webhook: no server paths or
+    exception reprs (workers/failure_text.py); the log keeps the detail with the job id."""
     if isinstance(exc, (JobTimeoutException, JobTimedOutError)):
         text = f"timed out after {rt.settings.job_timeout} s"
     else:
-        text = str(exc) or exc.__class__.__name__
+        text = failure_text.client_text(exc)
     if step:
         text = f"{step} failed: {text}"
     return text[:2000]
