@@ -51,22 +51,28 @@ def _date_time_text(value: object) -> object:
     raise ValueError("must be an ISO 8601 date-time with a time zone, e.g. 2026-01-15T10:30:00Z (not a Unix time)")
 
 
-def _within_horizon(value: datetime) -> datetime:
-    """runAt in UTC, refused beyond RUN_AT_HORIZON_DAYS from now (and when it has no UTC equivalent)."""
-    advice = f"schedule a job at most {RUN_AT_HORIZON_DAYS} days ahead"
+def _in_utc(value: datetime) -> datetime:
+    """The date-time in UTC; a 400 when it has none (SQL and comparisons would raise OverflowError)."""
     try:
-        moment = value.astimezone(UTC)
+        return value.astimezone(UTC)
     except OverflowError:  # e.g. 9999-12-31T23:59:59-23:59 is in the year 10000 in UTC
-        raise ValueError(f"has no UTC equivalent (out of range); {advice}") from None
-    if moment > datetime.now(UTC) + timedelta(days=RUN_AT_HORIZON_DAYS):
-        raise ValueError(f"is more than {RUN_AT_HORIZON_DAYS} days from now ({moment:%Y-%m-%d}); {advice}")
-    return moment
+        raise ValueError("has no UTC equivalent (out of range); use a date in the years 1-9999 in UTC") from None
+
+
+def _within_horizon(value: datetime) -> datetime:
+    """runAt refused beyond RUN_AT_HORIZON_DAYS from now."""
+    if value > datetime.now(UTC) + timedelta(days=RUN_AT_HORIZON_DAYS):
+        raise ValueError(f"is more than {RUN_AT_HORIZON_DAYS} days from now ({value:%Y-%m-%d}); "
+                         f"schedule a job at most {RUN_AT_HORIZON_DAYS} days ahead")
+    return value
 
 
 Code = _identifier(CODE_PATTERN, ascii_letters + digits + "-_.", CODE_RULE, CODE_MAX)
 ProductId = _identifier(PRODUCT_ID_PATTERN, ascii_letters + digits + "-_", PRODUCT_RULE, 64)
 Url = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2048)]
-RunAt = Annotated[AwareDatetime, BeforeValidator(_date_time_text), AfterValidator(_within_horizon)]
+# An ISO 8601 date-time with a time zone, in UTC (query filters too); runAt is bounded as well.
+DateTime = Annotated[AwareDatetime, BeforeValidator(_date_time_text), AfterValidator(_in_utc)]
+RunAt = Annotated[DateTime, AfterValidator(_within_horizon)]
 
 
 class SubmitBody(BaseModel):

@@ -39,12 +39,23 @@ def test_run_at_as_unix_time_is_400(client, run_at: object) -> None:
     assert "not a Unix time" in field_messages(response)["runAt"]
 
 
-@pytest.mark.parametrize("run_at", [
-    "9999-12-31T23:59:59Z", "9999-12-31T23:59:59-23:59", "9999-12-31T23:59:59+23:59", "0001-01-01T00:00:00+23:59",
+@pytest.mark.parametrize(("run_at", "expected"), [
+    ("9999-12-31T23:59:59Z", "365 days ahead"), ("9999-12-31T23:59:59+23:59", "365 days ahead"),
+    ("9999-12-31T23:59:59-23:59", "out of range"), ("0001-01-01T00:00:00+23:59", "out of range"),
 ])
-def test_run_at_at_the_ends_of_the_calendar_is_400(client, run_at: str) -> None:
+def test_run_at_at_the_ends_of_the_calendar_is_400(client, run_at: str, expected: str) -> None:
     response = client.post(ASYNC, json=sample_request() | {"runAt": run_at}, headers=auth())
-    assert "365 days ahead" in field_messages(response)["runAt"]
+    assert expected in field_messages(response)["runAt"]
+
+
+@pytest.mark.parametrize(("query", "expected"), [
+    ("created_after=9999-12-31T23:59:59-23:59", "out of range"), ("created_before=0001-01-01T00:00:00%2B23:59",
+                                                                  "out of range"),
+    ("created_after=1800000000", "not a Unix time"),
+])
+def test_list_dates_out_of_range_or_as_unix_time_are_400(client, query: str, expected: str) -> None:
+    response = client.get(f"/api/jobs?{query}", headers=auth())
+    assert expected in field_messages(response)[query.split("=")[0]]
 
 
 def test_run_at_is_bounded_to_a_year_and_any_offset_is_taken(client) -> None:
