@@ -97,7 +97,7 @@ def _refuse_invisible(text: str) -> None:
     if text.isprintable() and " " not in text:  # the usual case, checked at C speed
         return
     position, char = next((i, ch) for i, ch in enumerate(text) if ch == " " or not ch.isprintable())
-    name = unicodedata.name(char, "a control character")
+    name = unicodedata.name(char, "a control or unassigned character")
     raise CallbackUrlError(
         f"callback URL contains U+{ord(char):04X} ({name}) at position {position}; remove it "
         "(percent-encode a space in the path or query as %20)"
