@@ -13,6 +13,7 @@ from api.errors import ConflictError, GoneError, NotFoundError, ServiceUnavailab
 from api.extension import runtime
 from api.serialize import job_status_body
 from jobs.eta import estimate
+from jobs.filenames import download_name
 from jobs.progress import live_progress
 from jobs.runtime import Runtime
 from storage.base import StorageError, StoragePermanentError, StoredFileNotFoundError
@@ -119,8 +120,8 @@ def _local_response(rt: Runtime, job: JobRecord) -> ResponseReturnValue:
 
 
 def _send(stream: BinaryIO, job: JobRecord) -> ResponseReturnValue:
-    filename = f"{job.product_id}_{job.code}.pdf"
-    return send_file(stream, mimetype="application/pdf", as_attachment=True, download_name=filename)
+    # werkzeug adds RFC 6266 filename* (UTF-8) beside an ASCII filename when the name is not ASCII
+    return send_file(stream, mimetype="application/pdf", as_attachment=True, download_name=download_name(job))
 
 
 def _missing_message(rt: Runtime, job: JobRecord) -> str:
