@@ -12,7 +12,7 @@ from rq import get_current_job
 from rq.job import Job
 from rq.timeouts import JobTimeoutException
 
-from jobs import eta, filenames, outcome
+from jobs import eta, failure_text, filenames, outcome
 from jobs.errors import PermanentJobError, is_permanent
 from jobs.lease import HeldLease, job_lease
 from jobs.progress import META_PROGRESS_INTERVAL, SQL_PROGRESS_INTERVAL
@@ -21,7 +21,6 @@ from jobs.runtime import Runtime, get_runtime
 from storage.staging import staging_area
 from store import jobs as job_store
 from store.models import CANCELLED, FAILED, JobRecord, utcnow
-from workers import failure_text
 from workers.rq_worker import JobStoppedError, JobTimedOutError
 
 log = logging.getLogger(__name__)

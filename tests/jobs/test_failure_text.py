@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from jobs.failure_text import client_text, scrub
 from render import RenderError
 from storage import StorageError
 from storage.local import LocalDiskStorage
@@ -15,7 +16,6 @@ from store.mongo import MongoUnavailableError
 from tests.callbacks.receiver import Receiver
 from tests.conftest import auth, run_jobs, sample_request
 from tests.workers.webhook_support import drive
-from workers.failure_text import client_text, scrub
 
 SUBMIT = "/api/reports/generate-async"
 
