@@ -175,10 +175,10 @@ def admit_many(rt: Runtime, session: Session, counts: Counter[str]) -> dict[str,
     try:
         queued, *last = rt.redis.eval(_ADMIT_MANY, len(keys), *keys, limit, len(PDF_QUEUES),
                                       *(counts[name] for name in priorities))
-        firsts = {name: int(end) - counts[name] + 1 for name, end in zip(priorities, last, strict=True)}
+        firsts = {name: int(end) - counts[name] + 1 for name, end in zip(priorities, last, strict=False)}
     except RedisError:
         queued, firsts = queued_in_sql(session), None
-    if queued + adding > limit:
+    if queued + adding > limit:  # (the script took no tickets)
         retry_after = max(5, min(300, int(queued) // max(rt.settings.workers, 1)))
         raise BatchQueueFullError(int(queued), limit, retry_after, adding)
     return firsts
