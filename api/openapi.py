@@ -92,6 +92,7 @@ def _report_paths(examples: dict[str, Any]) -> dict[str, dict[str, Any]]:
                                            "in request order"),
              "400": _error("not {\"items\": [...]}, no items, or more than BATCH_MAX_ITEMS"),
              "413": _error("body larger than BATCH_MAX_BODY_BYTES"),
+             "422": _error("the batch adds more queued jobs than MAX_QUEUE_SIZE: send fewer items per batch"),
              "503": _error("the batch's queued jobs do not fit under MAX_QUEUE_SIZE: nothing accepted (Retry-After)")},
             body={"schema": ref("BatchRequest")}, parameters=[_BATCH_IDEMPOTENCY])},
     }

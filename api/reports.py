@@ -86,6 +86,11 @@ def batch_or_refuse(requests: list[JobRequest]) -> list[Outcome]:
     try:
         return submit_batch(runtime(), current_client().name, requests)
     except BatchQueueFullError as exc:
+        if exc.adding > exc.limit:  # no wait makes it fit
+            raise UnprocessableError(
+                f"This batch adds {exc.adding} queued jobs, more than the queue holds (MAX_QUEUE_SIZE {exc.limit}); "
+                f"send at most {exc.limit} items per batch.", error="batch_exceeds_queue",
+                details=[{"field": "items", "message": f"must add at most {exc.limit} queued jobs"}]) from None
         room = max(0, exc.limit - exc.queued)
         raise ServiceUnavailableError(
             f"The queue has room for {room} more jobs ({exc.queued} waiting, the maximum is {exc.limit}) and this "

@@ -110,6 +110,8 @@ def test_batch_backpressure_counts_every_queued_item(client, runtime) -> None:
     later = [item(f"later-{n}", runAt="2099-01-01T00:00:00Z") for n in range(limit + 5)]
     assert post(client, later).json["accepted"] == limit + 5  # runAt jobs wait in SQL, not in the queue
     assert post(client, [item(f"fits-{n}") for n in range(20)]).json["accepted"] == 20
+    never = post(client, [item(f"never-{n}") for n in range(limit + 1)])  # no wait would make it fit
+    assert never.status_code == 422 and never.json["error"] == "batch_exceeds_queue"
 
 
 @pytest.mark.parametrize(("body", "field"), [

@@ -44,7 +44,7 @@ def _targets(workflow: dict[str, Any], source: str) -> list[list[str]]:
     return [[link["node"] for link in branch] for branch in workflow["connections"][source]["main"]]
 
 
-@pytest.mark.parametrize("name", ["submit-and-wait.json", "webhook-listeners.json"])
+@pytest.mark.parametrize("name", ["submit-and-wait.json", "webhook-listeners.json", "batch-from-sheet.json"])
 def test_n8n_workflow_connections_name_real_nodes(name: str) -> None:
     workflow = _workflow(name)
     nodes = _nodes(workflow)
