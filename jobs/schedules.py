@@ -18,6 +18,7 @@ from jobs.cron import CronError, cron_schedule
 from jobs.runtime import Runtime
 from jobs.submit import JobRequest, enqueue_job, new_job_row
 from store import schedules as schedule_store
+from store.clients import find_clients_by_name
 from store.models import MISSED_RUN_ONCE, QUEUED, JobRecord, Schedule, utcnow
 
 log = logging.getLogger(__name__)
@@ -143,17 +144,25 @@ def run_due_schedules(rt: Runtime, now: datetime | None = None) -> int:
     now = now or utcnow()
     with rt.session() as session:
         due = schedule_store.due_schedules(session, now, limit=DUE_BATCH)
-    return sum(run_schedule(rt, schedule, now) is not None for schedule in due)
+    if not due:
+        return 0
+    clients = find_clients_by_name(rt.session, rt.settings.api_clients, {schedule.client_name for schedule in due})
+    return sum(run_schedule(rt, schedule, now, client_exists=schedule.client_name in clients) is not None
+               for schedule in due)
 
 
-def run_schedule(rt: Runtime, schedule: Schedule, now: datetime) -> JobRecord | None:
+def run_schedule(rt: Runtime, schedule: Schedule, now: datetime, *, client_exists: bool = True) -> JobRecord | None:
     """Handle one due schedule: its run's job (committed with the schedule's next run, then enqueued), or
-    None when it made none (missed and skipped, or another scheduler handled the tick)."""
+    None when it made none (missed and skipped, its client is gone, or another scheduler handled the tick)."""
     try:
         tick = plan_tick(schedule, now, rt.settings.schedule_missed_after)
     except CronError as exc:  # e.g. a time zone gone from a newer tz database: stop it, say why
         log.error("schedule=%s event=schedule_stopped reason=%r", schedule.schedule_id, str(exc))
         tick = Tick(None, None, late=False)
+    if not client_exists and tick.run_for is not None:  # no one to sign its webhook for, nor to own the job
+        log.warning("schedule=%s event=run_skipped reason=client_unknown client=%s", schedule.schedule_id,
+                    schedule.client_name)
+        tick = Tick(None, tick.next_run_at, tick.late)
     values = run_row(schedule, tick.run_for) if tick.run_for is not None else None
     with rt.session() as session:
         if not schedule_store.advance(session, schedule, tick.next_run_at, values):

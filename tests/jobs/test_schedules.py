@@ -159,3 +159,11 @@ def test_schedules_daily_run_happens_once_on_a_dst_change_day(runtime: Runtime, 
         run_due_schedules(runtime, now=now)
     made = [job.scheduled_for.astimezone(zone).strftime("%m-%d %H:%M") for job in runs(runtime, schedule.schedule_id)]
     assert made == expected
+
+
+def test_schedules_of_a_client_that_is_gone_make_no_runs(runtime: Runtime) -> None:
+    schedule = create_schedule(runtime, "removed-client", {"cron": "0 * * * *", "timezone": "UTC", "job": job()},
+                               now=T0)
+    assert run_due_schedules(runtime, now=datetime(2026, 1, 5, 10, 0, 1, tzinfo=UTC)) == 0
+    assert runs(runtime, schedule.schedule_id) == []
+    assert load(runtime, schedule.schedule_id).next_run_at == datetime(2026, 1, 5, 11, tzinfo=UTC)
