@@ -139,9 +139,9 @@ def batch_body(items: list[BatchEntry | ApiError]) -> dict[str, Any]:
             answers.append(BatchItemRejected(result="rejected", index=index, status_code=item.status_code,
                                              **item.to_dict()))
             continue
-        job = item.result.job
+        job = item.job
         answers.append(BatchItemAccepted(
-            result="accepted", index=index, status_code=202 if item.result.created else 200, job_id=job.job_id,
+            result="accepted", index=index, status_code=202 if item.created else 200, job_id=job.job_id,
             status=job.status, estimated_completion=iso(item.eta), position_in_queue=item.position,
             status_url=url.replace(_JOB_ID, job.job_id)))
     accepted = sum(isinstance(answer, BatchItemAccepted) for answer in answers)

@@ -27,7 +27,6 @@ from jobs.submit import (
     IdempotencyKeyReusedError,
     JobRequest,
     QueueFullError,
-    SubmitResult,
     new_job_row,
     queued_in_sql,
     rq_options,
@@ -64,9 +63,11 @@ class BatchQueueFullError(QueueFullError):
 
 @dataclass(frozen=True)
 class BatchEntry:
-    """One item's job: the submit result with its queue position and estimated completion."""
+    """One item's job (a NewJob when this batch made it, else the earlier JobRecord), whether this batch made
+    it, and its queue position and estimated completion."""
 
-    result: SubmitResult  # its `job` is a NewJob for a job of this batch
+    job: Any
+    created: bool
     position: int | None
     eta: datetime | None
 
@@ -272,8 +273,7 @@ def outcomes(rt: Runtime, planned: list[Planned], rows: list[dict[str, Any]],
         if snap is not None and job.job_id in tickets:
             snap = replace(snap, meta={"queue_ticket": tickets[job.job_id]})
         position, when = eta.estimate(rt, job, snap) if snap is not None else (None, None)
-        result.append(BatchEntry(SubmitResult(job, created=created, snapshot=snap if created else None),
-                                 position, when))
+        result.append(BatchEntry(job, created, position, when))
     return result
 
 
