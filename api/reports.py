@@ -13,7 +13,8 @@ from api.errors import ApiError, ServiceUnavailableError, UnprocessableError
 from api.extension import runtime
 from api.requests import idempotency_key_header, parse_job_request
 from api.serialize import accepted_body, batch_body
-from jobs.batch import BatchEntry, BatchQueueFullError, Outcome, submit_batch
+from jobs.batch import BatchEntry, Outcome, submit_batch
+from jobs.batch_queue import BatchQueueFullError
 from jobs.eta import estimate
 from jobs.submit import IdempotencyKeyReusedError, JobRequest, QueueFullError, SubmitResult, submit_job
 
