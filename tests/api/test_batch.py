@@ -6,10 +6,11 @@ import json
 from typing import Any
 
 import pytest
+from jsonschema.exceptions import ValidationError as SchemaError
 from sqlalchemy import event, func, select
 
 from store.models import JobRecord
-from tests.api.openapi_support import check_answer, document_of
+from tests.api.openapi_support import check_against, check_answer, document_of
 from tests.conftest import auth, run_jobs, sample_request, unreachable_redis
 
 URL = "/api/reports/generate-batch"
@@ -161,3 +162,12 @@ def test_batch_while_redis_is_down_is_recorded_in_sql(client, runtime) -> None:
     assert body["accepted"] == 2 and {e["position_in_queue"] for e in body["items"]} == {None}
     with runtime.session() as session:
         assert {job.status for job in session.scalars(select(JobRecord))} == {"queued"}
+
+
+def test_batch_request_schema_takes_submit_bodies_with_an_item_key(app) -> None:
+    document = document_of(app)
+    body = {"items": [item("a", idempotencyKey="row-2"), sample_request() | {"code": "b"}]}
+    check_against(document, "BatchRequest", body)
+    for bad in ({"items": []}, {"items": [item("a", colour="red")]}, {"items": [item("a")], "extra": 1}):
+        with pytest.raises(SchemaError):
+            check_against(document, "BatchRequest", bad)
