@@ -228,6 +228,9 @@ class Settings(BaseSettings):
         (5, 300, 1800, 7200, 18000, 36000), description="Seconds between webhook attempts, comma list")
     webhook_timeout: PositiveFloat = Field(15.0, description="Seconds one webhook attempt may take")
     max_body_bytes: PositiveInt = Field(1024 * 1024, description="Largest request body in bytes")
+    batch_max_items: PositiveInt = Field(1000, description="Items one POST /api/reports/generate-batch may carry")
+    batch_max_body_bytes: PositiveInt = Field(
+        16 * 1024 * 1024, description="Largest body of POST /api/reports/generate-batch in bytes")
     public_base_url: WebUrl | None = Field(
         None, examples=["https://pdf.example.com"],
         description="Base of the absolute download_url in webhooks; unset: http://127.0.0.1:PORT")
@@ -243,7 +246,11 @@ class Settings(BaseSettings):
     reconcile_interval: PositiveInt = Field(15, description="Seconds between reconciler passes")
     stale_job_grace: PositiveInt = Field(
         30, description="Seconds without a worker lease before a running job counts as orphaned and is re-queued")
-    scheduler_interval: PositiveFloat = Field(1.0, description="Seconds between scheduler ticks (due retries, runAt)")
+    scheduler_interval: PositiveFloat = Field(
+        1.0, description="Seconds between scheduler ticks (due retries, runAt, recurring schedules)")
+    schedule_missed_after: PositiveInt = Field(
+        60, description="Seconds after its time a schedule's run counts as missed (the scheduler was down); the "
+        "schedule's `missed` setting then says whether it runs once now or is skipped")
     alert_queue_length: PositiveInt = Field(100, description="Alert of GET /api/queue/stats: waiting jobs above this")
     alert_failure_rate: Fraction = Field(
         0.05, description="Alert of GET /api/queue/stats: last hour's failure rate above this (0.05 = 5 %)")

@@ -33,7 +33,7 @@ def _targets(flow: dict[str, Any], source: str) -> list[list[str]]:
     return [[link["node"] for link in branch] for branch in flow["connections"][source]["main"]]
 
 
-@pytest.mark.parametrize("name", [WAIT, "webhook-listeners.json"])
+@pytest.mark.parametrize("name", [WAIT, "webhook-listeners.json", "batch-from-sheet.json"])
 def test_n8n_workflow_connections_name_real_nodes(name: str) -> None:
     flow = workflow(name)
     by_name = nodes(flow)
