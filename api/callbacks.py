@@ -9,7 +9,7 @@ from api.auth import require_client
 from api.errors import ConflictError
 from api.extension import runtime
 from api.jobs import load_job
-from api.serialize import callback_body
+from api.serialize import redelivery_body
 from jobs.webhook_relay import DeliveryBusyError, NoCallbackError, redeliver
 
 bp = Blueprint("callbacks", __name__, url_prefix="/api/jobs")
@@ -38,4 +38,4 @@ def redeliver_callback(job_id: str) -> ResponseReturnValue:
             "see GET /api/jobs/<id> for its result, and retry in a few seconds if it fails.",
             error="callback_in_progress",
         ) from None
-    return jsonify({"job_id": job_id, "callback": callback_body(job, delivery)}), 202
+    return jsonify(redelivery_body(job, delivery)), 202

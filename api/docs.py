@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, send_from_directory
+import json
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, send_from_directory
 from flask.typing import ResponseReturnValue
 from swagger_ui_bundle import swagger_ui_path
 
 from api.errors import NotFoundError
+from api.extension import EXTENSION
 from api.openapi import build_document
 
 bp = Blueprint("docs", __name__, url_prefix="/api")
+DOCUMENT = "openapi_document"  # app.extensions key: the document as JSON text
 
 ASSETS = frozenset({"swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js",
                     "favicon-32x32.png", "favicon-16x16.png"})
@@ -42,10 +47,24 @@ INITIALIZER_JS = """window.onload = function () {
 """
 
 
+def document_text(app: Flask) -> str:
+    """The app's OpenAPI document as JSON, built on first use and kept: the template registry loads lazily too."""
+    text = app.extensions.get(DOCUMENT)
+    if text is None:
+        text = app.extensions[DOCUMENT] = json.dumps(app_document(app))
+    return text
+
+
+def app_document(app: Flask) -> dict[str, Any]:
+    """The OpenAPI document of `app`: its products (TEMPLATES_DIR too), `data` required unless MongoDB is set."""
+    rt = app.extensions[EXTENSION]
+    return build_document(rt.templates.all(), data_required=not rt.settings.mongo_uri)
+
+
 @bp.get("/openapi.json")
 def get_openapi() -> ResponseReturnValue:
-    """The OpenAPI 3.0 document of every route."""
-    return jsonify(build_document())
+    """The OpenAPI 3.0 document of every route and every product."""
+    return Response(document_text(current_app), mimetype="application/json")
 
 
 @bp.get("/docs")

@@ -6,18 +6,19 @@ import base64
 import binascii
 import json
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
 from api.auth import current_client, require_client
 from api.errors import ValidationError
 from api.extension import runtime
-from api.schemas import field_errors
-from api.serialize import job_fields
+from api.schemas import DateTime
+from api.serialize import job_list_body
+from render.validation import field_errors
 from store import jobs as job_store
 from store.models import JobRecord
 
@@ -36,8 +37,8 @@ class ListQuery(BaseModel):
     status: Status | None = None
     productId: str | None = Field(None, max_length=255)  # noqa: N815
     code: str | None = Field(None, max_length=255)
-    created_after: AwareDatetime | None = None
-    created_before: AwareDatetime | None = None
+    created_after: DateTime | None = None
+    created_before: DateTime | None = None
     limit: int = Field(DEFAULT_LIMIT, ge=1)
     cursor: str | None = Field(None, max_length=500)
 
@@ -63,7 +64,7 @@ def list_jobs() -> ResponseReturnValue:
         )
     page = list(jobs[:limit])
     next_cursor = encode_cursor(page[-1]) if len(jobs) > limit else None
-    return jsonify({"jobs": [job_summary(job) for job in page], "next_cursor": next_cursor, "limit": limit})
+    return jsonify(job_list_body(page, next_cursor, limit))
 
 
 def parse_query(args: dict[str, str]) -> ListQuery:
@@ -100,7 +101,3 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         ) from None
     return moment, job_id
 
-
-def job_summary(job: JobRecord) -> dict[str, Any]:
-    """One job in a list (the status endpoint has the full record)."""
-    return {**job_fields(job), "client": job.client_name}

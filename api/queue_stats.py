@@ -7,7 +7,7 @@ from flask.typing import ResponseReturnValue
 
 from api.auth import require_client
 from api.extension import runtime
-from callbacks.payloads import iso
+from api.serialize import queue_stats_body
 from jobs.stats import queue_stats
 
 bp = Blueprint("queue_stats", __name__, url_prefix="/api/queue")
@@ -17,6 +17,4 @@ bp = Blueprint("queue_stats", __name__, url_prefix="/api/queue")
 @require_client
 def get_queue_stats() -> ResponseReturnValue:
     """Stats of the whole service (no per-client data)."""
-    stats = queue_stats(runtime())
-    stats["generated_at"] = iso(stats["generated_at"])
-    return jsonify(stats)
+    return jsonify(queue_stats_body(queue_stats(runtime())))

@@ -11,6 +11,7 @@ from api.auth import require_client
 from api.errors import ApiError, NotFoundError, UnprocessableError, ValidationError
 from api.extension import runtime
 from api.schemas import json_body
+from api.serialize import template_body, template_list_body
 from jobs.runtime import report_context
 from render import BrokenTemplateError, RenderError, Template, TemplateError, UnknownTemplateError
 from render.preview import PreviewTimeoutError, preview_pdf
@@ -31,28 +32,20 @@ def lookup_template(product_id: str, *, unknown: type[ApiError] = NotFoundError)
                       details=[{"field": "productId", "message": str(exc)}]) from None
 
 
-def broken_entry(error: BrokenTemplateError) -> dict[str, Any]:
-    """One broken template as listed: product id, file, line and column when known, and the reason."""
-    entry: dict[str, Any] = {"productId": error.product_id, "file": error.file, "error": error.reason}
-    return entry | {k: v for k, v in (("line", error.line), ("column", error.column)) if v is not None}
-
-
 @bp.get("")
 @require_client
 def list_templates() -> ResponseReturnValue:
     """Every product id with its title, kind and data schema, and the templates that failed to load."""
     catalog = runtime().templates
-    templates = catalog.all()
-    broken = catalog.broken() if hasattr(catalog, "broken") else []
-    return jsonify({"templates": [template.describe() for template in templates], "count": len(templates),
-                    "broken": [broken_entry(error) for error in broken]})
+    broken = catalog.broken() if hasattr(catalog, "broken") else []  # test doubles may not know of any
+    return jsonify(template_list_body(catalog.all(), broken))
 
 
 @bp.get("/<product_id>")
 @require_client
 def get_template(product_id: str) -> ResponseReturnValue:
     """One product's title, kind and data schema."""
-    return jsonify(lookup_template(product_id).describe())
+    return jsonify(template_body(lookup_template(product_id)))
 
 
 @bp.post("/<product_id>/preview")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import redis
 from rq import Queue, Worker
+from rq.job import Job
 from rq.registry import FailedJobRegistry, FinishedJobRegistry
 from rq.utils import utcparse
 
@@ -134,7 +135,7 @@ def _measure(connection: redis.Redis, worker_class: str, workers: int, jobs: int
     finished, failed = finished_registry.count - finished_before, failed_registry.count - failed_before
     with connection.pipeline(transaction=False) as pipe:
         for job_id in ids:
-            pipe.hget(f"rq:job:{job_id}", "ended_at")
+            pipe.hget(Job.key_for(job_id), "ended_at")
         ends = [utcparse(value.decode()).timestamp() for value in pipe.execute() if value]
     seconds = (max(ends) if ends else time.time()) - started
     steal = machine.steal_share(ticks, machine.cpu_ticks())

@@ -1,7 +1,7 @@
 """`make bench` (`python -m bench.run`): the service against bare RQ, side by side, in one run.
 
-BENCH_QUICK=1 runs the short plan (under 2 minutes). The bench reads its own switches from the
-environment; the service it starts is configured through Settings like any other run.
+`--plan quick` (`BENCH_QUICK=1 make bench`) runs the short plan (under 2 minutes); the service it
+starts is configured through Settings like any other run.
 """
 
 from __future__ import annotations
@@ -15,8 +15,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from rq import Queue, Worker
+
 from bench import machine
 from bench.bare_rq import DEFAULT_WORKER, SIMPLE_WORKER, run_bare_rq
+from bench.batch_bench import run_batch_comparison
 from bench.legacy.minat_bakat import MinatBakatTemplate
 from bench.loadgen import Target
 from bench.receiver import WebhookReceiver
@@ -41,6 +44,7 @@ from bench.submit_bench import (
     run_saturation,
     used_memory,
 )
+from jobs.queues import HIGH
 from jobs.runtime import build_runtime
 from ops.harness import RunningService
 from render import Template, load_registry
@@ -66,14 +70,20 @@ class BenchPlan:
     timeout: float
     bare_default_jobs: int
     rounds: int
+    batch_size: int = 1000  # items per batch of the batch step
+    batches: int = 40  # batches sent by the batch step (back to back by `batch_clients` clients)
+    batch_clients: int = 2
+    batch_single_seconds: float = 5.0  # the single-submit closed loop the batches are compared with
 
 
 PLANS = {
     "full": BenchPlan("full", 300, 40, (50, 100, 200, 400), 5, 8, 2, 16, 1000, (10_000, 100_000), 50, 180, 150, 5),
-    "quick": BenchPlan("quick", 100, 15, (50, 100, 200), 2, 3, 2, 16, 150, (2_000, 10_000), 50, 90, 40, 1),
+    "quick": BenchPlan("quick", 100, 15, (50, 100, 200), 2, 3, 2, 16, 150, (2_000, 10_000), 50, 90, 40, 1,
+                       batches=12, batch_single_seconds=3.0),
     # smoke fills to 3,000: the HTTP steps queue ~1,000 first, and a fill of a few dozen jobs can show a
     # negative Redis memory delta (allocator noise)
-    "smoke": BenchPlan("smoke", 5, 2, (20,), 1, 1, 1, 4, 5, (3000,), 3, 60, 5, 1),
+    "smoke": BenchPlan("smoke", 5, 2, (20,), 1, 1, 1, 4, 5, (3000,), 3, 60, 5, 1, batch_size=50, batches=4,
+                       batch_single_seconds=1.0),
 }
 
 
@@ -139,7 +149,7 @@ def run_worker_phase(plan: BenchPlan, work_dir: Path, results: Results, receiver
 
 def run_submit_phase(plan: BenchPlan, work_dir: Path, results: Results, secret: str) -> None:
     """The service with its PDF workers stopped: submit latency, saturation, cost growth, Redis memory."""
-    largest = max(plan.growth_sizes) + 50_000
+    largest = max(plan.growth_sizes) + 50_000 + plan.batch_size * plan.batches + int(5000 * plan.batch_single_seconds)
     env = service_env(secret, workers=results.cores, max_queue=largest)
     with RunningService(work_dir / "service-submit", env) as service:
         service.ctl("stop", "pdf_worker:*")
@@ -154,6 +164,10 @@ def run_submit_phase(plan: BenchPlan, work_dir: Path, results: Results, secret: 
         growth = Growth(http_jobs=queued(service) - queued_before)
         growth.http_bytes_per_job = (used_memory(service) - memory_before) / max(growth.http_jobs, 1)
         run_growth_phase(plan, work_dir, results, service, target, env, growth)
+        results.batch = run_batch_comparison(
+            service, target, size=plan.batch_size, batches=plan.batches, clients=plan.batch_clients,
+            single_seconds=plan.batch_single_seconds, processes=plan.load_processes, threads=plan.load_threads,
+            queued_before=queued(service))
 
 
 def run_growth_phase(plan: BenchPlan, work_dir: Path, results: Results, service: RunningService, target: Target,
@@ -177,7 +191,7 @@ def run_growth_phase(plan: BenchPlan, work_dir: Path, results: Results, service:
 def _wait_workers(service: RunningService, count: int, timeout: float = 30) -> None:
     client = service.redis()
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and int(client.scard("rq:workers:high")) < count:
+    while time.monotonic() < deadline and Worker.count(queue=Queue(HIGH, connection=client)) < count:
         time.sleep(0.05)
     client.close()
 
@@ -206,16 +220,20 @@ def notes(plan: BenchPlan, cores: int) -> list[str]:
         "submit phase: PDF workers stopped (supervisorctl stop pdf_worker:*) so renders do not share the cores; "
         "MAX_QUEUE_SIZE raised above the largest fill; the queue grows through the phase (see 'queued before')",
         "cost growth: queue filled in bulk (SQL rows + RQ enqueue_many with the API's enqueue options)",
+        f"batch: on the submit phase's service after the growth steps (its queue as filled), single submits in a "
+        f"closed loop for {plan.batch_single_seconds} s, then {plan.batches} batches of {plan.batch_size} items "
+        f"posted back to back by {plan.batch_clients} clients (bodies built before the clock); jobs/s = accepted "
+        f"items / (first send -> last answer)",
     ]
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the bench, print the table and write it to bench/results/."""
     parser = argparse.ArgumentParser(description="PDF job service benchmarks")
-    parser.add_argument("--plan", choices=sorted(PLANS), default=None)
+    parser.add_argument("--plan", choices=sorted(PLANS), default="full")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
-    name = args.plan or ("quick" if os.environ.get("BENCH_QUICK", "") not in ("", "0") else "full")
+    name = args.plan
     work_dir = Path(tempfile.mkdtemp(prefix="pdfjobs-bench-"))
     try:
         results = run_bench(PLANS[name], work_dir)

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rq.job import Job
 from rq.utils import utcparse
 from sqlalchemy import func, select
 
@@ -178,7 +179,7 @@ def _rq_times(service: RunningService, job_id: str) -> tuple[float | None, float
     """RQ's own enqueued_at and started_at of a job (wall-clock seconds)."""
     client = service.redis()
     try:
-        values = client.hmget(f"rq:job:{job_id}", "enqueued_at", "started_at")
+        values = client.hmget(Job.key_for(job_id), "enqueued_at", "started_at")
     finally:
         client.close()
     return tuple(utcparse(v.decode()).timestamp() if v else None for v in values)  # type: ignore[return-value]

@@ -1,8 +1,9 @@
-"""`python -m bench.sql_cost [N]`: the claim with its commit, through a Session and as a direct transaction.
+"""`python -m bench.sql_cost [N]`: the claim with its commit, through a Session and on a Core Connection.
 
-The claim is the PDF worker's first statement (UPDATE ... RETURNING the row, then COMMIT). Both ways
-run the same compiled statement on the same SQLite database, interleaved job by job so that the
-machine's drift hits both alike; the figures are microseconds of wall time per claim.
+The claim is the PDF worker's first statement (UPDATE ... RETURNING the row, then COMMIT); the worker
+runs it on a Connection (`engine.begin()`). Both ways run the same statement on the same SQLite
+database, interleaved job by job so that the machine's drift hits both alike; the figures are
+microseconds of wall time per claim.
 """
 
 from __future__ import annotations
@@ -19,10 +20,8 @@ from sqlalchemy import Engine
 
 from bench.render_job import sample_data
 from jobs.submit import JobRequest, new_job_row
-from store import direct
 from store import jobs as job_store
 from store.db import make_engine, make_session_factory, migrate
-from store.models import utcnow
 
 
 def claim_costs(engine: Engine, jobs: int) -> dict[str, list[float]]:
@@ -30,7 +29,7 @@ def claim_costs(engine: Engine, jobs: int) -> dict[str, list[float]]:
     sessions = make_session_factory(engine)
     ways: dict[str, Callable[[str], object]] = {
         "session": lambda job_id: _claim_in_session(sessions, job_id),
-        "direct": lambda job_id: _claim_direct(engine, job_id),
+        "connection": lambda job_id: _claim_on_connection(engine, job_id),
     }
     queued = {way: [_new_job(sessions, f"{way}-{n}") for n in range(jobs)] for way in ways}
     seconds: dict[str, list[float]] = {way: [] for way in ways}
@@ -49,16 +48,16 @@ def _new_job(sessions, code: str) -> str:  # noqa: ANN001
 
 
 def _claim_in_session(sessions, job_id: str) -> object:  # noqa: ANN001
-    # What the claim was before store.direct: the session's connection, its transaction and Result.
+    # The same statement in a Session's transaction: what a Session adds to a Connection's execution.
     with sessions() as session:
-        row = session.connection().execute(job_store._CLAIM, {"p_job_id": job_id, "p_now": utcnow()}).first()
+        job = job_store.mark_started(session.connection(), job_id)
         session.commit()
-        return row._mapping["request_data"]
+        return job.request_data
 
 
-def _claim_direct(engine: Engine, job_id: str) -> object:
-    with direct.transaction(engine) as tx:
-        return job_store.mark_started(tx, job_id).request_data
+def _claim_on_connection(engine: Engine, job_id: str) -> object:
+    with engine.begin() as connection:
+        return job_store.mark_started(connection, job_id).request_data
 
 
 def main(argv: list[str]) -> int:

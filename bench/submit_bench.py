@@ -53,7 +53,7 @@ def queued(service: RunningService) -> int:
     """Jobs waiting in the PDF queues."""
     client = service.redis()
     try:
-        return sum(int(client.llen(f"rq:queue:{name}")) for name in PDF_QUEUES)
+        return sum(len(Queue(name, connection=client)) for name in PDF_QUEUES)
     finally:
         client.close()
 

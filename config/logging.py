@@ -30,7 +30,7 @@ class BatchedStreamHandler(logging.StreamHandler):
 
     Every program's output goes through supervisord, which wakes up, reads and writes again for each
     write it sees. At INFO a job logs about five lines across the API, the worker and the webhook
-    sender; written one by one they cost 7-10 % of end-to-end throughput on two cores (bench/README.md).
+    sender; written one by one they cost a measurable share of end-to-end throughput (bench/README.md).
     Here a line goes into the stream's buffer and a daemon thread flushes it FLUSH_EVERY s after the
     first unwritten line; WARNING and above flush at once (with what is before them, so the order
     holds), and so do exit (logging.shutdown) and fork. A SIGKILL loses at most FLUSH_EVERY s of INFO lines.
@@ -87,10 +87,9 @@ def setup_logging(level: str = "INFO", process: str = "app") -> None:
     handler.setFormatter(
         UtcFormatter(f"ts=%(asctime)s level=%(levelname)s process={process} logger=%(name)s %(message)s")
     )
-    # Our lines never show a record's thread, process or source line: not computing them (the logging
-    # HOWTO's "Optimization" switches) takes a line from 8.4 to 6.6 us (microbench, median of 8 rounds).
+    # Our lines never show a record's thread or process: the logging HOWTO's "Optimization" switches
+    # spare computing them for every record.
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
-    logging._srcfile = None  # no caller lookup (findCaller walks the stack for every record)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

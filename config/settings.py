@@ -1,19 +1,23 @@
-"""The one typed settings object, built from the environment.
+"""The one typed settings object, a pydantic-settings model read from the environment.
 
-Every key is documented in `.env.example` and the README. `Settings.from_env()` gathers every
-missing or malformed variable and raises one `SettingsError` that lists them all.
+Each field carries its environment variable (the field name upper-cased, or its alias) and its
+description; `python -m config.docs` prints `.env.example` and the README's rows from them.
+`Settings.from_env()` gathers every malformed variable and raises one `SettingsError` listing them all.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, Literal
 
-T = TypeVar("T")
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 # APP_ENV profiles: workers, max queue size, job timeout (SPEC.md "Running it").
 PROFILES: dict[str, dict[str, int]] = {
@@ -46,151 +50,346 @@ class ClientConfig:
 
 
 @dataclass(frozen=True)
-class Settings:
+class Expect:
+    """What a value must be, as error messages say it: `JOB_TIMEOUT must be <text>, got 'abc'`."""
+
+    text: str
+
+
+def _comma_list(value: Any) -> Any:
+    """Split an environment string on commas; tuples built in code pass through."""
+    if isinstance(value, str):
+        return tuple(item.strip() for item in value.split(",") if item.strip())
+    return value
+
+
+def _seconds_list(value: Any) -> Any:
+    """A comma list that the environment may not leave empty (in code, () means no retries)."""
+    if isinstance(value, str) and not _comma_list(value):
+        raise ValueError("empty list")
+    return _comma_list(value)
+
+
+def _starts_with(*schemes: str) -> AfterValidator:
+    def check(value: str) -> str:
+        if not value.startswith(schemes):
+            raise ValueError(f"must start with {' or '.join(schemes)}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _dropbox_folder(value: Any) -> Any:
+    """A Dropbox folder as the API takes it: "/a/b" ("pdf-jobs/" is "/pdf-jobs"), "" for the root."""
+    if not isinstance(value, str):
+        return value
+    parts = [part for part in value.strip().split("/") if part]
+    if any(part in (".", "..") or "\\" in part or not part.isprintable() or len(part) > 255 for part in parts):
+        raise ValueError("not a Dropbox folder path")
+    return "".join(f"/{part}" for part in parts)
+
+
+def _upper(value: Any) -> Any:
+    return value.upper() if isinstance(value, str) else value
+
+
+PositiveInt = Annotated[int, Field(gt=0), Expect("a positive integer")]
+PositiveFloat = Annotated[float, Field(gt=0), Expect("a positive number")]
+Port = Annotated[int, Field(gt=0, le=65535), Expect("a port number 1-65535")]
+PortOrZero = Annotated[int, Field(ge=0, le=65535), Expect("0 or a port number 1-65535")]
+Fraction = Annotated[float, Field(gt=0, le=1), Expect("a fraction between 0 and 1 (0.05 = 5 %)")]
+Flag = Annotated[bool, Expect("true or false")]
+Hosts = Annotated[tuple[str, ...], BeforeValidator(_comma_list)]
+Delays = Annotated[
+    tuple[Annotated[int, Field(ge=0)], ...],
+    BeforeValidator(_seconds_list),
+    Expect("a comma list of whole seconds such as 60,120,240"),
+]
+AppEnv = Annotated[Literal["development", "staging", "production"], Expect("one of development, staging, production")]
+LogLevel = Annotated[
+    Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+    BeforeValidator(_upper),
+    Expect("DEBUG, INFO, WARNING, ERROR or CRITICAL"),
+]
+ROLES = ("api", "worker", "webhook", "scheduler")
+Roles = Annotated[
+    tuple[Literal["api", "worker", "webhook", "scheduler"], ...],
+    BeforeValidator(_comma_list),
+    Field(min_length=1),
+    Expect("a comma list of api, worker, webhook, scheduler"),
+]
+StorageBackend = Annotated[Literal["local", "gdrive", "s3", "dropbox"], Expect("one of local, gdrive, s3, dropbox")]
+# S3 key prefix: up to 8 parts of letters, digits, '.', '-', '_' joined by '/', each starting with a letter or digit.
+KeyPrefix = Annotated[
+    str,
+    BeforeValidator(lambda value: value.strip("/") if isinstance(value, str) else value),
+    Field(pattern=r"^([A-Za-z0-9][A-Za-z0-9._-]{0,199}(/[A-Za-z0-9][A-Za-z0-9._-]{0,199}){0,7})?$"),
+    Expect("up to 8 '/'-separated parts of letters, digits, '.', '-', '_', each starting with a letter or digit "
+           "(for example pdf-jobs/prod)"),
+]
+HostName = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$"),
+                     Expect("a printable name of at most 255 characters without spaces")]
+PresignSeconds = Annotated[int, Field(gt=0, le=604800),
+                           Expect("1-604800 seconds (7 days, the longest a presigned URL can live)")]
+RedisUrl = Annotated[str, _starts_with("redis://", "rediss://", "unix://")]
+MongoUri = Annotated[str, _starts_with("mongodb://", "mongodb+srv://")]
+WebUrl = Annotated[str, _starts_with("http://", "https://")]
+DropboxFolder = Annotated[
+    str,
+    BeforeValidator(_dropbox_folder),
+    Expect("a Dropbox folder path such as /pdf-jobs or /Reports/2026 (no '.' or '..' parts, no backslash)"),
+]
+
+
+def _existing_directory(value: Path) -> Path:
+    if not value.is_dir():
+        raise ValueError("must be an existing directory")
+    return value
+
+
+def _image_file(value: Path) -> Path:
+    if value.suffix.lower() not in (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp"):
+        raise ValueError("must be a .png, .jpg, .jpeg, .gif, .svg or .webp image")
+    if not value.is_file():
+        raise ValueError("must be a readable image file (no such file)")
+    return value
+
+
+def _time_zone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("must be an IANA time zone such as Asia/Jakarta") from None
+    return value
+
+
+ExistingDirectory = Annotated[Path, AfterValidator(_existing_directory)]
+ImageFile = Annotated[Path, AfterValidator(_image_file)]
+TimeZone = Annotated[str, AfterValidator(_time_zone)]
+SecondsOrZero = Annotated[float, Field(ge=0), Expect("0 or a positive number of seconds")]
+
+
+def env_name(field_name: str, field: FieldInfo) -> str:
+    """The environment variable of a field: its alias, else its name upper-cased."""
+    return field.validation_alias if isinstance(field.validation_alias, str) else field_name.upper()
+
+
+class EnvironSource(PydanticBaseSettingsSource):
+    """The fields' variables in a mapping (os.environ or a test's dict); blank counts as unset."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]):
+        super().__init__(settings_cls)
+        self.environ = environ
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        """The stripped value of the field's variable, or None when unset or blank."""
+        value = self.environ.get(env_name(field_name, field), "").strip()
+        return value or None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        """The set variables by field name, as the stock sources give them."""
+        values: dict[str, Any] = {}
+        for name, field in self.settings_cls.model_fields.items():
+            value, key, is_complex = self.get_field_value(field, name)
+            if value is not None:
+                values[key] = self.prepare_field_value(name, field, value, is_complex)
+        return values
+
+
+class Settings(BaseSettings):
     """All configuration of the service. Build with `Settings.from_env(os.environ)`."""
 
-    app_env: str = "development"
-    port: int = 8000
-    host: str = "127.0.0.1"
-    api_processes: int = 2
-    embedded_redis_port: int = 0
-    data_dir: Path = Path("./var")
-    redis_url: str | None = field(default=None, repr=False)
-    database_url: str | None = field(default=None, repr=False)
-    mongo_uri: str | None = field(default=None, repr=False)
-    api_clients: tuple[ClientConfig, ...] = field(default=(), repr=False)
-    callback_allowed_hosts: tuple[str, ...] = ()
-    workers: int = 2
-    webhook_workers: int = 1
-    webhook_concurrency: int = 8
-    max_queue_size: int = 100
-    job_timeout: int = 300
-    sync_timeout: int = 60
-    cleanup_completed_after: int = 3600
-    pdf_retention_days: int = 30
-    job_retry_delays: tuple[int, ...] = (60, 120, 240)
-    webhook_retry_delays: tuple[int, ...] = (5, 300, 1800, 7200, 18000, 36000)
-    webhook_timeout: float = 15.0
-    max_body_bytes: int = 1024 * 1024
-    public_base_url: str | None = None
-    dashboard_username: str = "admin"
-    dashboard_password: str | None = field(default=None, repr=False)
-    log_level: str = "INFO"
-    redis_socket_timeout: float = 0.5
-    reconcile_interval: int = 15
-    stale_job_grace: int = 30
-    scheduler_interval: float = 1.0
-    alert_queue_length: int = 100
-    alert_failure_rate: float = 0.05
-    alert_avg_processing_seconds: float = 300.0
-    job_watch_interval: float = 0.5
-    events_max_seconds: int = 3600
-    storage_backend: str = "local"
-    templates_dir: Path | None = None
-    google_drive_credentials_file: Path | None = None
-    google_drive_folder_id: str | None = None
-    google_drive_share_with: str | None = None
-    google_drive_share_anyone: bool = False
-    google_drive_api_endpoint: str | None = None
-    mongo_database: str = "workflow"
-    mongo_collection: str = "psikotes_v2"
-    mongo_code_field: str = "code"
-    mongo_product_field: str = "product_id"
-    mongo_data_field: str | None = None
-    loopback_only: bool = False
-    report_org_name: str = ""
-    report_org_address: str = ""
-    report_org_city: str = ""
-    report_logo_file: Path | None = None
-    report_psychologist_name: str = ""
-    report_psychologist_licence: str = ""
-    report_timezone: str = "UTC"
-    templates_reload_interval: float = 2.0
-    preview_timeout: float = 10.0
-    preview_max_bytes: int = 256 * 1024
+    # Comma lists stay comma lists and API_CLIENTS goes to parse_clients: no JSON decoding of
+    # complex values. Fields may be given by name although two have an alias (their variable).
+    model_config = SettingsConfigDict(frozen=True, validate_by_name=True, enable_decoding=False)
+
+    app_env: AppEnv = Field(
+        "development",
+        description="Profile: development, staging or production (defaults of WORKERS, MAX_QUEUE_SIZE, JOB_TIMEOUT)")
+    port: Port = Field(8000, description="API port")
+    host: str = Field("127.0.0.1", description="API bind address")
+    api_processes: PositiveInt = Field(2, description="API worker processes (gunicorn, gevent)")
+    data_dir: Path = Field(
+        Path("./var"), description="Data of the embedded defaults: SQLite file, PDFs, Redis AOF and dump, logs")
+    redis_url: RedisUrl | None = Field(
+        None, repr=False, examples=["redis://127.0.0.1:6379/0"],
+        description="External Redis (redis://, rediss://, unix://); unset: the project starts its own redis-server")
+    embedded_redis_port: PortOrZero = Field(
+        0, description="Embedded Redis: also listen on 127.0.0.1:PORT (0 = Unix socket in DATA_DIR/redis only)")
+    database_url: str | None = Field(
+        None, repr=False, examples=["postgresql+psycopg://user:pass@host/db"],
+        description="SQLAlchemy URL (PostgreSQL in production); unset: SQLite in DATA_DIR")
+    mongo_uri: MongoUri | None = Field(
+        None, repr=False, examples=["mongodb://127.0.0.1:27017"],
+        description="MongoDB: enables the workflow.psikotes_v2 record and data source")
+    mongo_database: str = Field("workflow", description="MongoDB database of the report documents")
+    mongo_collection: str = Field("psikotes_v2", description="MongoDB collection of the report documents")
+    mongo_code_field: str = Field("code", description="Document field matched against a job's code")
+    mongo_product_field: str = Field("product_id", description="Document field matched against a job's productId")
+    mongo_data_field: str | None = Field(None, description="Dotted path of the report data in a document; unset: all")
+    api_clients: tuple[ClientConfig, ...] = Field(
+        (), repr=False, examples=['[{"name":"n8n","api_key":"change-me","webhook_secret":"whsec_..."}]'],
+        description='API clients: JSON list of {"name", "api_key", "webhook_secret", "callback_auth_header"?: '
+        '{"name", "value"}, "admin"?}; unset: `make run` creates a development client and prints its key')
+    callback_allowed_hosts: Hosts = Field(
+        (), examples=["n8n.internal:5678,10.0.0.0/8"],
+        description="Comma list of host, host:port or CIDR that callbacks may reach besides public hosts")
+    roles: Roles = Field(
+        ROLES, examples=["worker,webhook"],
+        description="Which programs this host runs: comma list of api, worker (PDF workers), webhook (senders), "
+        "scheduler (one is active across hosts)")
+    workers: PositiveInt = Field(2, description="PDF worker processes")
+    webhook_workers: PositiveInt = Field(1, description="Webhook sender processes")
+    webhook_concurrency: PositiveInt = Field(8, description="Webhook attempts each sender process makes at once")
+    max_queue_size: PositiveInt = Field(100, description="Queued jobs at which submit answers 503 + Retry-After")
+    job_timeout: PositiveInt = Field(300, description="Seconds a job may run")
+    sync_timeout: PositiveInt = Field(60, description="Seconds POST /api/reports/generate waits before answering 202")
+    job_watch_interval: PositiveFloat = Field(
+        0.5, description="Seconds between job state checks of SSE streams and the synchronous endpoint")
+    events_max_seconds: PositiveInt = Field(
+        3600, description="Seconds an SSE stream (GET /api/jobs/ID/events) stays open at most; clients reconnect")
+    cleanup_completed_after: PositiveInt = Field(3600, description="Seconds RQ keeps finished job data (SQL rows stay)")
+    pdf_retention_days: PositiveInt = Field(30, description="Days stored PDFs are kept")
+    job_retry_delays: Delays = Field(
+        (60, 120, 240), description="Seconds between job retries, comma list (its length is the number of retries)")
+    webhook_retry_delays: Delays = Field(
+        (5, 300, 1800, 7200, 18000, 36000), description="Seconds between webhook attempts, comma list")
+    webhook_timeout: PositiveFloat = Field(15.0, description="Seconds one webhook attempt may take")
+    max_body_bytes: PositiveInt = Field(1024 * 1024, description="Largest request body in bytes")
+    batch_max_items: PositiveInt = Field(1000, description="Items one POST /api/reports/generate-batch may carry")
+    batch_max_body_bytes: PositiveInt = Field(
+        16 * 1024 * 1024, description="Largest body of POST /api/reports/generate-batch in bytes")
+    public_base_url: WebUrl | None = Field(
+        None, examples=["https://pdf.example.com"],
+        description="Base of the absolute download_url in webhooks; unset: http://127.0.0.1:PORT")
+    dashboard_username: str = Field("admin", validation_alias="RQ_DASHBOARD_USERNAME", description="rq-dashboard login")
+    dashboard_password: str | None = Field(
+        None, validation_alias="RQ_DASHBOARD_PASSWORD", repr=False,
+        description="rq-dashboard password; unset: generated once into DATA_DIR/dashboard-password")
+    log_level: LogLevel = Field(
+        "INFO",
+        description="DEBUG, INFO, WARNING, ERROR or CRITICAL; lines below WARNING are written at most 0.2 s late")
+    redis_socket_timeout: PositiveFloat = Field(
+        0.5, description="Seconds an API call waits for Redis (the job is in SQL first either way)")
+    reconcile_interval: PositiveInt = Field(15, description="Seconds between reconciler passes")
+    stale_job_grace: PositiveInt = Field(
+        30, description="Seconds without a worker lease before a running job counts as orphaned and is re-queued")
+    scheduler_interval: PositiveFloat = Field(
+        1.0, description="Seconds between scheduler ticks (due retries, runAt, recurring schedules)")
+    schedule_missed_after: PositiveInt = Field(
+        60, description="Seconds after its time a schedule's run counts as missed (the scheduler was down); the "
+        "schedule's `missed` setting then says whether it runs once now or is skipped")
+    alert_queue_length: PositiveInt = Field(100, description="Alert of GET /api/queue/stats: waiting jobs above this")
+    alert_failure_rate: Fraction = Field(
+        0.05, description="Alert of GET /api/queue/stats: last hour's failure rate above this (0.05 = 5 %)")
+    alert_avg_processing_seconds: PositiveFloat = Field(
+        300.0, description="Alert of GET /api/queue/stats: average processing seconds above this")
+    storage_backend: StorageBackend = Field(
+        "local", description="Where PDFs are kept: local (one host), gdrive, s3 or dropbox (shared by every host)")
+    host_name: HostName = Field(
+        default_factory=socket.gethostname, description="This host's name, recorded with each PDF it stores; "
+        "unset: the machine's host name")
+    s3_bucket: str | None = Field(None, examples=["pdf-jobs"], description="S3 bucket (STORAGE_BACKEND=s3 needs it)")
+    s3_prefix: KeyPrefix = Field("", examples=["pdf-jobs/prod"], description="Key prefix of the PDFs in the bucket")
+    s3_endpoint_url: WebUrl | None = Field(
+        None, examples=["http://minio.internal:9000"],
+        description="S3 endpoint for MinIO, R2, Ceph or GCS interop; unset: AWS")
+    s3_region: str | None = Field(
+        None, examples=["eu-central-1"], description="The bucket's region (auto for R2); unset: boto3's own lookup")
+    s3_download: Annotated[Literal["stream", "redirect"], Expect("one of stream, redirect")] = Field(
+        "stream", description="How downloads of S3 objects are served: stream through the API, or redirect (302) "
+        "to a presigned URL")
+    s3_presign_seconds: PresignSeconds = Field(300, description="Seconds a presigned download URL stays valid")
+    templates_dir: ExistingDirectory | None = Field(
+        None, examples=["./templates"],
+        description="Extra products without Python (docs/report-data.md): a Typst report PRODUCT.typ + "
+        "PRODUCT.schema.json, or a fillable form PRODUCT.pdf + PRODUCT.json mapping")
+    templates_reload_interval: SecondsOrZero = Field(
+        2.0, description="Seconds between looks at TEMPLATES_DIR for changed files; 0: reload on SIGHUP only")
+    preview_timeout: PositiveFloat = Field(
+        10.0, description="Seconds POST /api/templates/PRODUCT/preview may take (it renders in a child process)")
+    preview_max_bytes: PositiveInt = Field(256 * 1024, description="Largest body of a template preview in bytes")
+    report_org_name: str = Field("", examples=["Biro Psikologi Cahaya Mandiri"],
+                                 description="Organisation name in the letterhead of the reports; empty: left out")
+    report_org_address: str = Field("", examples=["Jl. Kaliurang Km 5 No. 12, Yogyakarta - (0274) 555-0123"],
+                                    description="Address line under the organisation name; empty: left out")
+    report_org_city: str = Field("", examples=["Yogyakarta"],
+                                 description="Place written before the date of a report's signature block")
+    report_logo_file: ImageFile | None = Field(
+        None, examples=["/etc/pdf-jobs/logo.png"],
+        description="Logo of the letterhead: a PNG, JPEG, GIF, WebP or SVG file")
+    report_psychologist_name: str = Field(
+        "", description="Psychologist who signs a report whose data names none (data.psychologist)")
+    report_psychologist_licence: str = Field("", description="That psychologist's practice licence number (SIPP)")
+    report_timezone: TimeZone = Field("UTC", examples=["Asia/Jakarta"],
+                                      description="Time zone of the date a report is generated on")
+    google_drive_credentials_file: Path | None = Field(
+        None, examples=["/etc/pdf-jobs/drive-service-account.json"],
+        description="Google Drive service-account JSON key file (STORAGE_BACKEND=gdrive needs it)")
+    google_drive_folder_id: str | None = Field(None, description="Drive folder (of a shared drive) for the PDFs")
+    google_drive_share_with: str | None = Field(
+        None, examples=["group:hr@example.com,domain:example.com:commenter"],
+        description="Comma list of user:EMAIL, group:EMAIL, domain:DOMAIN (optionally :reader, :commenter, :writer)")
+    google_drive_share_anyone: Flag = Field(False, description="Share each PDF with anyone who has the link")
+    google_drive_api_endpoint: WebUrl | None = Field(None, description="Drive API endpoint override (tests use a fake)")
+    dropbox_app_key: str | None = Field(None, description="Dropbox app key (STORAGE_BACKEND=dropbox needs it)")
+    dropbox_app_secret: str | None = Field(
+        None, repr=False, description="Dropbox app secret (not needed when the refresh token came from a PKCE flow)")
+    dropbox_refresh_token: str | None = Field(
+        None, repr=False, description="Dropbox refresh token (offline access) of the account that keeps the PDFs "
+        "(STORAGE_BACKEND=dropbox needs it)")
+    dropbox_folder: DropboxFolder = Field(
+        "/pdf-jobs", description="Dropbox folder of the PDFs (inside the app folder for App-folder apps); "
+        "/ for the root")
+    dropbox_api_endpoint: WebUrl | None = Field(
+        None, description="Dropbox API root used instead of api.dropboxapi.com and content.dropboxapi.com "
+        "(tests use a fake)")
+    loopback_only: Flag = Field(False, description="Refuse every non-loopback connection (the test suite sets this)")
+
+    @field_validator("api_clients", mode="before")
+    @classmethod
+    def _parse_clients(cls, value: Any) -> Any:
+        return parse_clients(value) if isinstance(value, str) else value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Keyword arguments only: `Settings()` in code is the defaults; the environment comes via from_env."""
+        return (init_settings,)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from `environ` (default `os.environ`), reporting every problem at once."""
-        env = os.environ if environ is None else environ
-        reader = _EnvReader(env)
-        app_env = reader.get("APP_ENV", str, "development")
-        if app_env not in PROFILES:
-            reader.problems.append(f"APP_ENV must be one of {', '.join(PROFILES)}, got {app_env!r}")
-            app_env = "development"
-        profile = PROFILES[app_env]
-        settings = cls(
-            app_env=app_env,
-            port=reader.get("PORT", _port, 8000),
-            host=reader.get("HOST", str, "127.0.0.1"),
-            api_processes=reader.get("API_PROCESSES", _positive_int, 2),
-            embedded_redis_port=reader.get("EMBEDDED_REDIS_PORT", _port_or_zero, 0),
-            data_dir=reader.get("DATA_DIR", Path, Path("./var")),
-            redis_url=reader.get("REDIS_URL", _url("redis://", "rediss://", "unix://"), None),
-            database_url=reader.get("DATABASE_URL", str, None),
-            mongo_uri=reader.get("MONGO_URI", _url("mongodb://", "mongodb+srv://"), None),
-            api_clients=reader.get("API_CLIENTS", parse_clients, ()),
-            callback_allowed_hosts=reader.get("CALLBACK_ALLOWED_HOSTS", _comma_list, ()),
-            workers=reader.get("WORKERS", _positive_int, profile["workers"]),
-            webhook_workers=reader.get("WEBHOOK_WORKERS", _positive_int, 1),
-            webhook_concurrency=reader.get("WEBHOOK_CONCURRENCY", _positive_int, 8),
-            max_queue_size=reader.get("MAX_QUEUE_SIZE", _positive_int, profile["max_queue_size"]),
-            job_timeout=reader.get("JOB_TIMEOUT", _positive_int, profile["job_timeout"]),
-            sync_timeout=reader.get("SYNC_TIMEOUT", _positive_int, 60),
-            cleanup_completed_after=reader.get("CLEANUP_COMPLETED_AFTER", _positive_int, 3600),
-            pdf_retention_days=reader.get("PDF_RETENTION_DAYS", _positive_int, 30),
-            job_retry_delays=reader.get("JOB_RETRY_DELAYS", _delays, (60, 120, 240)),
-            webhook_retry_delays=reader.get(
-                "WEBHOOK_RETRY_DELAYS", _delays, (5, 300, 1800, 7200, 18000, 36000)
-            ),
-            webhook_timeout=reader.get("WEBHOOK_TIMEOUT", _positive_float, 15.0),
-            max_body_bytes=reader.get("MAX_BODY_BYTES", _positive_int, 1024 * 1024),
-            public_base_url=reader.get("PUBLIC_BASE_URL", _url("http://", "https://"), None),
-            dashboard_username=reader.get("RQ_DASHBOARD_USERNAME", str, "admin"),
-            dashboard_password=reader.get("RQ_DASHBOARD_PASSWORD", str, None),
-            log_level=reader.get("LOG_LEVEL", _log_level, "INFO"),
-            redis_socket_timeout=reader.get("REDIS_SOCKET_TIMEOUT", _positive_float, 0.5),
-            reconcile_interval=reader.get("RECONCILE_INTERVAL", _positive_int, 15),
-            stale_job_grace=reader.get("STALE_JOB_GRACE", _positive_int, 30),
-            scheduler_interval=reader.get("SCHEDULER_INTERVAL", _positive_float, 1.0),
-            alert_queue_length=reader.get("ALERT_QUEUE_LENGTH", _positive_int, 100),
-            alert_failure_rate=reader.get("ALERT_FAILURE_RATE", _fraction, 0.05),
-            alert_avg_processing_seconds=reader.get("ALERT_AVG_PROCESSING_SECONDS", _positive_float, 300.0),
-            job_watch_interval=reader.get("JOB_WATCH_INTERVAL", _positive_float, 0.5),
-            events_max_seconds=reader.get("EVENTS_MAX_SECONDS", _positive_int, 3600),
-            storage_backend=reader.get("STORAGE_BACKEND", _choice("local", "gdrive"), "local"),
-            templates_dir=reader.get("TEMPLATES_DIR", _directory, None),
-            google_drive_credentials_file=reader.get("GOOGLE_DRIVE_CREDENTIALS_FILE", Path, None),
-            google_drive_folder_id=reader.get("GOOGLE_DRIVE_FOLDER_ID", str, None),
-            google_drive_share_with=reader.get("GOOGLE_DRIVE_SHARE_WITH", str, None),
-            google_drive_share_anyone=reader.get("GOOGLE_DRIVE_SHARE_ANYONE", _bool, False),
-            google_drive_api_endpoint=reader.get("GOOGLE_DRIVE_API_ENDPOINT", _url("http://", "https://"), None),
-            mongo_database=reader.get("MONGO_DATABASE", str, "workflow"),
-            mongo_collection=reader.get("MONGO_COLLECTION", str, "psikotes_v2"),
-            mongo_code_field=reader.get("MONGO_CODE_FIELD", str, "code"),
-            mongo_product_field=reader.get("MONGO_PRODUCT_FIELD", str, "product_id"),
-            mongo_data_field=reader.get("MONGO_DATA_FIELD", str, None),
-            loopback_only=reader.get("LOOPBACK_ONLY", _bool, False),
-            report_org_name=reader.get("REPORT_ORG_NAME", str, ""),
-            report_org_address=reader.get("REPORT_ORG_ADDRESS", str, ""),
-            report_org_city=reader.get("REPORT_ORG_CITY", str, ""),
-            report_logo_file=reader.get("REPORT_LOGO_FILE", _logo_file, None),
-            report_psychologist_name=reader.get("REPORT_PSYCHOLOGIST_NAME", str, ""),
-            report_psychologist_licence=reader.get("REPORT_PSYCHOLOGIST_LICENCE", str, ""),
-            report_timezone=reader.get("REPORT_TIMEZONE", _timezone, "UTC"),
-            templates_reload_interval=reader.get("TEMPLATES_RELOAD_INTERVAL", _seconds_or_zero, 2.0),
-            preview_timeout=reader.get("PREVIEW_TIMEOUT", _positive_float, 10.0),
-            preview_max_bytes=reader.get("PREVIEW_MAX_BYTES", _positive_int, 256 * 1024),
-        )
-        if settings.storage_backend == "gdrive" and settings.google_drive_credentials_file is None:
-            reader.problems.append("STORAGE_BACKEND=gdrive needs GOOGLE_DRIVE_CREDENTIALS_FILE")
-        if reader.problems:
-            raise SettingsError(reader.problems)
+        values = EnvironSource(cls, os.environ if environ is None else environ)()
+        profile = PROFILES.get(values.get("app_env", ""), PROFILES["development"])
+        problems = []
+        if values.get("storage_backend") == "gdrive" and "google_drive_credentials_file" not in values:
+            problems.append("STORAGE_BACKEND=gdrive needs GOOGLE_DRIVE_CREDENTIALS_FILE")
+        if values.get("storage_backend") == "s3" and "s3_bucket" not in values:
+            problems.append("STORAGE_BACKEND=s3 needs S3_BUCKET")
+        if values.get("storage_backend") == "dropbox":
+            missing = [name.upper() for name in ("dropbox_app_key", "dropbox_refresh_token") if name not in values]
+            if missing:
+                problems.append(f"STORAGE_BACKEND=dropbox needs {' and '.join(missing)}")
+        try:
+            settings = cls(**{**profile, **values})
+        except ValidationError as exc:
+            raise SettingsError(_describe(exc, values) + problems) from None
+        if problems:
+            raise SettingsError(problems)
         return settings
 
     def with_changes(self, **changes: Any) -> Settings:
-        """Return a copy with some fields replaced (tests and tools build variants this way)."""
-        return replace(self, **changes)
+        """Return a validated copy with some fields replaced (tests and tools build variants this way)."""
+        return type(self)(**{**dict(self), **changes})
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -215,140 +414,19 @@ class Settings:
         return self.data_dir / "logs"
 
 
-class _EnvReader:
-    """Reads variables, converting each and collecting problems instead of stopping at the first."""
-
-    def __init__(self, env: Mapping[str, str]):
-        self.env = env
-        self.problems: list[str] = []
-
-    def get(self, name: str, convert: Callable[[str], T], default: T) -> T:
-        raw = self.env.get(name)
-        if raw is None or raw.strip() == "":
-            return default
-        try:
-            return convert(raw.strip())
-        except (ValueError, TypeError) as exc:
-            self.problems.append(f"{name} {exc}")
-            return default
-
-
-def _positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        number = 0
-    if number <= 0:
-        raise ValueError(f"must be a positive integer, got {value!r}")
-    return number
-
-
-def _port(value: str) -> int:
-    number = _positive_int(value)
-    if number > 65535:
-        raise ValueError(f"must be a port number 1-65535, got {value!r}")
-    return number
-
-
-def _port_or_zero(value: str) -> int:
-    return 0 if value == "0" else _port(value)
-
-
-def _positive_float(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        number = 0.0
-    if number <= 0:
-        raise ValueError(f"must be a positive number, got {value!r}")
-    return number
-
-
-def _seconds_or_zero(value: str) -> float:
-    if value in ("0", "0.0"):
-        return 0.0
-    return _positive_float(value)
-
-
-def _directory(value: str) -> Path:
-    path = Path(value)
-    if not path.is_dir():
-        raise ValueError(f"must be an existing directory, got {value!r}")
-    return path
-
-
-_LOGO_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp")
-
-
-def _logo_file(value: str) -> Path:
-    path = Path(value)
-    if path.suffix.lower() not in _LOGO_SUFFIXES:
-        raise ValueError(f"must be a {', '.join(_LOGO_SUFFIXES)} image, got {value!r}")
-    if not path.is_file():
-        raise ValueError(f"must be a readable image file, got {value!r} (no such file)")
-    return path
-
-
-def _timezone(value: str) -> str:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"must be an IANA time zone such as Asia/Jakarta, got {value!r}") from None
-    return value
-
-
-def _fraction(value: str) -> float:
-    number = _positive_float(value)
-    if number > 1:
-        raise ValueError(f"must be a fraction between 0 and 1 (0.05 = 5 %), got {value!r}")
-    return number
-
-
-def _bool(value: str) -> bool:
-    lowered = value.lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"must be true or false, got {value!r}")
-
-
-def _comma_list(value: str) -> tuple[str, ...]:
-    return tuple(item.strip() for item in value.split(",") if item.strip())
-
-
-def _delays(value: str) -> tuple[int, ...]:
-    items = _comma_list(value)
-    if not items or not all(item.isdigit() for item in items):
-        raise ValueError(f"must be a comma list of whole seconds such as 60,120,240, got {value!r}")
-    return tuple(int(item) for item in items)
-
-
-def _log_level(value: str) -> str:
-    level = value.upper()
-    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
-        raise ValueError(f"must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {value!r}")
-    return level
-
-
-def _choice(*allowed: str) -> Callable[[str], str]:
-    def convert(value: str) -> str:
-        if value not in allowed:
-            raise ValueError(f"must be one of {', '.join(allowed)}, got {value!r}")
-        return value
-
-    return convert
-
-
-def _url(*schemes: str) -> Callable[[str], str]:
-    def convert(value: str) -> str:
-        if not value.startswith(schemes):
-            raise ValueError(f"must start with {' or '.join(schemes)}, got a value that does not")
-        return value
-
-    return convert
+def _describe(error: ValidationError, raw: Mapping[str, str]) -> list[str]:
+    """One line per bad variable, in rq's manner: `JOB_TIMEOUT must be a positive integer, got 'abc'`."""
+    problems: dict[str, str] = {}
+    for detail in error.errors():
+        name = str(detail["loc"][0])
+        if name in problems:  # each item of a list may fail: one line for the variable
+            continue
+        field = Settings.model_fields[name]
+        expect = next((f"must be {item.text}" for item in field.metadata if isinstance(item, Expect)), None)
+        text = expect or str(detail.get("ctx", {}).get("error", detail["msg"]))  # else the ValueError's own words
+        got = "" if field.repr is False else f", got {raw.get(name, detail['input'])!r}"  # secrets never echoed
+        problems[name] = f"{env_name(name, field)} {text}{got}"
+    return list(problems.values())
 
 
 def parse_clients(value: str) -> tuple[ClientConfig, ...]:
@@ -359,25 +437,24 @@ def parse_clients(value: str) -> tuple[ClientConfig, ...]:
         raise ValueError(f"must be a JSON list of client objects ({exc.msg} at character {exc.pos})") from None
     if not isinstance(items, list):
         raise ValueError("must be a JSON list of client objects")
-    clients = []
-    for index, item in enumerate(items):
-        if not isinstance(item, dict):
-            raise ValueError(f"item {index} must be an object")
-        missing = [key for key in ("name", "api_key", "webhook_secret") if not item.get(key)]
-        if missing:
-            raise ValueError(f"item {index} is missing {', '.join(missing)}")
-        header = item.get("callback_auth_header")
-        if header is not None:
-            if not isinstance(header, dict) or not header.get("name") or not header.get("value"):
-                raise ValueError(f"item {index}: callback_auth_header must be {{\"name\": ..., \"value\": ...}}")
-            header = (str(header["name"]), str(header["value"]))
-        clients.append(
-            ClientConfig(
-                name=str(item["name"]),
-                api_key=str(item["api_key"]),
-                webhook_secret=str(item["webhook_secret"]),
-                callback_auth_header=header,
-                admin=bool(item.get("admin", False)),
-            )
-        )
-    return tuple(clients)
+    return tuple(_client(index, item) for index, item in enumerate(items))
+
+
+def _client(index: int, item: Any) -> ClientConfig:
+    if not isinstance(item, dict):
+        raise ValueError(f"item {index} must be an object")
+    missing = [key for key in ("name", "api_key", "webhook_secret") if not item.get(key)]
+    if missing:
+        raise ValueError(f"item {index} is missing {', '.join(missing)}")
+    header = item.get("callback_auth_header")
+    if header is not None:
+        if not isinstance(header, dict) or not header.get("name") or not header.get("value"):
+            raise ValueError(f"item {index}: callback_auth_header must be {{\"name\": ..., \"value\": ...}}")
+        header = (str(header["name"]), str(header["value"]))
+    return ClientConfig(
+        name=str(item["name"]),
+        api_key=str(item["api_key"]),
+        webhook_secret=str(item["webhook_secret"]),
+        callback_auth_header=header,
+        admin=bool(item.get("admin", False)),
+    )

@@ -20,9 +20,10 @@ from typing import Any
 from redis import Redis
 from redis.client import Pipeline
 from redis.exceptions import RedisError
+from rq.job import Job
 from rq.serializers import resolve_serializer
 
-from jobs.queues import PDF_QUEUES, rq_queue_key
+from jobs.queues import PDF_QUEUES, rq_queue_key, rq_scheduled_key, rq_workers_key
 from jobs.runtime import Runtime
 from store.models import PROCESSING, QUEUED, SCHEDULED, JobRecord, utcnow
 
@@ -131,9 +132,9 @@ def read_snapshot(pipe: Pipeline, job_id: str, priority: str) -> None:
         pipe.llen(rq_queue_key(name))
     pipe.get(DEQUEUED_KEY.format(priority))
     pipe.get(AVERAGE_KEY)
-    pipe.scard(f"rq:workers:{PDF_QUEUES[0]}")
-    pipe.hmget(f"rq:job:{job_id}", "status", "meta")
-    pipe.zscore(f"rq:scheduled:{priority}", job_id)
+    pipe.scard(rq_workers_key(PDF_QUEUES[0]))
+    pipe.hmget(Job.key_for(job_id), "status", "meta")
+    pipe.zscore(rq_scheduled_key(priority), job_id)
 
 
 def snapshot_from(results: list[Any], priority: str) -> QueueSnapshot:

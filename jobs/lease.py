@@ -5,13 +5,10 @@ daemon thread for the life of the process) refreshes it; a SIGKILLed worker stop
 key expires, and the reconciler re-queues the job. The lease lives `ttl` seconds: short enough that
 a killed worker's job runs again quickly.
 
-One thread for the process, not one per job. `Thread.start` blocks until the new thread has run,
-which on busy cores means waiting for a slot, and the woken thread then competed with the job's
-thread for the GIL at the end of every job. Measured with a thread per job against this keeper
-(two services side by side, 10 alternated e2e rounds of 300 jobs): idle CPU during the run 4.4-5.0 %
-against 2.3-3.0 %, throughput B/A median 1.01 (the machine's noise is larger); the PDF worker's
-own CPU per job 3.2-3.4 against 3.0 ms (`python -m bench.profile_jobs 300 0 --null-render`). The
-keeper sleeps on its own timer while a job runs, so taking and giving back a lease wakes nothing.
+The guarantee: a job whose worker died (SIGKILL, a lost machine) is noticed within STALE_JOB_GRACE,
+where RQ alone would notice it after the job timeout + 60 s (tests/e2e/test_recovery.py). One keeper
+thread for the process, not one per job: it sleeps on its own timer while a job runs, so taking and
+giving back a lease wakes nothing.
 """
 
 from __future__ import annotations

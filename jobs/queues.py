@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from rq import Queue
 from rq.intermediate_queue import IntermediateQueue
+from rq.registry import ScheduledJobRegistry
+from rq.worker_registration import WORKERS_BY_QUEUE_KEY
 
 HIGH = "high"
 NORMAL = "normal"
@@ -39,15 +41,29 @@ class ReadyEntry:
         return cls(int(delivery_id), int(claimed) if colon else None)
 
 
+# RQ's Redis key names, from RQ's public API, for pipelines and Lua scripts that read RQ's data in
+# the same round trip as ours (tests/jobs/test_queues.py pins each against RQ's own objects).
+
 
 def rq_queue_key(name: str) -> str:
-    """The Redis list in which RQ keeps the ids of queue `name`'s jobs."""
+    """The Redis list in which RQ keeps the ids of queue `name`'s jobs (`Queue(name).key`, which RQ
+    builds from this public class attribute; a Queue object needs a connection, a key name does not)."""
     return Queue.redis_queue_namespace_prefix + name
 
 
 def rq_intermediate_key(name: str) -> str:
     """The Redis list in which RQ parks a job of queue `name` between its pop and its start."""
     return IntermediateQueue.get_intermediate_queue_key(rq_queue_key(name))
+
+
+def rq_scheduled_key(name: str) -> str:
+    """The sorted set of queue `name`'s jobs waiting for a time (RQ's delayed retries)."""
+    return ScheduledJobRegistry(name).key
+
+
+def rq_workers_key(name: str) -> str:
+    """The Redis set of the workers listening to queue `name` (what `Worker.count(queue=...)` counts)."""
+    return WORKERS_BY_QUEUE_KEY % name
 
 
 # The dotted paths of job functions are a contract with jobs already in Redis: never rename them.

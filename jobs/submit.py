@@ -11,13 +11,14 @@ from datetime import datetime
 from typing import Any
 
 from redis.exceptions import RedisError
-from rq import Queue, Retry
+from rq import Queue
 from sqlalchemy import func, select
 
 from config import Settings
 from jobs import eta
 from jobs.eta import QueueSnapshot
 from jobs.queues import GENERATE_PDF
+from jobs.retry_policy import job_retry
 from jobs.runtime import Runtime
 from store import jobs as job_store
 from store.models import QUEUED, SCHEDULED, JobRecord, utcnow
@@ -185,11 +186,10 @@ def enqueue_job(
 
 def rq_options(settings: Settings, job: JobRecord) -> dict[str, Any]:
     """The RQ options every PDF job is enqueued with (timeout, TTLs, retries, description)."""
-    delays = list(settings.job_retry_delays)
     return {
         "timeout": settings.job_timeout,
         "result_ttl": settings.cleanup_completed_after,
         "failure_ttl": settings.cleanup_completed_after,
-        "retry": Retry(max=len(delays), interval=delays) if delays else None,
+        "retry": job_retry(settings),
         "description": f"{job.product_id} {job.code}",
     }

@@ -13,12 +13,13 @@ import urllib.request
 from pathlib import Path
 
 from config import Settings, SettingsError
-from ops.clients import dashboard_password, development_client
+from ops.clients import DashboardPassword, dashboard_password, development_client
 from ops.supervise import (
     point_current_config,
     prepare_data_dir,
     start_supervisord,
     supervisor_env,
+    supervisorctl,
     supervisorctl_command,
     write_config,
 )
@@ -35,10 +36,11 @@ def main() -> int:
     prepare_data_dir(settings)
     started = time.monotonic()
     migrate(settings.sqlalchemy_url)
-    client = development_client(settings)
+    serves_api = "api" in settings.roles
+    client = development_client(settings) if serves_api else None
     password = dashboard_password(settings)
     env = supervisor_env(settings)
-    env["RQ_DASHBOARD_PASSWORD"] = password
+    env["RQ_DASHBOARD_PASSWORD"] = password.value
     env["DATA_DIR"] = str(settings.data_dir.resolve())
     conf = write_config(settings, env)
     point_current_config(conf)
@@ -47,7 +49,8 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: supervisord.terminate())
     signal.signal(signal.SIGINT, lambda *_: None)
     base = f"http://{settings.host if settings.host != '0.0.0.0' else '127.0.0.1'}:{settings.port}"
-    if wait_ready(base, supervisord):
+    ready = wait_ready(base, supervisord) if serves_api else wait_running(conf, supervisord)
+    if ready:
         print_banner(settings, base, client, password, conf, time.monotonic() - started)
         if settings.redis_url:
             warn_external_redis(settings)
@@ -68,6 +71,17 @@ def wait_ready(base: str, supervisord, timeout: float = 90) -> bool:  # noqa: AN
     return False
 
 
+def wait_running(conf: Path, supervisord, timeout: float = 60) -> bool:  # noqa: ANN001
+    """A host without the API: poll supervisorctl until every program is RUNNING."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and supervisord.poll() is None:
+        lines = supervisorctl(conf, "status").stdout.splitlines()
+        if lines and all(" RUNNING " in f" {line} " for line in lines):
+            return True
+        time.sleep(0.5)
+    return False
+
+
 def warn_external_redis(settings: Settings) -> None:
     """Say loudly when the external Redis could lose queued jobs (no persistence, eviction)."""
     from jobs.redis_check import durability_problems
@@ -77,29 +91,39 @@ def warn_external_redis(settings: Settings) -> None:
         print(f"WARNING: {problem}", file=sys.stderr, flush=True)
 
 
-def print_banner(settings: Settings, base: str, client: dict[str, str] | None, password: str, conf: Path,
-                 seconds: float) -> None:
+def print_banner(settings: Settings, base: str, client: dict[str, str] | None, password: DashboardPassword,
+                 conf: Path, seconds: float) -> None:
     """Say where everything is."""
     lines = [
         "",
-        f"PDF job service ready in {seconds:.1f} s ({settings.app_env}, {settings.workers} PDF workers)",
-        f"  API           {base}/api   (docs: {base}/api/docs)",
-        f"  rq-dashboard  {base}/rq    login {settings.dashboard_username} / {password}",
+        f"PDF job service ready in {seconds:.1f} s ({settings.app_env}; this host runs "
+        f"{', '.join(settings.roles)}; {settings.workers} PDF workers)",
         f"  supervisor    {supervisorctl_command(conf)} status   (or: make ctl cmd=status)",
     ]
+    if "api" in settings.roles:
+        lines += [
+            f"  API           {base}/api   (docs: {base}/api/docs)",
+            f"  rq-dashboard  {base}/rq    {dashboard_login(settings.dashboard_username, password)}",
+        ]
     if client:
         lines += [
             f"  API key       {client['api_key']}   (client '{client['name']}')",
             f"  webhook secret {client['webhook_secret']}",
+            f"  try:  curl -s -X POST -H 'Authorization: Bearer {client['api_key']}' "
+            f"-H 'Content-Type: application/json' -d @examples/minatBakatUmum.json {base}/api/reports/generate-async",
         ]
-    key = client["api_key"] if client else "<your API key>"
-    lines += [
-        f"  try:  curl -s -X POST -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' "
-        f"-d @examples/minatBakatUmum.json {base}/api/reports/generate-async",
-        "  Ctrl-C stops everything.",
-        "",
-    ]
+    lines += ["  Ctrl-C stops everything.", ""]
     print("\n".join(lines), flush=True)
+
+
+def dashboard_login(username: str, password: DashboardPassword) -> str:
+    """The banner's login: a generated password once, when it is made; later only where to find it."""
+    if password.source == "generated":
+        return (f"login {username} / {password.value}   (generated now, shown this once; "
+                "later: python -m ops.cli dashboard-password)")
+    if password.source == "RQ_DASHBOARD_PASSWORD":
+        return f"login {username}, password from RQ_DASHBOARD_PASSWORD"
+    return f"login {username}   (password: python -m ops.cli dashboard-password)"
 
 
 if __name__ == "__main__":

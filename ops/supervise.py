@@ -23,6 +23,8 @@ TEMPLATE = PROJECT_DIR / "supervisor" / "supervisord.template.conf"
 # The configuration of the last `make run`: a symlink to its DATA_DIR/supervisord.conf (git-ignored).
 CURRENT_CONF = PROJECT_DIR / "supervisor" / "supervisord.conf"
 _PLACEHOLDER = re.compile(r"%\(ENV_(\w+)\)s")
+# The supervisor programs of each ROLES entry (the embedded Redis, program redis, runs wherever REDIS_URL is unset).
+ROLE_PROGRAMS = {"api": "api", "worker": "pdf_worker", "webhook": "webhook_worker", "scheduler": "scheduler"}
 
 
 def supervisor_env(settings: Settings, base: dict[str, str] | None = None) -> dict[str, str]:
@@ -37,7 +39,6 @@ def supervisor_env(settings: Settings, base: dict[str, str] | None = None) -> di
         LOG_DIR=str(settings.log_dir.resolve()),
         SUPERVISOR_SOCKET=str(data_dir / "supervisor.sock"),
         SUPERVISOR_PIDFILE=str(data_dir / "supervisord.pid"),
-        EMBEDDED_REDIS="true" if embedded else "false",
         REDIS_SERVER_BIN=str(embedded_redis.redis_server_binary()) if embedded else "/bin/true",
         REDIS_CONF=str((settings.embedded_redis_dir / "redis.conf").resolve()),
         HOST=settings.host,
@@ -74,9 +75,29 @@ def write_config(settings: Settings, env: dict[str, str]) -> Path:
         return env[name].replace("%", "%%")  # supervisor expands %(...)s itself: a literal % is %%
 
     path = config_path(settings)
-    path.write_text(_PLACEHOLDER.sub(value, TEMPLATE.read_text()))
+    dropped = {program for role, program in ROLE_PROGRAMS.items() if role not in settings.roles}
+    if settings.redis_url is not None:
+        dropped.add("redis")  # an external Redis: nothing to start
+    path.write_text(_PLACEHOLDER.sub(value, without_programs(TEMPLATE.read_text(), dropped)))
     path.chmod(0o600)  # names the Redis and SQL files and the socket; only the service's user reads it
     return path
+
+
+def without_programs(conf: str, programs: set[str]) -> str:
+    """The configuration text without the `[program:NAME]` sections of `programs` (and their comments)."""
+    lines = conf.splitlines(keepends=True)
+    starts = [i for i, line in enumerate(lines) if line.startswith("[")]
+    # a section's block starts at the comment lines right above its header
+    blocks = []
+    for i in starts:
+        while i > 0 and lines[i - 1].startswith(";"):
+            i -= 1
+        blocks.append(i)
+    kept = lines[: blocks[0]] if blocks else lines
+    for header, start, end in zip(starts, blocks, [*blocks[1:], len(lines)], strict=True):
+        if lines[header].strip() not in {f"[program:{name}]" for name in programs}:
+            kept += lines[start:end]
+    return "".join(kept)
 
 
 def point_current_config(path: Path) -> None:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
-
-from pydantic import ValidationError
 
 Progress = Callable[[int, str], None]
 
@@ -106,61 +104,3 @@ def invalid_data_error(product_id: str, errors: list[dict[str, str]]) -> RenderE
     shown = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
     more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
     return RenderError(f"invalid data for {product_id}: {shown}{more}", errors)
-
-
-def field_path(loc: Sequence[int | str], prefix: str = "data") -> str:
-    """Turn a location like ("scales", 2, "score") into "data.scales[2].score"."""
-    path = prefix
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return path
-
-
-_MESSAGES: dict[str, str] = {
-    "missing": "is required",
-    "model_type": "must be an object",
-    "dict_type": "must be an object",
-    "list_type": "must be a list",
-    "string_type": "must be a string",
-    "float_type": "must be a number",
-    "float_parsing": "must be a number",
-    "int_type": "must be an integer",
-    "int_parsing": "must be an integer",
-    "finite_number": "must be a finite number",
-    "bool_type": "must be true or false",
-    "date_type": "must be a date (YYYY-MM-DD)",
-    "date_parsing": "must be a date (YYYY-MM-DD)",
-    "date_from_datetime_parsing": "must be a date (YYYY-MM-DD)",
-    "date_from_datetime_inexact": "must be a date without a time (YYYY-MM-DD)",
-    "string_too_short": "must be at least {min_length} characters",
-    "string_too_long": "must be at most {max_length} characters",
-    "too_short": "must have at least {min_length} item(s)",
-    "too_long": "must have at most {max_length} item(s)",
-    "greater_than_equal": "must be at least {ge}",
-    "less_than_equal": "must be at most {le}",
-    "literal_error": "must be one of {expected}",
-}
-
-
-def _number(value: Any) -> Any:
-    """Show 100.0 as 100 in messages."""
-    return int(value) if isinstance(value, float) and value.is_integer() else value
-
-
-def _message(error: Any) -> str:
-    """Turn one pydantic error into a short user-facing message."""
-    ctx = {k: _number(v) for k, v in (error.get("ctx") or {}).items()}
-    if error["type"] == "string_too_short" and ctx.get("min_length") == 1:
-        return "must not be empty"
-    template = _MESSAGES.get(error["type"])
-    if template is None:
-        return str(error["msg"]).removeprefix("Value error, ")
-    try:
-        return template.format(**ctx)
-    except (KeyError, IndexError):
-        return str(error["msg"])
-
-
-def pydantic_errors(exc: ValidationError, prefix: str = "data") -> list[dict[str, str]]:
-    """Convert a pydantic ValidationError into `{"field", "message"}` dicts."""
-    return [{"field": field_path(e["loc"], prefix), "message": _message(e)} for e in exc.errors()]

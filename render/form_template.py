@@ -22,13 +22,13 @@ from render.base import (
     RenderError,
     Template,
     TemplateError,
-    field_path,
     report_progress,
 )
 from render.fonts import uncovered_text_errors
 from render.form_mapping import FormMapping, data_schema, pdf_values, validate_values
 from render.form_overlay import fill_editable, flatten_onto_pages
 from render.typst_template import Typesetting
+from render.validation import field_path
 
 PRODUCT_ID_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 
@@ -122,7 +122,7 @@ def load_form(mapping_path: Path, typesetting: Typesetting | None = None) -> For
         pdf = pdf_path.read_bytes()
         problems = _pdf_problems(PdfReader(io.BytesIO(pdf)), mapping)
     except ValidationError as exc:
-        found = "; ".join(f"{field_path(e['loc'], 'mapping')}: {e['msg']}" for e in exc.errors())
+        found = "; ".join(f"{field_path(e['loc'], prefix='mapping')}: {e['msg']}" for e in exc.errors())
         raise TemplateError(f"{name}: invalid mapping: {found}", file=name) from None
     except FileNotFoundError as exc:
         raise TemplateError(f"{name}: cannot load form template: {exc.strerror}: {Path(exc.filename).name}",

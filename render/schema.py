@@ -13,7 +13,8 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from jsonschema.exceptions import ValidationError as SchemaValidationError
 
-from render.base import RenderError, field_path
+from render.base import RenderError
+from render.validation import field_path
 
 _TYPE_NAMES = {"string": "a string", "number": "a number", "integer": "an integer", "boolean": "true or false",
                "object": "an object", "array": "a list", "null": "null"}
@@ -47,12 +48,12 @@ def _describe(error: SchemaValidationError) -> Iterable[tuple[str, str]]:
     custom = error.schema.get("errorMessage") if isinstance(error.schema, dict) else None
     if error.validator == "required" and not custom and isinstance(error.instance, dict):
         missing = [key for key in error.validator_value if key not in error.instance]
-        return [(field_path([*path, key]), "is required") for key in missing]
+        return [(field_path([*path, key], "data"), "is required") for key in missing]
     if error.validator == "additionalProperties" and not custom and isinstance(error.instance, dict):
         allowed = set(error.schema.get("properties", {}))
         extra = [key for key in error.instance if key not in allowed]
-        return [(field_path([*path, key]), "is not allowed here") for key in extra]
-    return [(field_path(path), custom or _message(error))]
+        return [(field_path([*path, key], "data"), "is not allowed here") for key in extra]
+    return [(field_path(path, "data"), custom or _message(error))]
 
 
 def _message(error: SchemaValidationError) -> str:

@@ -1,5 +1,5 @@
 """Queries and state changes of jobs. Plain functions that take a Session, or for the per-job
-statements (claim, final state) the DirectTransaction they run in (store.direct)."""
+statements (claim, final state) the Connection whose transaction they run in."""
 
 from __future__ import annotations
 
@@ -8,13 +8,10 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, configure_mappers
-from sqlalchemy.orm.attributes import manager_of_class
+from sqlalchemy.orm import Session
 
-from store import direct
-from store.direct import DirectTransaction
 from store.models import (
     ACTIVE_STATES,
     CANCELLED,
@@ -28,25 +25,15 @@ from store.models import (
     utcnow,
 )
 
-# The hot statements (submit, claim, final state) are Core statements on the table, built once with
-# bound parameters and run in direct transactions (store.direct): the ORM's bulk INSERT/UPDATE path
-# costs about as much CPU again as running them, and a Session's execution layers as much again. The
-# rows they write or return become JobRecords in no session (`_detached`).
+# The per-job statements (submit, claim, final state) are Core statements on the table, built once
+# with bound parameters; the rows they write or return become JobRecords in no session (`_detached`).
 _JOBS = JobRecord.__table__
 _J = _JOBS.c
-_MANAGER = manager_of_class(JobRecord)
-configure_mappers()  # a bare instance gets working attributes only from a configured mapper
 
 
 def _detached(columns: Mapping[str, Any]) -> JobRecord:
-    """A JobRecord (in no session) holding every column: a RETURNING row's mapping, or a new row's values.
-
-    Built the way the ORM's loader builds instances (a bare instance, then its attribute dict): 2 us,
-    where the declarative constructor's 29 instrumented sets take 30-50 us.
-    """
-    job = _MANAGER.new_instance()
-    job.__dict__.update(columns)
-    return job
+    """A JobRecord (in no session) holding every column: a RETURNING row's mapping, or a new row's values."""
+    return JobRecord(**columns)
 
 
 class DuplicateJobError(Exception):
@@ -63,8 +50,7 @@ def active_key_for(client_name: str, code: str, product_id: str) -> str:
     return f"{client_name}\x1f{code}\x1f{product_id}"
 
 
-# No RETURNING: every value of a new row is known here, and reading the row back costs about as much
-# as the insert itself (SQLite: ~100 of ~400 us per submit).
+# No RETURNING: every value of a new row is known here.
 _INSERT = insert(_JOBS)
 
 
@@ -72,8 +58,9 @@ def create_job(session: Session, values: dict[str, Any]) -> JobRecord:
     """Insert and commit a new job from its column values; raise DuplicateJobError with the existing one
     instead of a second (same Idempotency-Key, or an active job with the same code and product).
 
-    The INSERT is a direct transaction of its own; a transaction the session has open is committed
-    first (store.direct.engine_of). The session reads the existing job on a duplicate.
+    The INSERT runs in the session's transaction, on its one connection (a second pooled connection
+    taken while the session holds one can starve the pool under concurrent submits); the session
+    reads the existing job on a duplicate.
     """
     values = {**values, "active_key": active_key_for(values["client_name"], values["code"], values["product_id"])}
     try:
@@ -88,8 +75,8 @@ def create_job(session: Session, values: dict[str, Any]) -> JobRecord:
 
 def _insert_committed(session: Session, values: dict[str, Any]) -> JobRecord:
     row = _with_defaults(values)
-    with direct.transaction(direct.engine_of(session)) as tx:
-        tx.rowcount(_INSERT, row)
+    session.execute(_INSERT, row)
+    session.commit()
     return _detached(row)
 
 
@@ -147,14 +134,14 @@ _CLAIM = (
 )
 
 
-def mark_started(tx: DirectTransaction, job_id: str) -> JobRecord | None:
+def mark_started(connection: Connection, job_id: str) -> JobRecord | None:
     """Claim a queued job for this worker (processing, attempt counted); None if it is not queued.
 
     The conditional UPDATE makes the claim atomic: a job handed to RQ twice (reconciler, RQ's own
     abandoned-job retry) runs once, and a cancelled or finished job never runs. RETURNING loads the
     row in the same statement (one round trip, no second SELECT).
     """
-    row = tx.first(_CLAIM, {"p_job_id": job_id, "p_now": utcnow()})
+    row = connection.execute(_CLAIM, {"p_job_id": job_id, "p_now": utcnow()}).mappings().first()
     return _detached(row) if row is not None else None
 
 
@@ -187,9 +174,9 @@ def mark_retrying(
     session.commit()
 
 
-def finish_job(tx: DirectTransaction, job_id: str, status: str, *, error: str | None = None,
+def finish_job(connection: Connection, job_id: str, status: str, *, error: str | None = None,
                **fields: Any) -> JobRecord | None:
-    """Set a final state unless the job has one already; the updated job, or None (in `tx`, not committed).
+    """Set a final state unless the job has one already; the updated job, or None (not committed).
 
     One conditional UPDATE ... RETURNING: it takes the row lock on PostgreSQL and decides "not final
     yet" atomically, so the caller can add the outbox rows to the same transaction.
@@ -205,12 +192,12 @@ def finish_job(tx: DirectTransaction, job_id: str, status: str, *, error: str | 
         values["progress"] = 100
     statement = _finish_statement(tuple(sorted(values)))
     parameters = {f"v_{name}": value for name, value in values.items()}
-    row = tx.first(statement, {"p_job_id": job_id, **parameters})
+    row = connection.execute(statement, {"p_job_id": job_id, **parameters}).mappings().first()
     return _detached(row) if row is not None else None
 
 
 # Plain comparisons, not NOT IN: an IN list is an "expanding" parameter that SQLAlchemy rewrites into
-# the SQL at every execution (~12 % of the final-state UPDATE's cost in an interleaved microbench).
+# the SQL at every execution.
 _NOT_FINAL = and_(*(_J.status != state for state in sorted(FINAL_STATES)))
 
 
@@ -336,15 +323,24 @@ def requeue_orphan(session: Session, job: JobRecord, reason: str) -> bool:
     return result.rowcount == 1
 
 
-def expired_files(session: Session, older_than: datetime, *, limit: int = 200) -> Sequence[JobRecord]:
-    """Completed jobs whose stored PDF is older than `older_than` and not yet removed."""
-    return session.scalars(
-        select(JobRecord)
-        .where(JobRecord.status == COMPLETED, JobRecord.completed_at < older_than,
-               JobRecord.file_deleted_at.is_(None), JobRecord.file_path.is_not(None))
-        .order_by(JobRecord.completed_at)
-        .limit(limit)
-    ).all()
+def expired_files(session: Session, older_than: datetime, *, backend: str | None = None, host: str | None = None,
+                  limit: int = 200) -> Sequence[JobRecord]:
+    """Completed jobs whose stored PDF is older than `older_than` and not yet removed.
+
+    Args:
+        backend: only files kept by this storage backend (the one the caller can delete from).
+        host: only files this host stored, or whose host is unknown (local disk: stored before hosts
+            were recorded); None for any host.
+    """
+    query = select(JobRecord).where(
+        JobRecord.status == COMPLETED, JobRecord.completed_at < older_than,
+        JobRecord.file_deleted_at.is_(None), JobRecord.file_path.is_not(None),
+    )
+    if backend is not None:
+        query = query.where(JobRecord.storage_backend == backend)
+    if host is not None:
+        query = query.where(or_(JobRecord.stored_by_host == host, JobRecord.stored_by_host.is_(None)))
+    return session.scalars(query.order_by(JobRecord.completed_at).limit(limit)).all()
 
 
 def mark_file_deleted(session: Session, job_id: str) -> None:

@@ -24,11 +24,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from store import direct
-from store.direct import DirectTransaction
 from store.models import DELIVERY_PENDING, JobRecord, WebhookAttempt, WebhookDelivery
 
 # WebhookAttempt.outcome of the marker row left by a redelivery request: attempts after it get
@@ -134,7 +132,7 @@ def claim_attempt(session: Session, delivery_id: int, now: datetime, lease: floa
 
 # The statements of the sender's hot path, built once: Core statements on the tables with bound
 # parameters cost a fraction of building ORM statements per call; the per-job ones (the held claims'
-# read, the record, the outbox row) run in direct transactions (store.direct).
+# read, the record, the outbox row) run on a Connection, without a Session.
 _D = WebhookDelivery.__table__.c
 # What a claim needs of each delivery, with its job's client (whose secret signs the webhook).
 _CLAIM_ROWS = select(
@@ -215,22 +213,27 @@ def held_claims(
     if not claimed:
         return []
     params = {"ids": list(claimed), "held_until": now + timedelta(seconds=min_left)}
-    with direct.transaction(engine) as tx:
-        rows = tx.rows(_HELD, params)
+    with engine.begin() as connection:
+        rows = connection.execute(_HELD, params).mappings().all()
         claims = [_claim_of(row) for row in rows if row["attempts"] == claimed[row["id"]]]
         taken = {claim.delivery_id for claim in claims}
         short = {delivery_id: n for delivery_id, n in claimed.items() if delivery_id not in taken}
-        return claims + (_renew_claims(tx, short, now, lease) if short else [])
+        return claims + (_renew_claims(connection, short, now, lease) if short else [])
 
 
-def _renew_claims(tx: DirectTransaction, claimed: Mapping[int, int], now: datetime, lease: float) -> list[Claim]:
+def _renew_claims(
+    connection: Connection, claimed: Mapping[int, int], now: datetime, lease: float
+) -> list[Claim]:
     """Extend still-current claims by a whole lease; the renewed ones as Claims."""
     until = now + timedelta(seconds=lease)
-    renewed = [
-        delivery_id for delivery_id, attempt in claimed.items()
-        if tx.rowcount(_RENEW, {"delivery_id": delivery_id, "claimed": attempt, "now": now, "until": until}) == 1
-    ]
-    return [_claim_of(row) for row in tx.rows(_BY_ID, {"ids": renewed})] if renewed else []
+    renewed = []
+    for delivery_id, attempt in claimed.items():
+        params = {"delivery_id": delivery_id, "claimed": attempt, "now": now, "until": until}
+        if connection.execute(_RENEW, params).rowcount == 1:
+            renewed.append(delivery_id)
+    if not renewed:
+        return []
+    return [_claim_of(row) for row in connection.execute(_BY_ID, {"ids": renewed}).mappings()]
 
 
 def _claim_of(row: Mapping[str, Any]) -> Claim:
@@ -238,8 +241,8 @@ def _claim_of(row: Mapping[str, Any]) -> Claim:
                  row["attempts"])
 
 
-def record_attempts(tx: DirectTransaction, attempts: Sequence[tuple[Claim, AttemptRecord]]) -> list[bool]:
-    """Store the attempt rows and the deliveries' new states (in `tx`); one flag per attempt, in order.
+def record_attempts(connection: Connection, attempts: Sequence[tuple[Claim, AttemptRecord]]) -> list[bool]:
+    """Store the attempt rows and the deliveries' new states (not committed); one flag per attempt, in order.
 
     A flag is False when that claim was lost meanwhile (the attempt took longer than the lease and
     another worker went on): the attempt is kept for the record, the delivery is left alone.
@@ -251,9 +254,9 @@ def record_attempts(tx: DirectTransaction, attempts: Sequence[tuple[Claim, Attem
             "code": record.status_code, "error_": record.error, "next_at": record.next_attempt_at,
             "delivered": record.delivered_at,
         }
-        kept.append(tx.rowcount(_RECORD, params) == 1)
+        kept.append(connection.execute(_RECORD, params).rowcount == 1)
     if attempts:
-        tx.insert_many(
+        connection.execute(  # one executemany
             _INSERT_ATTEMPT,
             [
                 {
@@ -278,10 +281,9 @@ _ROUND_BASE = select(func.max(WebhookAttempt.attempt_number).label("base")).wher
 )
 
 
-def retry_round_base(tx: DirectTransaction, delivery_id: int) -> int:
+def retry_round_base(connection: Connection, delivery_id: int) -> int:
     """The attempt count at the latest redelivery request (0 if none): retries restart from it."""
-    row = tx.first(_ROUND_BASE, {"delivery_id": delivery_id})
-    return (row["base"] if row else None) or 0
+    return connection.execute(_ROUND_BASE, {"delivery_id": delivery_id}).scalar() or 0
 
 
 def reopen(session: Session, delivery: WebhookDelivery, now: datetime, lease: float) -> bool:
@@ -310,9 +312,9 @@ def reopen(session: Session, delivery: WebhookDelivery, now: datetime, lease: fl
     return True
 
 
-def insert_delivery(tx: DirectTransaction, values: dict[str, Any]) -> int:
-    """Add a delivery row (in `tx`, the transaction that ends the job); its id."""
-    return tx.rows(_INSERT_DELIVERY, values)[0]["id"]
+def insert_delivery(connection: Connection, values: dict[str, Any]) -> int:
+    """Add a delivery row (in the transaction that ends the job, not committed); its id."""
+    return connection.execute(_INSERT_DELIVERY, values).scalar_one()
 
 
 _INSERT_DELIVERY = insert(WebhookDelivery.__table__).returning(_D.id)

@@ -153,6 +153,32 @@ def client(app):
     return app.test_client()
 
 
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """moto's S3 server in a process of its own on 127.0.0.1, for the whole session (tests/storage/s3_server.py)."""
+    from tests.storage.s3_server import serve_moto
+
+    with serve_moto() as url:
+        yield url
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Static test credentials for boto3's chain; no shared files, no instance metadata."""
+    from tests.storage.s3_server import S3_TEST_ENV
+
+    for name, value in S3_TEST_ENV.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint: str, aws_env: None) -> str:
+    """A new, empty bucket on the session's S3 server."""
+    from tests.storage.s3_server import new_bucket
+
+    return new_bucket(s3_endpoint)
+
+
 @pytest.fixture
 def receiver():  # noqa: ANN201
     """A real HTTP receiver on 127.0.0.1 that records requests (tests/callbacks/receiver.py)."""
@@ -170,6 +196,7 @@ def run_jobs(rt: Runtime, queues: tuple[str, ...] = ("high", "normal", "low")) -
     from workers.rq_worker import PdfWorker
 
     worker = PdfWorker([Queue(name, connection=rt.redis) for name in queues], connection=rt.redis)
+    worker.install_stop_handler()  # as workers.pdf_worker does: a cancel stops the running job
     worker.work(burst=True)
 
 

@@ -12,13 +12,13 @@ from rq import get_current_job
 from rq.job import Job
 from rq.timeouts import JobTimeoutException
 
-from jobs import eta, outcome
+from jobs import eta, failure_text, filenames, outcome
 from jobs.errors import PermanentJobError, is_permanent
 from jobs.lease import HeldLease, job_lease
 from jobs.progress import META_PROGRESS_INTERVAL, SQL_PROGRESS_INTERVAL
+from jobs.retry_policy import job_retry_delay
 from jobs.runtime import Runtime, get_runtime
 from storage.staging import staging_area
-from store import direct
 from store import jobs as job_store
 from store.models import CANCELLED, FAILED, JobRecord, utcnow
 from workers.rq_worker import JobStoppedError, JobTimedOutError
@@ -30,8 +30,8 @@ def generate_pdf(job_id: str) -> dict[str, Any]:
     """Render the report of job `job_id`, store it and record the result (RQ entry point)."""
     rt = get_runtime()
     rq_job = get_current_job()
-    with direct.transaction(rt.engine) as tx:
-        job = job_store.mark_started(tx, job_id)
+    with rt.engine.begin() as connection:
+        job = job_store.mark_started(connection, job_id)
     # The queue's dequeued mark (queue positions) moves after the claim, in the lease's round trip.
     mark_dequeued = (lambda target: eta.mark_dequeued(target, rq_job.origin, rq_job.meta)) if rq_job else None
     if job is None:
@@ -65,7 +65,7 @@ def _run(
     outcome.complete_job(
         rt, job.job_id,
         storage_backend=stored.backend, file_path=stored.location, file_size=stored.size,
-        google_drive_link=stored.link, processing_ms=elapsed_ms,
+        google_drive_link=stored.link, processing_ms=elapsed_ms, stored_by_host=rt.settings.host_name,
         also=lease.give_back,  # the lease goes in the hand-over's round trip: the job is final in SQL now
     )
     if stages_uploads(rt):
@@ -74,7 +74,11 @@ def _run(
 
 
 def rendered_pdf(rt: Runtime, job: JobRecord, progress: ProgressReporter) -> bytes:
-    """The PDF kept by an earlier attempt whose upload failed, or a new render (kept for remote storage)."""
+    """The PDF kept by an earlier attempt whose upload failed, or a new render (kept for remote storage).
+
+    The kept file is on the disk of the host that rendered it (DATA_DIR/staging): a retry that runs
+    on another host does not find it and renders again (see docs/storage.md, "Upload-only retry").
+    """
     staging = staging_area(rt.settings.data_dir) if stages_uploads(rt) else None
     kept = staging.load(job.job_id) if staging is not None else None
     if kept is not None:
@@ -102,9 +106,9 @@ def stages_uploads(rt: Runtime) -> bool:
 
 def upload_step(rt: Runtime) -> str:
     """The storing step in words, for phases and error messages."""
-    return {"gdrive": "upload to Google Drive", "local": "saving to local disk"}.get(
-        rt.storage.name, f"upload to {rt.storage.name} storage"
-    )
+    steps = {"gdrive": "upload to Google Drive", "s3": "upload to S3", "dropbox": "upload to Dropbox",
+             "local": "saving to local disk"}
+    return steps.get(rt.storage.name, f"upload to {rt.storage.name} storage")
 
 
 def _discard_staged(rt: Runtime, job_id: str) -> None:
@@ -128,9 +132,8 @@ def load_report_data(rt: Runtime, job: JobRecord) -> dict[str, Any]:
 
 
 def pdf_filename(job: JobRecord) -> str:
-    """A readable file name: product, code and date."""
-    safe_code = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in job.code)[:80]
-    return f"{job.product_id}_{safe_code}_{job.created_at:%Y%m%d}.pdf"
+    """A readable file name: product, code and date, with no directory part or control character."""
+    return filenames.stored_name(job)
 
 
 def _handle_failure(
@@ -148,32 +151,31 @@ def _handle_failure(
     if permanent and rq_job is not None:
         rq_job.retries_left = 0  # RQ must not retry what can never succeed
     if permanent or not retries_left:
-        log.warning("job=%s event=failed permanent=%s error=%r", job.job_id, permanent, message)
+        log.warning("job=%s event=failed permanent=%s error=%r detail=%r",
+                    job.job_id, permanent, message, failure_text.log_detail(exc))
         outcome.end_job(rt, job.job_id, FAILED, error=message)
         _discard_staged(rt, job.job_id)
         return
-    retry_at = utcnow() + timedelta(seconds=_next_delay(rq_job))
+    retry_at = utcnow() + timedelta(seconds=job_retry_delay(rq_job))
     phase = "retrying"
+    kept_on = None
     if uploading and stages_uploads(rt) and staging_area(rt.settings.data_dir).path(job.job_id).exists():
         message = f"{message}; will retry the upload only"
         phase = f"{upload_step(rt)} failed; retrying the upload only"
-    log.warning("job=%s event=retrying retries_left=%s error=%r", job.job_id, retries_left, message)
+        kept_on = rt.settings.host_name  # a retry taken by another host renders again
+    log.warning("job=%s event=retrying retries_left=%s pdf_kept_on=%s error=%r detail=%r",
+                job.job_id, retries_left, kept_on, message, failure_text.log_detail(exc))
     with rt.session() as session:
         job_store.mark_retrying(session, job.job_id, message, retry_at, phase=phase)
 
 
-def _next_delay(rq_job: Job | None) -> int:
-    if rq_job is None or not rq_job.retries_left:
-        return 0
-    return rq_job.get_retry_interval()
-
-
 def describe_error(rt: Runtime, exc: BaseException, *, step: str | None = None) -> str:
-    """A message that says what went wrong (and in which step), for the status and the failure webhook."""
+    """What went wrong (and in which step) for the status and the failure webhook: no server paths or
+    exception reprs (workers/failure_text.py); the log keeps the detail with the job id."""
     if isinstance(exc, (JobTimeoutException, JobTimedOutError)):
         text = f"timed out after {rt.settings.job_timeout} s"
     else:
-        text = str(exc) or exc.__class__.__name__
+        text = failure_text.client_text(exc)
     if step:
         text = f"{step} failed: {text}"
     return text[:2000]

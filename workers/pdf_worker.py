@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         reload_templates_on_sighup(runtime)
     queues = [Queue(name, connection=runtime.redis) for name in args.queues]
     worker = PdfWorker(queues, connection=runtime.redis, name=args.name, maintenance_interval=60)
+    worker.install_stop_handler()  # work() installs RQ's SIGINT/SIGTERM handlers only: this one stays
     frozen = freeze_startup_objects()
     log.info("event=worker_start queues=%s frozen_objects=%s", ",".join(args.queues), frozen)
     worker.work(burst=args.burst, max_jobs=MAX_JOBS_PER_WORKER, logging_level=rq_log_level(settings.log_level))

@@ -18,10 +18,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from redis.exceptions import RedisError
+from rq import Queue
+from rq.job import Job
 
 from jobs import outcome
 from jobs.lease import leases_held
 from jobs.queues import PDF_QUEUES, rq_intermediate_key, rq_queue_key
+from jobs.retry_policy import job_attempts_allowed
 from jobs.runtime import Runtime
 from jobs.submit import enqueue_job
 from store import jobs as job_store
@@ -102,7 +105,7 @@ def _requeue_missing(rt: Runtime, report: ReconcileReport) -> None:
     for batch in _batches(rt, QUEUED, report):
         with rt.redis.pipeline(transaction=False) as pipe:
             for job in batch:
-                pipe.hmget(f"rq:job:{job.job_id}", "status", "started_at")
+                pipe.hmget(Job.key_for(job.job_id), "status", "started_at")
             states = pipe.execute()
         popped = []
         for job, (status, started_at) in zip(batch, states, strict=True):
@@ -156,7 +159,7 @@ def _still_popped(rt: Runtime, jobs: list[JobRecord]) -> list[JobRecord]:
     time.sleep(POPPED_RECHECK_PAUSE)
     with rt.redis.pipeline(transaction=False) as pipe:
         for job in jobs:
-            pipe.hget(f"rq:job:{job.job_id}", "status")
+            pipe.hget(Job.key_for(job.job_id), "status")
             pipe.lpos(rq_queue_key(job.priority), job.job_id)
             pipe.lpos(rq_intermediate_key(job.priority), job.job_id)
         answers = pipe.execute()
@@ -188,7 +191,7 @@ def _lost_reason(rt: Runtime, status: bytes | None, started_at: bytes | None) ->
 
 
 def _recover_orphans(rt: Runtime, report: ReconcileReport) -> None:
-    max_attempts = len(rt.settings.job_retry_delays) + 1
+    max_attempts = job_attempts_allowed(rt.settings)
     for batch in _batches(rt, PROCESSING, report):
         held = leases_held(rt.redis, [job.job_id for job in batch])
         for job in batch:
@@ -209,15 +212,16 @@ def _recover_orphans(rt: Runtime, report: ReconcileReport) -> None:
 def _rescue_intermediate(rt: Runtime, report: ReconcileReport) -> None:
     """Jobs a dead worker left in RQ's intermediate queue go back to the front of their queue."""
     for name in PDF_QUEUES:
-        intermediate = rq_intermediate_key(name)
-        for raw in rt.redis.lrange(intermediate, 0, 999):
-            job_id = raw.decode()
+        queue = Queue(name, connection=rt.redis)
+        intermediate = queue.intermediate_queue
+        for job_id in intermediate.get_job_ids():
             with rt.session() as session:
                 job = job_store.get_job(session, job_id)
             if job is None or job.status != QUEUED or not _stale(rt, job):
                 continue
-            if rt.redis.lrem(intermediate, 1, job_id):
-                rt.redis.lpush(rq_queue_key(name), job_id)
+            # LREM's count (IntermediateQueue.remove drops it) says whether this pass took the job.
+            if rt.redis.lrem(intermediate.key, 1, job_id):
+                rt.redis.lpush(queue.key, job_id)
                 report.rescued_intermediate += 1
 
 

@@ -4,6 +4,7 @@ One loop, several periodic tasks:
 - RQ's scheduler for delayed retries (its lock per queue lives interval + 60 s, so after this
   process is SIGKILLed the restarted one takes over within about a minute);
 - runAt jobs whose time has come (kept in SQL until due, so a Redis wipe cannot lose them);
+- the runs of recurring schedules (jobs/schedules.py; any number of schedulers may run at once);
 - the reconciler, the webhook/Mongo outbox relay and the PDF retention clean-up.
 """
 
@@ -28,6 +29,7 @@ from jobs.queues import PDF_QUEUES
 from jobs.redis_check import warn_if_not_durable
 from jobs.retention import purge_expired_pdfs, sweep_staged
 from jobs.runtime import Runtime, build_runtime, set_runtime
+from jobs.schedules import run_due_schedules
 from jobs.submit import enqueue_job
 from store import jobs as job_store
 from store.db import checkpoint
@@ -51,10 +53,10 @@ class RetryScheduler:
     """
 
     def __init__(self, rt: Runtime):
+        self.names = set(PDF_QUEUES)  # the queues whose locks this scheduler holds
         queues = [Queue(name, connection=rt.redis) for name in PDF_QUEUES]
         name = f"{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
         self.scheduler = RQScheduler(queues, connection=rt.redis, interval=1, name=name)
-        self.names = set(self.scheduler._queue_names)
         self.redis = rt.redis
         self.released_dead = False
 
@@ -124,6 +126,7 @@ def build_tasks(rt: Runtime, retry_scheduler: RetryScheduler) -> list[PeriodicTa
     tasks = [
         PeriodicTask("rq_scheduler", settings.scheduler_interval, retry_scheduler),
         PeriodicTask("run_at", settings.scheduler_interval, enqueue_due_run_at_jobs),
+        PeriodicTask("schedules", settings.scheduler_interval, run_due_schedules),
     ]
     tasks.extend(extra_tasks(settings))
     return tasks

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from redis.exceptions import RedisError
+from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from callbacks import DELIVERED, RETRY, AttemptResult
@@ -37,9 +38,8 @@ from jobs.queues import PDF_QUEUES, WEBHOOK_READY, ReadyEntry, rq_queue_key
 from jobs.retry_policy import webhook_delay
 from jobs.runtime import Runtime, build_runtime, set_runtime
 from jobs.webhook_relay import attempt_timeout, lease_seconds
-from store import direct, outbox
+from store import outbox
 from store.clients import find_clients_by_name
-from store.direct import DirectTransaction
 from store.models import DELIVERY_DELIVERED, DELIVERY_FAILED, DELIVERY_PENDING, utcnow
 from workers.sender_pool import SenderPool, Task, leave_signals_to_main_thread
 
@@ -49,10 +49,8 @@ BLOCK_SECONDS = 1
 _FETCH_DONE = object()
 # Under load, the fetch thread waits this long after the first entry of a batch and takes what came
 # meanwhile with it (see ArrivalRate). A batch costs the sender about the same besides its POSTs
-# whatever its size: three threads woken, a read and a write transaction, each waking taking a core
-# from a render. Bench A/B (two services, 10 alternated e2e rounds of 300 jobs): sender CPU 2.4-3.1
-# -> 1.5-2.4 ms per job, throughput B/A median 1.07; 60 ms did no better than 30 (1.02). Webhooks
-# then leave up to this much later under load; one that comes alone leaves at once, and so do the
+# whatever its size: three threads woken, a read and a write transaction. Webhooks then leave up to
+# this much later under load; one that comes alone leaves at once, and so do the
 # last ones of a burst (no PDF job waiting in RQ's queues: at most one per worker is still coming).
 LINGER_SECONDS = 0.03
 # RQ's lists of the PDF queues, read in the fetch's round trip: while one holds a job, more webhooks
@@ -251,9 +249,9 @@ class WebhookSender:
             return
         now = utcnow()
         try:
-            with direct.transaction(self.rt.engine) as tx:
-                entries = [(task.claim, _attempt_record(self.rt.settings, tx, task, now)) for task in tasks]
-                kept = outbox.record_attempts(tx, entries)
+            with self.rt.engine.begin() as connection:
+                entries = [(task.claim, _attempt_record(self.rt.settings, connection, task, now)) for task in tasks]
+                kept = outbox.record_attempts(connection, entries)
         except SQLAlchemyError as exc:  # the claims stay "sending": the relay re-hands them after the lease
             log.warning("event=record_failed attempts=%s reason=%r", len(tasks), str(exc))
             entries, kept = [], []
@@ -306,10 +304,12 @@ def _entries(raw: list[bytes]) -> list[ReadyEntry]:
     return entries
 
 
-def _attempt_record(settings: Settings, tx: DirectTransaction, task: Task, now: datetime) -> outbox.AttemptRecord:
+def _attempt_record(
+    settings: Settings, connection: Connection, task: Task, now: datetime
+) -> outbox.AttemptRecord:
     result = task.result
     assert result is not None
-    status, next_at, error = next_state(settings, tx, task.claim, result, now)
+    status, next_at, error = next_state(settings, connection, task.claim, result, now)
     return outbox.AttemptRecord(
         started_at=task.started_at,
         outcome=result.outcome,
@@ -324,14 +324,14 @@ def _attempt_record(settings: Settings, tx: DirectTransaction, task: Task, now: 
 
 
 def next_state(
-    settings: Settings, tx: DirectTransaction, claim: outbox.Claim, result: AttemptResult, now: datetime
+    settings: Settings, connection: Connection, claim: outbox.Claim, result: AttemptResult, now: datetime
 ) -> tuple[str, datetime | None, str | None]:
     """(status, next_attempt_at, last_error) after an attempt, following WEBHOOK_RETRY_DELAYS."""
     if result.outcome == DELIVERED:
         return DELIVERY_DELIVERED, None, result.error
     if result.outcome != RETRY:
         return DELIVERY_FAILED, None, result.error
-    round_number = claim.attempt_number - outbox.retry_round_base(tx, claim.delivery_id)
+    round_number = claim.attempt_number - outbox.retry_round_base(connection, claim.delivery_id)
     delay = webhook_delay(max(round_number, 1), settings.webhook_retry_delays, result.retry_after)
     if delay is None:
         return DELIVERY_FAILED, None, f"gave up after {round_number} attempts; last: {result.error}"

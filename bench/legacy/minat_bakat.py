@@ -15,9 +15,9 @@ from render.base import (
     RenderError,
     Template,
     invalid_data_error,
-    pydantic_errors,
     report_progress,
 )
+from render.validation import field_errors
 
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
@@ -182,7 +182,7 @@ class MinatBakatTemplate(Template):
         try:
             return MinatBakatData.model_validate(data)
         except ValidationError as exc:
-            raise invalid_data_error(self.product_id, pydantic_errors(exc)) from None
+            raise invalid_data_error(self.product_id, field_errors(exc, prefix="data")) from None
 
     def validate(self, data: object) -> list[dict[str, str]]:
         """Return the field errors of `data` (empty when valid)."""
@@ -204,7 +204,7 @@ class MinatBakatTemplate(Template):
         return pdf
 
     def warm_up(self) -> None:
-        """Render a small report once: a process's first render costs ~100 ms against ~20 ms later
+        """Render a small report once: a process's first render is several times slower than later ones
         (reportlab's lazy imports, font metrics, pydantic's first validation)."""
         self.render(_WARM_UP_DATA, code="warm-up")
 

@@ -1,36 +1,80 @@
-"""Every setting is documented in .env.example and the README, and .env.example parses."""
+""".env.example and the README's configuration table match the Settings model."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
+import pytest
+
 from config import Settings
+from config.docs import env_example, main, missing_readme_rows, readme_rows
+from config.settings import env_name
 
 ROOT = Path(__file__).resolve().parents[2]
-SETTINGS_SOURCE = (ROOT / "config" / "settings.py").read_text()
+ENV_NAMES = [env_name(name, field) for name, field in Settings.model_fields.items()]
 
 
-def documented_names(text: str) -> set[str]:
-    return set(re.findall(r"^#?([A-Z][A-Z0-9_]+)=", text, flags=re.M))
+def uncommented_values(text: str) -> dict[str, str]:
+    return dict(re.findall(r"^([A-Z][A-Z0-9_]+)=(.*)$", text, flags=re.M))
 
 
-def setting_names() -> set[str]:
-    return set(re.findall(r'reader\.get\(\s*"([A-Z0-9_]+)"', SETTINGS_SOURCE)) | {"APP_ENV"}
+def test_env_example_is_generated_from_the_model() -> None:
+    # On failure: python -m config.docs env-example > .env.example
+    assert (ROOT / ".env.example").read_text() == env_example()
 
 
-def test_env_example_lists_every_setting() -> None:
-    missing = setting_names() - documented_names((ROOT / ".env.example").read_text())
-    assert not missing, f"add to .env.example: {sorted(missing)}"
+def test_env_example_names_every_variable_once() -> None:
+    names = re.findall(r"^#?([A-Z][A-Z0-9_]+)=", env_example(), flags=re.M)
+    assert names == ENV_NAMES
 
 
-def test_readme_mentions_every_setting() -> None:
+def test_env_example_values_are_the_model_defaults() -> None:
+    values = uncommented_values(env_example())
+    assert Settings.from_env(values) == Settings()
+    assert values["DATA_DIR"] == "./var" and values["JOB_RETRY_DELAYS"] == "60,120,240"
+    assert "WORKERS" not in values  # set by APP_ENV unless given: commented out, not pinned
+    assert "#WORKERS=2" in env_example() and "development 2, staging 3, production 5" in env_example()
+
+
+def test_env_example_comments_out_unset_variables_with_their_example() -> None:
+    text = env_example()
+    assert "\n#REDIS_URL=redis://127.0.0.1:6379/0\n" in text and "\n#MONGO_DATA_FIELD=\n" in text
+    assert Settings.from_env({"REDIS_URL": "redis://127.0.0.1:6379/0"}).redis_url == "redis://127.0.0.1:6379/0"
+
+
+def test_readme_rows_give_name_description_and_default() -> None:
+    rows = readme_rows()
+    assert len(rows) == len(ENV_NAMES)
+    assert "| `JOB_RETRY_DELAYS` | Seconds between job retries, comma list" in rows[ENV_NAMES.index("JOB_RETRY_DELAYS")]
+    assert rows[ENV_NAMES.index("REDIS_URL")].endswith("| unset |")
+    assert rows[ENV_NAMES.index("WORKERS")].endswith("| profile: `2` / `3` / `5` |")
+
+
+def test_missing_readme_rows_reports_a_missing_variable_and_a_wrong_default() -> None:
+    rows = readme_rows()
+    readme = "# Configuration\n\nSome text.\n\n| variable | meaning | default |\n|---|---|---|\n" + "\n".join(rows)
+    assert missing_readme_rows(readme) == []
+    port_row = rows[ENV_NAMES.index("PORT")]
+    assert missing_readme_rows(readme.replace(port_row + "\n", "")) == [port_row]
+    assert missing_readme_rows(readme.replace(port_row, "| `PORT` | API port | `8080` |")) == [port_row]
+    # the description is the README's own: only the variable and its default are checked
+    assert missing_readme_rows(readme.replace(port_row, "| `PORT` | where the API listens |  `8000`  |")) == []
+
+
+def test_readme_has_a_row_per_variable_with_its_default() -> None:
+    missing = missing_readme_rows((ROOT / "README.md").read_text())
+    assert not missing, "add to README.md's configuration table:\n" + "\n".join(missing)
+
+
+def test_readme_mentions_every_variable() -> None:
     readme = (ROOT / "README.md").read_text()
-    missing = {name for name in setting_names() if name not in readme}
-    assert not missing, f"document in README.md: {sorted(missing)}"
+    missing = [name for name in ENV_NAMES if name not in readme]
+    assert not missing, f"document in README.md: {missing}"
 
 
-def test_env_example_uncommented_values_parse() -> None:
-    values = dict(re.findall(r"^([A-Z][A-Z0-9_]+)=(.*)$", (ROOT / ".env.example").read_text(), flags=re.M))
-    settings = Settings.from_env(values)
-    assert settings.app_env == "development" and settings.port == 8000
+def test_docs_command_prints_env_example_and_readme_rows(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["env-example"])
+    assert capsys.readouterr().out == env_example()
+    main(["readme-rows"])
+    assert capsys.readouterr().out.splitlines() == readme_rows()

@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from rq import Queue
+from rq.job import Job
 
 from jobs import eta
+from jobs.queues import rq_queue_key
 from jobs.submit import JobRequest, enqueue_job, submit_job
 from store import jobs as job_store
 from store.models import utcnow
@@ -58,7 +60,7 @@ def test_eta_position_of_job_requeued_at_front_is_zero(runtime) -> None:
     first, second = submit(runtime, "a"), submit(runtime, "b")
     with runtime.session() as session:
         job = job_store.get_job(session, second)
-    runtime.redis.lrem("rq:queue:normal", 1, second)
+    runtime.redis.lrem(rq_queue_key("normal"), 1, second)
     enqueue_job(runtime, job, at_front=True)
     assert position(runtime, second) == 0
     assert position(runtime, first) == 1
@@ -70,7 +72,7 @@ def test_eta_status_stays_o1_with_100000_jobs_queued(runtime) -> None:
     runtime.settings = runtime.settings.with_changes(max_queue_size=200_000)
     filler = [f"pdf_filler{i:06d}" for i in range(100_000)]
     for start in range(0, len(filler), 10_000):
-        runtime.redis.rpush("rq:queue:normal", *filler[start:start + 10_000])
+        runtime.redis.rpush(rq_queue_key("normal"), *filler[start:start + 10_000])
     runtime.redis.set(eta.TICKET_KEY.format("normal"), 100_000)
     job_id = submit(runtime, "deep")
     runtime.redis.config_resetstat()
@@ -121,8 +123,8 @@ def test_eta_job_taken_by_a_worker_right_after_submit_still_has_an_estimate(runt
     job_id = submit(runtime, "just-taken")
     with runtime.session() as session:
         job = job_store.get_job(session, job_id)  # read while still queued
-    runtime.redis.lpop("rq:queue:normal")  # ... and a worker takes it at once
-    runtime.redis.hset(f"rq:job:{job_id}", "status", "started")
+    runtime.redis.lpop(rq_queue_key("normal"))  # ... and a worker takes it at once
+    runtime.redis.hset(Job.key_for(job_id), "status", "started")
     eta.record_duration(runtime.redis, 2000)
     worker = live_worker(runtime)
     try:
@@ -138,7 +140,7 @@ def test_admit_takes_a_ticket_only_under_the_limit_and_when_asked(runtime) -> No
     ticket_key = eta.TICKET_KEY.format("normal")
     assert eta.admit(runtime.redis, "normal", 10, take_ticket=True) == (0, 1)
     assert eta.admit(runtime.redis, "normal", 10, take_ticket=False) == (0, None)  # a scheduled job
-    runtime.redis.rpush("rq:queue:high", "x", "y")
+    runtime.redis.rpush(rq_queue_key("high"), "x", "y")
     assert eta.admit(runtime.redis, "normal", 2, take_ticket=True) == (2, None)  # full: no ticket spent
     assert int(runtime.redis.get(ticket_key)) == 1
 

@@ -7,7 +7,6 @@ import time
 from rq.job import Job
 
 from jobs.progress import META_PROGRESS_INTERVAL, SQL_PROGRESS_INTERVAL
-from store import direct
 from store import jobs as job_store
 from tests.conftest import auth, sample_request
 from workers.pdf_job import ProgressReporter
@@ -17,8 +16,8 @@ SUBMIT = "/api/reports/generate-async"
 
 def _started_job(client, runtime) -> tuple[str, Job]:  # noqa: ANN001
     job_id = client.post(SUBMIT, json=sample_request(), headers=auth()).json["job_id"]
-    with direct.transaction(runtime.engine) as tx:
-        job_store.mark_started(tx, job_id)
+    with runtime.engine.begin() as connection:
+        job_store.mark_started(connection, job_id)
     return job_id, Job.fetch(job_id, connection=runtime.redis)
 
 

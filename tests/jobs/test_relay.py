@@ -17,7 +17,7 @@ from jobs import webhook_relay as relay
 from jobs.queues import WEBHOOK_READY
 from jobs.runtime import Runtime
 from jobs.submit import JobRequest, submit_job
-from store import direct, outbox
+from store import outbox
 from store.models import JobRecord, utcnow
 from tests.callbacks.receiver import Receiver, Reply
 from tests.conftest import run_jobs, sample_request
@@ -74,8 +74,8 @@ def test_relay_hands_retry_only_when_due(runtime: Runtime, receiver: Receiver) -
     runtime.redis.delete(WEBHOOK_READY)
     claim = outbox.held_claims(runtime.engine, {delivery.id: 1}, utcnow(), 0, 30)[0]  # the sender took "<id>:1"
     retry_at = utcnow() + timedelta(seconds=60)  # over; the attempt asked for a retry in 60 s
-    with direct.transaction(runtime.engine) as tx:
-        outbox.record_attempts(tx, [(claim, outbox.AttemptRecord(
+    with runtime.engine.begin() as connection:
+        outbox.record_attempts(connection, [(claim, outbox.AttemptRecord(
             started_at=utcnow(), outcome="retry", status_code=503, duration_ms=5, error="503",
             response_excerpt=None, new_status="pending", next_attempt_at=retry_at,
         ))])

@@ -7,7 +7,6 @@ import json
 from jobs import outcome
 from jobs.submit import JobRequest, submit_job
 from jobs.watch import HEARTBEAT_SECONDS, job_events, wait_until_final
-from store import direct
 from store import jobs as job_store
 from tests.conftest import sample_request
 
@@ -39,8 +38,8 @@ class Steps:
 
 
 def started(rt, job_id: str) -> None:
-    with direct.transaction(rt.engine) as tx:
-        job_store.mark_started(tx, job_id)
+    with rt.engine.begin() as connection:
+        job_store.mark_started(connection, job_id)
 
 
 def progress(percent: int, phase: str):

@@ -1,7 +1,10 @@
-"""SQLite engine settings: WAL, and WAL checkpoints kept out of the API's requests."""
+"""SQLite engine settings: WAL, WAL checkpoints kept out of the API's requests, writers waiting for each other."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 from sqlalchemy import text
@@ -50,14 +53,17 @@ def _engine_with_table(tmp_path: Path):  # noqa: ANN202
     return url, engine
 
 
-def test_a_second_writer_waits_for_the_first_one_to_commit_then_goes_on(tmp_path: Path) -> None:
-    import threading
+def _events(engine) -> list[str]:  # noqa: ANN001
+    with engine.connect() as connection:
+        return sorted(connection.execute(text("SELECT who FROM events")).scalars())
 
+
+def test_a_second_writer_waits_for_the_first_one_to_commit_then_goes_on(tmp_path: Path) -> None:
     _, engine = _engine_with_table(tmp_path)
     order: list[str] = []
     first = engine.connect()
     first.begin()
-    first.execute(text("INSERT INTO events VALUES ('first')"))  # first holds the writer lock now
+    first.execute(text("INSERT INTO events VALUES ('first')"))  # first holds SQLite's write lock now
 
     def second_writer() -> None:
         with engine.begin() as connection:
@@ -67,58 +73,64 @@ def test_a_second_writer_waits_for_the_first_one_to_commit_then_goes_on(tmp_path
     thread = threading.Thread(target=second_writer)
     thread.start()
     thread.join(timeout=0.5)
-    assert thread.is_alive() and order == []  # waiting in the queue, not failing with "database is locked"
+    assert thread.is_alive() and order == []  # waiting in the busy handler, not failing with "database is locked"
     first.commit()
     order.append("first committed")
-    first.close()  # back to the pool: the lock goes to the next writer
+    first.close()
     thread.join(timeout=10)
     assert order == ["first committed", "second committed"]
+    assert _events(engine) == ["first", "second"]
     engine.dispose()
 
 
-def test_the_writer_lock_is_shared_with_other_processes_and_freed_by_rollback(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
+def test_a_writer_waits_for_another_process_s_write_transaction(tmp_path: Path) -> None:
     url, engine = _engine_with_table(tmp_path)
     script = (
         "import sys; from sqlalchemy import text; from store.db import make_engine; "
         "e = make_engine(sys.argv[1]); c = e.connect(); c.begin(); "
         "c.execute(text(\"INSERT INTO events VALUES ('child')\")); print('holding', flush=True); "
-        "sys.stdin.readline(); c.rollback(); c.close(); print('released', flush=True); sys.stdin.readline()"
+        "sys.stdin.readline(); c.rollback(); c.close(); print('released', flush=True)"
     )
     child = subprocess.Popen([sys.executable, "-c", script, url], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              text=True, cwd=Path(__file__).resolve().parents[2])
     try:
         assert child.stdout.readline().strip() == "holding"
-        lock_file = Path(url.removeprefix("sqlite:///") + ".writer.lock")
-        import fcntl
-        import os
-
-        fd = os.open(lock_file, os.O_RDWR)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                held_elsewhere = False
-            except BlockingIOError:
-                held_elsewhere = True
-            assert held_elsewhere  # the child's write transaction holds the file lock
-            child.stdin.write("\n")
-            child.stdin.flush()
-            assert child.stdout.readline().strip() == "released"
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free after the child's rollback
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
-        with engine.begin() as connection:
-            connection.execute(text("INSERT INTO events VALUES ('parent')"))
+        parent = threading.Thread(target=_insert, args=(engine, "parent"))
+        parent.start()
+        parent.join(timeout=0.5)
+        assert parent.is_alive()  # the child's write transaction holds the lock
+        child.stdin.write("\n")
+        child.stdin.flush()
+        assert child.stdout.readline().strip() == "released"
+        parent.join(timeout=10)
+        assert not parent.is_alive()
+        assert _events(engine) == ["parent"]  # the child rolled back, the parent's insert went through
     finally:
         child.stdin.close()
         child.wait(timeout=10)
         engine.dispose()
 
 
-def test_an_in_memory_database_needs_no_writer_queue() -> None:
+def _insert(engine, who: str) -> None:  # noqa: ANN001
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO events VALUES (:who)"), {"who": who})
+
+
+def test_a_read_before_the_first_write_does_not_hold_an_old_snapshot(tmp_path: Path) -> None:
+    # pysqlite begins the transaction at the first INSERT/UPDATE/DELETE, so a read-then-write
+    # transaction (the sender's held claims) asks for the write lock with a fresh snapshot. Had the
+    # read begun the transaction, this write would fail at once (SQLITE_BUSY_SNAPSHOT: "database is
+    # locked", no busy wait), since another connection committed in between.
+    _, engine = _engine_with_table(tmp_path)
+    with engine.begin() as connection:
+        assert connection.execute(text("SELECT count(*) FROM events")).scalar() == 0
+        _insert(engine, "other")  # another connection's commit, after our read
+        connection.execute(text("INSERT INTO events VALUES ('ours')"))
+    assert _events(engine) == ["other", "ours"]
+    engine.dispose()
+
+
+def test_an_in_memory_database_works_with_the_same_settings() -> None:
     engine = make_engine("sqlite://")
     with engine.begin() as connection:
         connection.execute(text("CREATE TABLE t (x INTEGER)"))

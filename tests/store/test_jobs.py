@@ -7,7 +7,6 @@ from typing import Any
 from sqlalchemy import inspect
 
 from jobs.runtime import Runtime
-from store import direct
 from store import jobs as job_store
 from store.models import COMPLETED, PROCESSING, QUEUED, JobRecord, utcnow
 
@@ -45,14 +44,14 @@ def test_create_job_returns_the_row_as_stored_with_column_defaults(runtime: Runt
 def test_claim_and_final_state_return_the_row_as_stored(runtime: Runtime) -> None:
     with runtime.session() as session:
         job_store.create_job(session, _new_values("pdf_b"))
-    with direct.transaction(runtime.engine) as tx:
-        claimed = job_store.mark_started(tx, "pdf_b")
+    with runtime.engine.begin() as connection:
+        claimed = job_store.mark_started(connection, "pdf_b")
     assert claimed is not None and claimed.status == PROCESSING and claimed.attempts == 1
     assert _columns(claimed) == _stored(runtime, "pdf_b")
-    with direct.transaction(runtime.engine) as tx:
-        assert job_store.mark_started(tx, "pdf_b") is None  # claimed once only
-        finished = job_store.finish_job(tx, "pdf_b", COMPLETED, file_size=123, processing_ms=45)
+    with runtime.engine.begin() as connection:
+        assert job_store.mark_started(connection, "pdf_b") is None  # claimed once only
+        finished = job_store.finish_job(connection, "pdf_b", COMPLETED, file_size=123, processing_ms=45)
     assert finished is not None and (finished.status, finished.progress, finished.active_key) == (COMPLETED, 100, None)
     assert _columns(finished) == _stored(runtime, "pdf_b")
-    with direct.transaction(runtime.engine) as tx:
-        assert job_store.finish_job(tx, "pdf_b", COMPLETED) is None  # already final
+    with runtime.engine.begin() as connection:
+        assert job_store.finish_job(connection, "pdf_b", COMPLETED) is None  # already final

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from rq.job import Job
 from sqlalchemy import update
 
-from store import direct
+from jobs.queues import rq_intermediate_key, rq_queue_key
 from store import jobs as job_store
 from store.models import JobRecord, utcnow
 from tests.conftest import auth, run_jobs, sample_request, unreachable_redis
@@ -65,14 +66,14 @@ def test_reconciler_leaves_fresh_and_present_jobs_alone(client, runtime) -> None
     assert report.requeued_missing == 0 and report.requeued_orphans == 0
     backdate(runtime, job_id)
     assert reconcile(runtime).requeued_missing == 0  # still in RQ
-    assert runtime.redis.llen("rq:queue:normal") == 1
+    assert runtime.redis.llen(rq_queue_key("normal")) == 1
 
 
 def test_reconciler_requeues_job_of_dead_worker_and_counts_the_attempt(client, runtime) -> None:
     job_id = submit(client)
-    runtime.redis.delete("rq:queue:normal")  # a worker took it ...
-    with direct.transaction(runtime.engine) as tx:
-        assert job_store.mark_started(tx, job_id) is not None  # ... started it, and died: no lease
+    runtime.redis.delete(rq_queue_key("normal"))  # a worker took it ...
+    with runtime.engine.begin() as connection:
+        assert job_store.mark_started(connection, job_id) is not None  # ... started it, and died: no lease
     backdate(runtime, job_id)
     report = reconcile(runtime)
     assert report.requeued_orphans == 1
@@ -85,8 +86,8 @@ def test_reconciler_requeues_job_of_dead_worker_and_counts_the_attempt(client, r
 
 def test_reconciler_skips_job_whose_worker_holds_the_lease(client, runtime) -> None:
     job_id = submit(client)
-    with direct.transaction(runtime.engine) as tx:
-        job_store.mark_started(tx, job_id)
+    with runtime.engine.begin() as connection:
+        job_store.mark_started(connection, job_id)
     runtime.redis.set(f"pdfjobs:lease:{job_id}", "123", ex=30)
     backdate(runtime, job_id)
     assert reconcile(runtime).requeued_orphans == 0
@@ -98,8 +99,8 @@ def test_reconciler_fails_orphan_with_no_attempts_left(client, runtime) -> None:
     with runtime.session() as session:
         session.execute(update(JobRecord).where(JobRecord.job_id == job_id).values(attempts=3))
         session.commit()
-    with direct.transaction(runtime.engine) as tx:
-        job_store.mark_started(tx, job_id)
+    with runtime.engine.begin() as connection:
+        job_store.mark_started(connection, job_id)
     backdate(runtime, job_id)
     assert reconcile(runtime).failed_orphans == 1
     row = status_of(runtime, job_id)
@@ -115,22 +116,22 @@ def test_reconciler_second_instance_does_nothing_while_first_holds_lock(client, 
     runtime.redis.delete(LOCK_KEY)
     assert reconcile(runtime).requeued_missing == 1
     assert reconcile(runtime).requeued_missing == 0
-    assert runtime.redis.llen("rq:queue:normal") == 1
+    assert runtime.redis.llen(rq_queue_key("normal")) == 1
 
 
 def test_reconciler_rescues_job_stuck_in_intermediate_queue(client, runtime) -> None:
     job_id = submit(client)
-    runtime.redis.lmove("rq:queue:normal", "rq:queue:normal:intermediate", "LEFT", "RIGHT")
+    runtime.redis.lmove(rq_queue_key("normal"), rq_intermediate_key("normal"), "LEFT", "RIGHT")
     backdate(runtime, job_id)
     assert reconcile(runtime).rescued_intermediate == 1
-    assert runtime.redis.lrange("rq:queue:normal", 0, -1) == [job_id.encode()]
+    assert runtime.redis.lrange(rq_queue_key("normal"), 0, -1) == [job_id.encode()]
     run_jobs(runtime)
     assert status_of(runtime, job_id).status == "completed"
 
 
 def test_duplicate_rq_entries_run_the_job_once(client, runtime) -> None:
     job_id = submit(client)
-    runtime.redis.rpush("rq:queue:normal", job_id)  # handed to RQ twice
+    runtime.redis.rpush(rq_queue_key("normal"), job_id)  # handed to RQ twice
     run_jobs(runtime)
     row = status_of(runtime, job_id)
     assert row.status == "completed" and row.attempts == 1
@@ -138,8 +139,8 @@ def test_duplicate_rq_entries_run_the_job_once(client, runtime) -> None:
 
 def test_reconciler_requeues_job_started_by_a_worker_that_died_before_its_claim(client, runtime) -> None:
     job_id = submit(client)
-    runtime.redis.lpop("rq:queue:normal")
-    runtime.redis.hset(f"rq:job:{job_id}", mapping={"status": "started", "started_at": "2020-01-01T00:00:00.000000Z"})
+    runtime.redis.lpop(rq_queue_key("normal"))
+    runtime.redis.hset(Job.key_for(job_id), mapping={"status": "started", "started_at": "2020-01-01T00:00:00.000000Z"})
     backdate(runtime, job_id)
     assert reconcile(runtime).requeued_missing == 1
     run_jobs(runtime)
@@ -148,8 +149,8 @@ def test_reconciler_requeues_job_started_by_a_worker_that_died_before_its_claim(
 
 def test_reconciler_requeues_job_rq_gave_up_on(client, runtime) -> None:
     job_id = submit(client)
-    runtime.redis.lpop("rq:queue:normal")
-    runtime.redis.hset(f"rq:job:{job_id}", "status", "failed")
+    runtime.redis.lpop(rq_queue_key("normal"))
+    runtime.redis.hset(Job.key_for(job_id), "status", "failed")
     backdate(runtime, job_id)
     assert reconcile(runtime).requeued_missing == 1
     run_jobs(runtime)
@@ -160,13 +161,13 @@ def test_reconciler_requeues_job_popped_by_worker_that_died_before_start(client,
     monkeypatch.setattr("workers.reconciler.POPPED_RECHECK_PAUSE", 0.01)
     job_id, waiting_id = submit(client, "popped"), submit(client, "waiting")
     # A worker popped the first job (BLPOP) and was SIGKILLed before RQ marked it started.
-    assert runtime.redis.lpop("rq:queue:normal") == job_id.encode()
-    assert runtime.redis.hget(f"rq:job:{job_id}", "status") == b"queued"
+    assert runtime.redis.lpop(rq_queue_key("normal")) == job_id.encode()
+    assert runtime.redis.hget(Job.key_for(job_id), "status") == b"queued"
     backdate(runtime, job_id)
     backdate(runtime, waiting_id)
     report = reconcile(runtime)
     assert report.requeued_missing == 1  # the popped one; the one still listed is left alone
-    assert set(runtime.redis.lrange("rq:queue:normal", 0, -1)) == {job_id.encode(), waiting_id.encode()}
+    assert set(runtime.redis.lrange(rq_queue_key("normal"), 0, -1)) == {job_id.encode(), waiting_id.encode()}
     run_jobs(runtime)
     assert {status_of(runtime, job_id).status, status_of(runtime, waiting_id).status} == {"completed"}
 
@@ -175,8 +176,8 @@ def test_reconciler_does_not_read_a_long_queue_whole(client, runtime, monkeypatc
     monkeypatch.setattr("workers.reconciler.LISTED_SCAN_LIMIT", 0)
     monkeypatch.setattr("workers.reconciler.POPPED_RECHECK_PAUSE", 0.01)
     popped, _ = submit(client, "popped"), submit(client, "behind")
-    runtime.redis.lpop("rq:queue:normal")
+    runtime.redis.lpop(rq_queue_key("normal"))
     backdate(runtime, popped)
     assert reconcile(runtime).requeued_missing == 0  # found later, once the backlog is short
-    runtime.redis.delete("rq:queue:normal")
+    runtime.redis.delete(rq_queue_key("normal"))
     assert reconcile(runtime).requeued_missing == 1
