@@ -98,7 +98,7 @@ def test_dropbox_outage_retries_only_the_upload(client, runtime, fake, templates
 
     kept = expect_upload_retry(client, runtime, job_id, "upload to Dropbox")
     error = status(client, job_id)["error"]
-    assert error.startswith("upload to Dropbox failed: Dropbox upload of /Reports/") and "HTTP 500" in error
+    assert error.startswith("upload to Dropbox failed: Dropbox upload of ") and "HTTP 500" in error
     assert fake.files == {}
 
     requeue_retry(runtime, job_id)  # Dropbox is back
