@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 from flask.typing import ResponseReturnValue
+from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,8 @@ class ServiceUnavailableError(ApiError):
         super().__init__(message, headers={"Retry-After": str(retry_after)}, error=error)
 
 
+DATABASE_RETRY_AFTER = 5  # seconds: a PostgreSQL restart or fail-over is usually over by then
+
 _HTTP_MESSAGES = {
     404: ("not_found", "No such endpoint. See /api/docs for the API."),
     405: ("method_not_allowed", "This endpoint does not accept that HTTP method. See /api/docs."),
@@ -111,6 +114,17 @@ def register_error_handlers(app: Flask) -> None:
         headers.pop("Content-Type", None)
         headers.pop("Content-Length", None)
         return jsonify({"error": error, "message": message, "details": []}), code, headers
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    def handle_database_unavailable(exc: OperationalError | InterfaceError) -> ResponseReturnValue:
+        # The driver's own message (no statement parameters: engines hide them) says which server and why.
+        reason = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__
+        log.warning("event=database_unavailable path=%s type=%s reason=%r", request.path, type(exc.orig).__name__,
+                    reason)
+        return handle_api_error(ServiceUnavailableError(
+            f"The database cannot be reached right now; retry after {DATABASE_RETRY_AFTER} s.",
+            retry_after=DATABASE_RETRY_AFTER, error="database_unavailable"))
 
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception) -> ResponseReturnValue:

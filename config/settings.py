@@ -96,6 +96,7 @@ def _upper(value: Any) -> Any:
 PositiveInt = Annotated[int, Field(gt=0), Expect("a positive integer")]
 PositiveFloat = Annotated[float, Field(gt=0), Expect("a positive number")]
 Port = Annotated[int, Field(gt=0, le=65535), Expect("a port number 1-65535")]
+NonNegativeInt = Annotated[int, Field(ge=0), Expect("0 or a positive integer")]
 PortOrZero = Annotated[int, Field(ge=0, le=65535), Expect("0 or a port number 1-65535")]
 Fraction = Annotated[float, Field(gt=0, le=1), Expect("a fraction between 0 and 1 (0.05 = 5 %)")]
 Flag = Annotated[bool, Expect("true or false")]
@@ -221,6 +222,11 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         None, repr=False, examples=["postgresql+psycopg://user:pass@host/db"],
         description="SQLAlchemy URL (PostgreSQL in production); unset: SQLite in DATA_DIR")
+    db_pool_size: PositiveInt = Field(
+        5, description="SQL connections each process keeps open (PostgreSQL); a host opens up to "
+        "processes x (DB_POOL_SIZE + DB_MAX_OVERFLOW), printed at start")
+    db_max_overflow: NonNegativeInt = Field(
+        10, description="SQL connections a process may open beyond DB_POOL_SIZE under load, closed when returned")
     mongo_uri: MongoUri | None = Field(
         None, repr=False, examples=["mongodb://127.0.0.1:27017"],
         description="MongoDB: enables the workflow.psikotes_v2 record and data source")

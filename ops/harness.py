@@ -14,6 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import redis
+from sqlalchemy import Engine
 
 from config import Settings
 from ops.supervise import prepare_data_dir, start_supervisord, supervisor_env, supervisorctl, write_config
@@ -43,6 +44,7 @@ class RunningService:
         self.settings = Settings.from_env(self.env)
         self.log_path = log_path or self.data_dir / "service.log"
         self.process: subprocess.Popen[bytes] | None = None
+        self.engine: Engine | None = None
         self.base_url = f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60) -> RunningService:
@@ -93,8 +95,10 @@ class RunningService:
         return redis.Redis(unix_socket_path=str(self.settings.embedded_redis_dir / "redis.sock"))
 
     def session_factory(self):  # noqa: ANN201
-        """A SQL session factory on the service's database."""
-        return make_session_factory(make_engine(self.settings.sqlalchemy_url))
+        """A SQL session factory on the service's database (one engine, closed by stop())."""
+        if self.engine is None:
+            self.engine = make_engine(self.settings.sqlalchemy_url)
+        return make_session_factory(self.engine)
 
     def stop(self, timeout: float = 90) -> int | None:
         """SIGTERM supervisord (it stops every program), kill the group if it lingers."""
@@ -108,6 +112,9 @@ class RunningService:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         self._kill_leftovers()
+        if self.engine is not None:
+            self.engine.dispose()
+            self.engine = None
         self.log_file.close()
         return self.process.returncode
 

@@ -12,6 +12,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from sqlalchemy import make_url
+
 from config import Settings, SettingsError
 from ops.clients import DashboardPassword, dashboard_password, development_client
 from ops.supervise import (
@@ -99,6 +101,7 @@ def print_banner(settings: Settings, base: str, client: dict[str, str] | None, p
         f"PDF job service ready in {seconds:.1f} s ({settings.app_env}; this host runs "
         f"{', '.join(settings.roles)}; {settings.workers} PDF workers)",
         f"  supervisor    {supervisorctl_command(conf)} status   (or: make ctl cmd=status)",
+        f"  SQL           {sql_connections_line(settings)}",
     ]
     if "api" in settings.roles:
         lines += [
@@ -124,6 +127,19 @@ def dashboard_login(username: str, password: DashboardPassword) -> str:
     if password.source == "RQ_DASHBOARD_PASSWORD":
         return f"login {username}, password from RQ_DASHBOARD_PASSWORD"
     return f"login {username}   (password: python -m ops.cli dashboard-password)"
+
+
+def sql_connections_line(settings: Settings) -> str:
+    """The database and the SQL connections this host's processes can open at most (each its own pool)."""
+    per_role = {"api": settings.api_processes, "worker": settings.workers, "webhook": settings.webhook_workers,
+                "scheduler": 1}
+    processes = sum(count for role, count in per_role.items() if role in settings.roles)
+    per_process = settings.db_pool_size + settings.db_max_overflow
+    database = make_url(settings.sqlalchemy_url).render_as_string(hide_password=True)
+    if database.startswith("sqlite"):
+        return f"{database} (SQLite: one host only; DB_POOL_SIZE applies to PostgreSQL)"
+    return (f"{database}: up to {processes * per_process} connections from this host ({processes} processes x "
+            f"(DB_POOL_SIZE {settings.db_pool_size} + DB_MAX_OVERFLOW {settings.db_max_overflow}))")
 
 
 if __name__ == "__main__":

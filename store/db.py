@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+POOL_SIZE = 5  # DB_POOL_SIZE's default (config/settings.py)
+MAX_OVERFLOW = 10  # DB_MAX_OVERFLOW's default
+# Seconds libpq waits for a PostgreSQL server that does not answer (its own default waits forever): a
+# request meets an unreachable database with a 503 within this, not a hung gunicorn worker.
+CONNECT_TIMEOUT = 5
+# The PostgreSQL advisory lock that migrations hold (any fixed number; "pdfjobs" in ASCII).
+MIGRATION_LOCK_KEY = 0x7064666A6F6273
 
 
-def make_engine(url: str, *, pooled: bool = True, wal_checkpoints: bool = True) -> Engine:
+def make_engine(url: str, *, pool_size: int = POOL_SIZE, max_overflow: int = MAX_OVERFLOW, pooled: bool = True,
+                wal_checkpoints: bool = True) -> Engine:
     """Create the SQLAlchemy engine; SQLite gets WAL and a busy timeout for many processes.
+
+    PostgreSQL: `pool_size` connections kept open, up to `max_overflow` more under load (DB_POOL_SIZE,
+    DB_MAX_OVERFLOW); each is tested before use (`pool_pre_ping`), so the connections a database
+    restart broke are replaced instead of failing one request each.
 
     Several processes write one SQLite file (API, PDF workers, webhook sender, scheduler): a writer
     that finds the database locked waits in SQLite's busy handler, up to BUSY_TIMEOUT, for the other
@@ -40,9 +55,11 @@ def make_engine(url: str, *, pooled: bool = True, wal_checkpoints: bool = True) 
         if not wal_checkpoints:
             event.listen(engine, "connect", _no_autocheckpoint)
         return engine
+    connect_args = {} if "connect_timeout" in make_url(url).query else {"connect_timeout": CONNECT_TIMEOUT}
     if not pooled:
-        return create_engine(url, poolclass=NullPool, hide_parameters=True)
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, hide_parameters=True)
+        return create_engine(url, poolclass=NullPool, connect_args=connect_args, hide_parameters=True)
+    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow,
+                         connect_args=connect_args, hide_parameters=True)
 
 
 BUSY_TIMEOUT = 30.0  # seconds an SQLite writer waits for another one's commit before "database is locked"
@@ -75,10 +92,45 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 def migrate(url: str) -> None:
-    """Bring the schema to the newest Alembic revision (idempotent)."""
+    """Bring the schema to the newest Alembic revision (idempotent), holding the migration lock.
+
+    Hosts that start at once on an empty database take turns: the first migrates, the others then
+    find the schema at head. The lock is a PostgreSQL advisory lock (released when its connection
+    ends, so a host that dies mid-migration frees it) or, for SQLite, a file lock beside the database.
+    """
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    command.upgrade(config, "head")
+    engine = make_engine(url, pooled=False)
+    try:
+        with engine.connect() as connection, migration_lock(connection):
+            config = Config()
+            config.set_main_option("script_location", str(MIGRATIONS_DIR))
+            config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+            config.attributes["connection"] = connection  # store/migrations/env.py migrates on it
+            command.upgrade(config, "head")
+            connection.commit()
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def migration_lock(connection: Connection) -> Iterator[None]:
+    """Hold the migration lock of the connection's database (one migrating process at a time).
+
+    PostgreSQL's is a session-level advisory lock: after an error it stays until the connection ends
+    (migrate's connection is not pooled, so that is at once).
+    """
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        connection.commit()  # the lock outlives this transaction; Alembic runs its own
+        yield
+        connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        connection.commit()
+        return
+    database = connection.engine.url.database if connection.dialect.name == "sqlite" else None
+    if not database or database == ":memory:":  # nothing another process could migrate at the same time
+        yield
+        return
+    with open(f"{database}.migrate-lock", "a") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)  # released when the file closes, or the process dies
+        yield

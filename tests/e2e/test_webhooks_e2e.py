@@ -25,11 +25,10 @@ LEASE = 2 * WEBHOOK_TIMEOUT + 10  # jobs.webhook_relay.lease_seconds
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
+def service(tmp_path_factory: pytest.TempPathFactory, service_database: str | None) -> Iterator[RunningService]:
     """One service for this module, with short webhook timeouts and a single webhook sender."""
-    running = start_service(
-        tmp_path_factory.mktemp("webhooks") / "var", WEBHOOK_TIMEOUT=str(WEBHOOK_TIMEOUT), WEBHOOK_WORKERS="1"
-    )
+    running = start_service(tmp_path_factory.mktemp("webhooks") / "var", service_database,
+                            WEBHOOK_TIMEOUT=str(WEBHOOK_TIMEOUT), WEBHOOK_WORKERS="1")
     yield running
     running.stop()
 
