@@ -9,22 +9,9 @@ from __future__ import annotations
 import pytest
 
 from jobs.runtime import Runtime
-from ops.postgres_server import free_port
-from store.db import make_engine, make_session_factory
-from tests.conftest import auth, sample_request
+from tests.conftest import auth, sample_request, take_database_down
 
 SUBMIT = "/api/reports/generate-async"
-
-
-def take_database_down(rt: Runtime) -> None:
-    """Point the runtime at a database of the same kind that cannot be reached."""
-    if rt.engine.dialect.name == "sqlite":
-        url = f"sqlite:///{rt.settings.data_dir / 'gone' / 'pdfjobs.sqlite3'}"  # its folder does not exist
-    else:
-        url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/pdfjobs"  # nothing listens there
-    rt.engine.dispose()
-    rt.engine = make_engine(url)
-    rt.session_factory = make_session_factory(rt.engine)
 
 
 @pytest.fixture

@@ -66,13 +66,13 @@ def start_service(data_dir: Path, database_url: str | None = None, **env: str) -
 @pytest.fixture(scope="module", params=DATABASES)
 def service_database(request: pytest.FixtureRequest) -> Iterator[str | None]:
     """DATABASE_URL of a module's service: SQLite in its DATA_DIR, or an empty PostgreSQL database of its own."""
-    yield from own_database(request, request.param, migrated=False)
+    yield from own_database(request, request.param)
 
 
 @pytest.fixture(params=DATABASES)
 def fresh_database(request: pytest.FixtureRequest) -> Iterator[str | None]:
     """DATABASE_URL for a test that starts its own service: SQLite, or an empty PostgreSQL database of its own."""
-    yield from own_database(request, request.param, migrated=False)
+    yield from own_database(request, request.param)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 
 from store.db import MIGRATIONS_DIR, migrate
-from tests.conftest import DATABASES, PROJECT_DIR
+from tests.conftest import DATABASES, PROJECT_DIR, own_database
 
 # Each child imports everything first, says so, then waits for the word to migrate: all three start
 # their migration within the same few milliseconds.
@@ -26,13 +26,8 @@ PROCESSES = 3
 @pytest.fixture(params=DATABASES)
 def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """The URL of a database with no tables at all."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'empty.sqlite3'}"
-        return
-    server = request.getfixturevalue("postgres")
-    name = f"empty_{tmp_path.name}".lower()
-    yield server.create_database(name)
-    server.drop_database(name)
+    for url in own_database(request, request.param):
+        yield url or f"sqlite:///{tmp_path / 'empty.sqlite3'}"
 
 
 def _head() -> str:
