@@ -95,37 +95,30 @@ def migrate(url: str) -> None:
     """Bring the schema to the newest Alembic revision (idempotent), holding the migration lock.
 
     Hosts that start at once on an empty database take turns: the first migrates, the others then
-    find the schema at head. The lock is a PostgreSQL advisory lock (released when its connection
-    ends, so a host that dies mid-migration frees it) or, for SQLite, a file lock beside the database.
+    find the schema at head. Every migration runs in one transaction, which on PostgreSQL also holds
+    the lock (a transaction-level advisory lock: it ends with the transaction, whatever happens to the
+    process, and works through PgBouncer in transaction mode); SQLite's is a file lock beside the database.
     """
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     engine = make_engine(url, pooled=False)
     try:
-        with engine.connect() as connection, migration_lock(connection):
-            config = Config()
-            config.set_main_option("script_location", str(MIGRATIONS_DIR))
-            config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-            config.attributes["connection"] = connection  # store/migrations/env.py migrates on it
+        with engine.connect() as connection, connection.begin(), migration_lock(connection):
+            config.attributes["connection"] = connection  # store/migrations/env.py migrates in this transaction
             command.upgrade(config, "head")
-            connection.commit()
     finally:
         engine.dispose()
 
 
 @contextmanager
 def migration_lock(connection: Connection) -> Iterator[None]:
-    """Hold the migration lock of the connection's database (one migrating process at a time).
-
-    PostgreSQL's is a session-level advisory lock: after an error it stays until the connection ends
-    (migrate's connection is not pooled, so that is at once).
-    """
+    """Hold the migration lock of the connection's database until its transaction ends (PostgreSQL) or we leave."""
     if connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
-        connection.commit()  # the lock outlives this transaction; Alembic runs its own
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         yield
-        connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
-        connection.commit()
         return
     database = connection.engine.url.database if connection.dialect.name == "sqlite" else None
     if not database or database == ":memory:":  # nothing another process could migrate at the same time

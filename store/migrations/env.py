@@ -19,7 +19,7 @@ def render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
 
 
 def run_migrations_online() -> None:
-    """Run migrations on the connection `store.db.migrate` holds the migration lock on, else a new one."""
+    """Run migrations in the transaction `store.db.migrate` holds the migration lock in, else on a new connection."""
     connection = context.config.attributes.get("connection")
     if connection is not None:
         run_migrations(connection)
