@@ -227,6 +227,9 @@ class Settings(BaseSettings):
         "processes x (DB_POOL_SIZE + DB_MAX_OVERFLOW), printed at start")
     db_max_overflow: NonNegativeInt = Field(
         10, description="SQL connections a process may open beyond DB_POOL_SIZE under load, closed when returned")
+    db_prepared_statements: Flag = Field(
+        True, description="Let PostgreSQL prepare the statements a connection runs often; false behind PgBouncer "
+        "in transaction mode before 1.21 (or another pooler that moves sessions between server connections)")
     mongo_uri: MongoUri | None = Field(
         None, repr=False, examples=["mongodb://127.0.0.1:27017"],
         description="MongoDB: enables the workflow.psikotes_v2 record and data source")

@@ -45,7 +45,7 @@ class LocalPostgres:
         self.pgdata = self.directory / "data"
         self.log = self.directory / "postgres.log"
         self.port = free_port()
-        self.user = _system_user()
+        self.user = server_user()
 
     def url(self, database: str = SUPERUSER, driver: str = "postgresql+psycopg") -> str:
         """The SQLAlchemy URL of `database` (trust authentication on loopback: no password)."""
@@ -124,8 +124,11 @@ class LocalPostgres:
             os.chown(path, entry.pw_uid, entry.pw_gid)
 
 
-def _system_user() -> str | None:
-    """The system user the server runs as: `embedded_postgres` (created if missing) as root, else ours."""
+def server_user() -> str | None:
+    """The system user the server runs as: `embedded_postgres` (created if missing) as root, else ours (None).
+
+    PostgreSQL (and PgBouncer) refuse to run as root.
+    """
     if os.geteuid() != 0:
         return None
     ensure_user_exists(SYSTEM_USER)

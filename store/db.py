@@ -24,12 +24,15 @@ MIGRATION_LOCK_KEY = 0x7064666A6F6273
 
 
 def make_engine(url: str, *, pool_size: int = POOL_SIZE, max_overflow: int = MAX_OVERFLOW, pooled: bool = True,
-                wal_checkpoints: bool = True) -> Engine:
+                wal_checkpoints: bool = True, prepared_statements: bool = True) -> Engine:
     """Create the SQLAlchemy engine; SQLite gets WAL and a busy timeout for many processes.
 
     PostgreSQL: `pool_size` connections kept open, up to `max_overflow` more under load (DB_POOL_SIZE,
     DB_MAX_OVERFLOW); each is tested before use (`pool_pre_ping`), so the connections a database
-    restart broke are replaced instead of failing one request each.
+    restart broke are replaced instead of failing one request each. `prepared_statements=False`
+    (DB_PREPARED_STATEMENTS) keeps psycopg from preparing statements on the server: a pooler in
+    transaction mode (PgBouncer before 1.21) runs the next transaction on another server connection,
+    where the prepared statement does not exist.
 
     Several processes write one SQLite file (API, PDF workers, webhook sender, scheduler): a writer
     that finds the database locked waits in SQLite's busy handler, up to BUSY_TIMEOUT, for the other
@@ -55,7 +58,11 @@ def make_engine(url: str, *, pool_size: int = POOL_SIZE, max_overflow: int = MAX
         if not wal_checkpoints:
             event.listen(engine, "connect", _no_autocheckpoint)
         return engine
-    connect_args = {} if "connect_timeout" in make_url(url).query else {"connect_timeout": CONNECT_TIMEOUT}
+    connect_args: dict[str, object] = {}
+    if "connect_timeout" not in make_url(url).query:
+        connect_args["connect_timeout"] = CONNECT_TIMEOUT
+    if not prepared_statements and make_url(url).get_driver_name() == "psycopg":
+        connect_args["prepare_threshold"] = None
     if not pooled:
         return create_engine(url, poolclass=NullPool, connect_args=connect_args, hide_parameters=True)
     return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow,
@@ -104,7 +111,7 @@ def migrate(url: str) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    engine = make_engine(url, pooled=False)
+    engine = make_engine(url, pooled=False, prepared_statements=False)  # one connection, each statement run once
     try:
         with engine.connect() as connection, connection.begin(), migration_lock(connection):
             config.attributes["connection"] = connection  # store/migrations/env.py migrates in this transaction
