@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask, jsonify, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -117,10 +118,12 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(InterfaceError)
-    def handle_database_unavailable(exc: OperationalError | InterfaceError) -> ResponseReturnValue:
+    @app.errorhandler(PoolTimeoutError)  # every pooled connection busy for pool_timeout: a database that hangs
+    def handle_database_unavailable(exc: OperationalError | InterfaceError | PoolTimeoutError) -> ResponseReturnValue:
         # The driver's own message (no statement parameters: engines hide them) says which server and why.
-        reason = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__
-        log.warning("event=database_unavailable path=%s type=%s reason=%r", request.path, type(exc.orig).__name__,
+        cause = getattr(exc, "orig", None) or exc
+        reason = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        log.warning("event=database_unavailable path=%s type=%s reason=%r", request.path, type(cause).__name__,
                     reason)
         return handle_api_error(ServiceUnavailableError(
             f"The database cannot be reached right now; retry after {DATABASE_RETRY_AFTER} s.",

@@ -7,8 +7,10 @@ listens): the driver's real connection errors, as SQLAlchemy raises them.
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import create_engine
 
 from jobs.runtime import Runtime
+from store.db import make_session_factory
 from tests.conftest import auth, sample_request, take_database_down
 
 SUBMIT = "/api/reports/generate-async"
@@ -77,3 +79,14 @@ def test_the_log_says_why_without_the_request_data(client, runtime: Runtime, cap
     lines = [record.getMessage() for record in caplog.records if "database_unavailable" in record.getMessage()]
     assert lines and "reason=" in lines[0]
     assert secret not in caplog.text and auth()["Authorization"].split()[1] not in caplog.text
+
+
+def test_every_pooled_connection_busy_past_the_pool_timeout_is_503(client, runtime: Runtime, job_id: str) -> None:  # noqa: ANN001
+    # A database that hangs keeps each connection busy: the pool's wait for a free one ends in its TimeoutError.
+    runtime.engine.dispose()
+    runtime.engine = create_engine(runtime.engine.url, pool_size=1, max_overflow=0, pool_timeout=0.2)
+    runtime.session_factory = make_session_factory(runtime.engine)
+    with runtime.engine.connect():  # the only connection, held
+        _assert_database_unavailable(client.get(f"/api/jobs/{job_id}", headers=auth()))
+    assert client.get(f"/api/jobs/{job_id}", headers=auth()).status_code == 200  # free again
+    runtime.engine.dispose()
