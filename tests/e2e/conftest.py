@@ -63,7 +63,20 @@ def start_service(data_dir: Path, database_url: str | None = None, **env: str) -
     return RunningService(data_dir, E2E_ENV | database | env).start()
 
 
-@pytest.fixture(scope="module", params=DATABASES)
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the marker of tests that need no second database."""
+    config.addinivalue_line("markers", "sqlite_only: nothing in it depends on the SQL database: "
+                            "the module's service runs it on SQLite only (saves minutes of `make test`)")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A module's service runs once per database kind, for each test not marked sqlite_only."""
+    if "service_database" in metafunc.fixturenames:
+        kinds = DATABASES[:1] if metafunc.definition.get_closest_marker("sqlite_only") else DATABASES
+        metafunc.parametrize("service_database", kinds, indirect=True, scope="module")
+
+
+@pytest.fixture(scope="module")
 def service_database(request: pytest.FixtureRequest) -> Iterator[str | None]:
     """DATABASE_URL of a module's service: SQLite in its DATA_DIR, or an empty PostgreSQL database of its own."""
     yield from own_database(request, request.param)

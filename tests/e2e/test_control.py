@@ -78,6 +78,7 @@ class WorkersStopped:
         poll(lambda: len(Worker.all(queue=queue)) == expected, what=f"{expected} workers registered again")
 
 
+@pytest.mark.sqlite_only
 def test_e2e_position_counts_higher_queues_while_workers_are_stopped(api: Api, service: RunningService) -> None:
     with WorkersStopped(service):
         normal = [accepted(api.submit(quick(f"pos-n{i}"))) for i in range(3)]
@@ -189,6 +190,7 @@ def read_events(api: Api, job_id: str) -> list[tuple[str, dict, datetime]]:
     return events
 
 
+@pytest.mark.sqlite_only
 def test_e2e_sse_stream_delivers_progress_in_order_and_closes(api: Api, service: RunningService) -> None:
     job_id = accepted(api.submit(slow("sse")))
     events = read_events(api, job_id)
@@ -202,6 +204,7 @@ def test_e2e_sse_stream_delivers_progress_in_order_and_closes(api: Api, service:
     assert min(running) < row(service, job_id).completed_at  # streamed live, not buffered until the end
 
 
+@pytest.mark.sqlite_only
 def test_e2e_sync_returns_pdf_for_quick_job_and_202_when_it_takes_longer(api: Api, service: RunningService) -> None:
     response = api.post("/api/reports/generate", json=quick("sync-quick"))
     assert response.status_code == 200 and response.headers["Content-Type"] == "application/pdf"

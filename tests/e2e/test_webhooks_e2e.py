@@ -77,6 +77,7 @@ def test_e2e_receiver_down_then_back_same_webhook_id(service: RunningService, re
     Webhook(CLIENT_A.webhook_secret).verify(receiver.requests[-1].body, receiver.requests[-1].headers)
 
 
+@pytest.mark.sqlite_only
 def test_e2e_killed_webhook_worker_still_one_delivery(service: RunningService, receiver: Receiver) -> None:
     script(receiver, "/crash", Reply(hang=True), Reply(200))
     job_id = _submit(service, receiver.url("/crash"), "E2E-WH-KILL")
@@ -117,6 +118,7 @@ def test_e2e_sender_sigkilled_mid_send_every_webhook_acknowledged(
     assert sorted((r.attempt_number, r.status_code) for r in rows) == [(2, 200)] * 5  # the killed ones left none
 
 
+@pytest.mark.sqlite_only
 def test_e2e_hanging_receiver_does_not_slow_pdf_jobs(service: RunningService, receiver: Receiver) -> None:
     receiver.replies["/hang"] = Reply(hang=True)
     job_ids = [_submit(service, receiver.url("/hang"), f"E2E-WH-HANG-{i}") for i in range(4)]
