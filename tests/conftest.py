@@ -105,11 +105,22 @@ DATABASES = ("external",) if TEST_DATABASE_URL else ("sqlite", "postgresql")
 _database_numbers = itertools.count(1)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the marker of SQL-facing tests whose subject is not SQL."""
+    config.addinivalue_line("markers", "sqlite_only: its subject is not SQL (input checks, storage backends, "
+                            "threads): run on SQLite only, not on PostgreSQL too (saves minutes of `make test`)")
+
+
+def database_kinds(metafunc: pytest.Metafunc) -> tuple[str, ...]:
+    """The databases a test runs on: all of DATABASES, or the first for a test marked sqlite_only."""
+    return DATABASES[:1] if metafunc.definition.get_closest_marker("sqlite_only") else DATABASES
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Run the SQL-facing tests once per database kind."""
     path = Path(metafunc.definition.path)
     if "database" in metafunc.fixturenames and any(path.is_relative_to(folder) for folder in SQL_FACING):
-        metafunc.parametrize("database", DATABASES, indirect=True)
+        metafunc.parametrize("database", database_kinds(metafunc), indirect=True)
 
 
 def reset_database(url: str) -> None:

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from ops.harness import RunningService
-from tests.conftest import CLIENT_A, DATABASES, auth, clients_json, own_database
+from tests.conftest import CLIENT_A, DATABASES, auth, clients_json, database_kinds, own_database
 
 E2E_ENV = {
     "API_CLIENTS": clients_json(),
@@ -63,17 +63,10 @@ def start_service(data_dir: Path, database_url: str | None = None, **env: str) -
     return RunningService(data_dir, E2E_ENV | database | env).start()
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    """Register the marker of tests that need no second database."""
-    config.addinivalue_line("markers", "sqlite_only: nothing in it depends on the SQL database: "
-                            "the module's service runs it on SQLite only (saves minutes of `make test`)")
-
-
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """A module's service runs once per database kind, for each test not marked sqlite_only."""
     if "service_database" in metafunc.fixturenames:
-        kinds = DATABASES[:1] if metafunc.definition.get_closest_marker("sqlite_only") else DATABASES
-        metafunc.parametrize("service_database", kinds, indirect=True, scope="module")
+        metafunc.parametrize("service_database", database_kinds(metafunc), indirect=True, scope="module")
 
 
 @pytest.fixture(scope="module")
