@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from ops.harness import RunningService
-from tests.conftest import CLIENT_A, DATABASES, auth, clients_json, database_kinds, own_database
+from tests.conftest import CLIENT_A, auth, clients_json, database_kinds, own_database
 
 E2E_ENV = {
     "API_CLIENTS": clients_json(),
@@ -72,12 +72,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture(scope="module")
 def service_database(request: pytest.FixtureRequest) -> Iterator[str | None]:
     """DATABASE_URL of a module's service: SQLite in its DATA_DIR, or an empty PostgreSQL database of its own."""
-    yield from own_database(request, request.param)
-
-
-@pytest.fixture(params=DATABASES)
-def fresh_database(request: pytest.FixtureRequest) -> Iterator[str | None]:
-    """DATABASE_URL for a test that starts its own service: SQLite, or an empty PostgreSQL database of its own."""
     yield from own_database(request, request.param)
 
 

@@ -90,6 +90,7 @@ def test_e2e_position_counts_higher_queues_while_workers_are_stopped(api: Api, s
         assert api.wait_for(job_id)["status"] == "completed"
 
 
+@pytest.mark.sqlite_only
 def test_e2e_cancel_queued_job_never_runs(api: Api, service: RunningService) -> None:
     with WorkersStopped(service):
         job_id = accepted(api.submit(quick("cancel-queued")))
@@ -102,6 +103,7 @@ def test_e2e_cancel_queued_job_never_runs(api: Api, service: RunningService) -> 
     assert job.status == "cancelled" and job.started_at is None
 
 
+@pytest.mark.sqlite_only
 def test_e2e_scheduled_job_waits_until_due_then_runs(api: Api) -> None:
     run_at = utcnow() + timedelta(seconds=2)
     job_id = accepted(api.submit(quick("scheduled", runAt=run_at.isoformat())))
@@ -114,6 +116,7 @@ def test_e2e_scheduled_job_waits_until_due_then_runs(api: Api) -> None:
     assert api.wait_for(past.json()["job_id"])["status"] == "completed"
 
 
+@pytest.mark.sqlite_only
 def test_e2e_cancel_scheduled_job_never_runs(api: Api, service: RunningService) -> None:
     soon = utcnow() + timedelta(seconds=2)
     cancelled = accepted(api.submit(quick("sched-cancel", runAt=soon.isoformat())))
@@ -124,6 +127,7 @@ def test_e2e_cancel_scheduled_job_never_runs(api: Api, service: RunningService) 
     assert job.status == "cancelled" and job.started_at is None
 
 
+@pytest.mark.sqlite_only
 def test_e2e_cancel_running_job_stops_it_and_serves_no_file(api: Api, service: RunningService) -> None:
     job_id = accepted(api.submit(slow("cancel-running")))
     api.wait_for(job_id, states=("processing",))

@@ -16,6 +16,9 @@ from store.models import JobRecord, utcnow
 from tests.conftest import sample_request
 from tests.e2e.conftest import Api, start_service
 
+# Process kills: SQLite only. The reconciler's SQL runs on PostgreSQL in tests/workers/test_reconciler.py.
+pytestmark = pytest.mark.sqlite_only
+
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory, service_database: str | None):  # noqa: ANN201

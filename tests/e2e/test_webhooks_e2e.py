@@ -20,6 +20,10 @@ from tests.conftest import CLIENT_A, auth, sample_request
 from tests.e2e.conftest import start_service
 from tests.workers.webhook_support import script, wait_until
 
+# Process kills: SQLite only. The outbox's SQL runs on PostgreSQL in tests/workers/test_webhook_sender.py
+# and tests/jobs/test_relay.py.
+pytestmark = pytest.mark.sqlite_only
+
 WEBHOOK_TIMEOUT = 2
 LEASE = 2 * WEBHOOK_TIMEOUT + 10  # jobs.webhook_relay.lease_seconds
 
