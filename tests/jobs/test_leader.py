@@ -1,0 +1,58 @@
+"""The scheduler's leader lease on a real Redis: one holder; release, expiry or a lost key hand it over."""
+
+from __future__ import annotations
+
+import time
+
+from jobs.leader import LEADER_KEY, LeaderLease
+
+
+def test_only_one_of_two_schedulers_holds_the_lease(redis) -> None:
+    first, second = LeaderLease(redis, 5, name="host-a.1.aaaa"), LeaderLease(redis, 5, name="host-b.2.bbbb")
+
+    assert first.hold() and not second.hold()
+    assert first.hold() and not second.hold()  # renewing keeps it
+    assert redis.get(LEADER_KEY) == b"host-a.1.aaaa" and 4000 < redis.pttl(LEADER_KEY) <= 5000
+
+
+def test_released_lease_is_taken_by_the_standby_at_its_next_try(redis) -> None:
+    first, second = LeaderLease(redis, 30, name="host-a.1.aaaa"), LeaderLease(redis, 30, name="host-b.2.bbbb")
+    first.hold()
+    second.hold()
+
+    assert first.release() and not first.is_leader
+    assert second.hold() and second.current_holder() == "host-b.2.bbbb"
+    assert not first.release()  # no longer held: nothing to delete, the new holder's key stays
+    assert redis.get(LEADER_KEY) == b"host-b.2.bbbb"
+
+
+def test_lease_of_a_dead_holder_expires_and_the_standby_takes_it(redis) -> None:
+    dead, standby = LeaderLease(redis, 0.3, name="host-a.1.aaaa"), LeaderLease(redis, 0.3, name="host-b.2.bbbb")
+    assert dead.hold() and not standby.hold()
+
+    time.sleep(0.4)  # the holder stopped renewing (its host died): Redis expires the key
+
+    assert standby.hold()
+    assert not dead.is_leader  # its own clock says its last renewal is older than the ttl
+
+
+def test_holder_whose_key_was_lost_and_taken_steps_down(redis) -> None:
+    holder, other = LeaderLease(redis, 30, name="host-a.1.aaaa"), LeaderLease(redis, 30, name="host-b.2.bbbb")
+    holder.hold()
+    redis.delete(LEADER_KEY)  # as after a Sentinel failover that lost the last writes
+    assert other.hold()
+
+    assert not holder.hold()
+    assert redis.get(LEADER_KEY) == b"host-b.2.bbbb"  # the step-down never touched the new holder's key
+
+
+def test_unreachable_redis_ends_leadership_after_the_ttl(settings, redis) -> None:
+    from tests.conftest import unreachable_redis
+
+    lease = LeaderLease(redis, 0.3, name="host-a.1.aaaa")
+    assert lease.hold()
+    lease.redis = unreachable_redis(settings)
+
+    time.sleep(0.35)
+
+    assert not lease.hold()
