@@ -20,6 +20,7 @@ from config.logging import setup_logging
 from config.netguard import install_loopback_guard
 from jobs.queues import GENERATE_PDF, PDF_QUEUES
 from jobs.runtime import build_runtime, set_runtime
+from jobs.stats import PDF_WORKER_TTL
 from workers.rq_worker import PdfWorker
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     if set(args.queues) & set(PDF_QUEUES):
         preload(runtime)
     queues = [Queue(name, connection=runtime.redis) for name in args.queues]
-    worker = PdfWorker(queues, connection=runtime.redis, name=args.name, maintenance_interval=60)
+    # A short worker_ttl: an idle worker heartbeats every 20 s, so queue stats tell a dead one within 30 s.
+    worker = PdfWorker(queues, connection=runtime.redis, name=args.name, maintenance_interval=60,
+                       worker_ttl=PDF_WORKER_TTL)
     worker.install_stop_handler()  # work() installs RQ's SIGINT/SIGTERM handlers only: this one stays
     frozen = freeze_startup_objects()
     log.info("event=worker_start queues=%s frozen_objects=%s", ",".join(args.queues), frozen)
