@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import logging
+import os
 
 from rq import Queue
 from rq.utils import import_attribute
@@ -40,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(settings.log_level, process="worker")
     if settings.loopback_only:
         install_loopback_guard()
+    lower_cpu_priority(settings.worker_nice)
     runtime = build_runtime(settings)
     set_runtime(runtime)
     if set(args.queues) & set(PDF_QUEUES):
@@ -53,6 +55,18 @@ def main(argv: list[str] | None = None) -> int:
     log.info("event=worker_start queues=%s frozen_objects=%s", ",".join(args.queues), frozen)
     worker.work(burst=args.burst, max_jobs=MAX_JOBS_PER_WORKER, logging_level=rq_log_level(settings.log_level))
     return 0
+
+
+def lower_cpu_priority(niceness: int) -> int:
+    """Run this process at `niceness` (WORKER_NICE) so that the API on the same host gets the CPU first.
+
+    Only ever raised: an unprivileged process cannot lower its niceness again. Returns the niceness now.
+    """
+    current = os.getpriority(os.PRIO_PROCESS, 0)
+    if niceness > current:
+        os.setpriority(os.PRIO_PROCESS, 0, niceness)
+        log.info("event=worker_niceness niceness=%s", niceness)
+    return os.getpriority(os.PRIO_PROCESS, 0)
 
 
 def rq_log_level(level: str) -> str:
