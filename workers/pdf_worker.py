@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     # A short worker_ttl: an idle worker heartbeats every 20 s, so queue stats tell a dead one within 30 s.
     worker = PdfWorker(queues, connection=runtime.redis, name=args.name, maintenance_interval=60,
                        worker_ttl=PDF_WORKER_TTL)
+    worker.hostname = settings.host_name  # HOST_NAME: what queue stats group workers by (the machine's name by default)
     worker.install_stop_handler()  # work() installs RQ's SIGINT/SIGTERM handlers only: this one stays
     frozen = freeze_startup_objects()
     log.info("event=worker_start queues=%s frozen_objects=%s", ",".join(args.queues), frozen)
