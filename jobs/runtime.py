@@ -69,7 +69,15 @@ class Runtime:
         """The template registry (loaded once per process)."""
         from render import load_registry
 
-        return self.overrides.get("templates") or load_registry(self.settings.templates_dir)
+        if "templates" in self.overrides:
+            return self.overrides["templates"]
+        registry = load_registry(self.settings.templates_dir)
+        if self.settings.bench_null_render:
+            from render.bench_null import BenchNullTemplate
+            from render.registry import TemplateRegistry
+
+            registry = TemplateRegistry([*registry.all(), BenchNullTemplate()])
+        return registry
 
     @cached_property
     def storage(self) -> Any:

