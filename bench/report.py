@@ -11,6 +11,7 @@ from bench.submit_bench import REFERENCE_BLOCK
 
 if TYPE_CHECKING:
     from bench.bare_rq import BareResult
+    from bench.ha_bench import CeilingRow
     from bench.service_bench import E2EResult, IdleLatency
     from bench.submit_bench import CostRow, Growth, RateRow
 
@@ -35,6 +36,9 @@ class Results:
     empty_cost: CostRow | None = None
     growth: Growth | None = None
     rss: list[tuple[str, int]] = field(default_factory=list)
+    busy_rates: list[RateRow] = field(default_factory=list)
+    busy_queue_left: int = 0
+    ceiling_rows: list[CeilingRow] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -83,6 +87,8 @@ def render(results: Results) -> str:
     lines = [f"# make bench: {results.mode} run, {results.date}", ""]
     lines += ["| machine | |", "|---|---|", *[f"| {k} | {v} |" for k, v in results.machine], ""]
     lines += _throughput(results) + _submit(results) + _idle(results) + _growth(results) + _memory(results)
+    lines += busy_lines(results.rates, results.busy_rates, results.busy_queue_left)
+    lines += ceiling_lines(results.ceiling_rows)
     lines += _targets(results)
     lines += ["## Notes", "", *[f"- {note}" for note in results.notes]]
     lines += [f"- bench wall time: {results.seconds:.0f} s", ""]
@@ -164,6 +170,39 @@ def _submit(r: Results) -> list[str]:
     return [*lines, ""]
 
 
+def busy_lines(idle: list[RateRow], busy: list[RateRow], queue_left: int) -> list[str]:
+    """Submit latency with the PDF workers saturated on the same cores, beside the rows with them stopped."""
+    if not busy:
+        return []
+    lines = ["## Submit latency while the PDF workers render (WORKER_NICE)", "",
+             "| load | 202 | other | accepted/s | latency p50 / p95 / p99 ms | pdf_worker CPU (cores) |",
+             "|---|---|---|---|---|---|"]
+    offered = {row.offered for row in busy}
+    for row in [*[row for row in idle if row.offered in offered], *busy]:
+        res = row.result
+        workers = row.cpu.get("pdf_worker", 0.0) / res.duration
+        lines.append(f"| {row.label} | {res.count(202)} | {row.errors} | {row.accepted_per_second:.0f} | "
+                     f"{p50_p95_p99(res.latencies)} | {workers:.2f} |")
+    lines += ["", f"- jobs still queued after the busy steps: {queue_left} (> 0: the workers never ran dry)", ""]
+    return lines
+
+
+def ceiling_lines(rows: list[CeilingRow]) -> list[str]:
+    """The coordination ceiling: null-render jobs/s and CPU ms per job by program, per database."""
+    if not rows:
+        return []
+    programs = sorted({name for row in rows for name in row.result.cpu})
+    lines = ["## Coordination ceiling (benchNull: rendering costs nothing)", "",
+             f"| database | workers | jobs | completed | webhooks | jobs/s | {' | '.join(programs)} (CPU ms/job) |",
+             "|---|---|---|---|---|---|" + "---|" * len(programs)]
+    for row in rows:
+        res, per_job = row.result, row.cpu_ms_per_job()
+        lines.append(f"| {row.database} | {row.workers} | {res.jobs} | {res.completed} | {res.webhooks} | "
+                     f"{res.jobs_per_second:.0f} | " + " | ".join(f"{per_job.get(p, 0):.2f}" for p in programs) + " |")
+    return [*lines, "", "- jobs/s: first submit to last webhook received; CPU per job: each program's CPU over "
+            "the run divided by the completed jobs (bench/proctree.py)", ""]
+
+
 def _idle(r: Results) -> list[str]:
     if r.idle is None:
         return []
@@ -233,6 +272,13 @@ def _targets(r: Results) -> list[str]:
     if at200 is not None:
         p99 = percentile(at200.result.latencies, 99)
         checks.append(("submit p99 < 15 ms at 200 req/s", f"{ms(p99)} ms", p99 < 0.015))
+    busy200 = next((row for row in r.busy_rates if row.offered == 200), None)
+    if busy200 is not None:
+        p99 = percentile(busy200.result.latencies, 99)
+        checks.append(("submit p99 < 15 ms at 200 req/s, workers saturated", f"{ms(p99)} ms", p99 < 0.015))
+    for row in r.ceiling_rows:
+        checks.append((f">= 400 jobs/s coordination ceiling ({row.database})", f"{row.result.jobs_per_second:.0f}/s",
+                       row.result.jobs_per_second >= 400))
     saturation = next((row for row in r.rates if not row.offered), None)
     if saturation is not None:
         checks.append((">= 800 accepted submits/s at saturation", f"{saturation.accepted_per_second:.0f}/s",

@@ -19,6 +19,7 @@ from rq import Queue, Worker
 
 from bench import machine
 from bench.bare_rq import DEFAULT_WORKER, SIMPLE_WORKER, run_bare_rq
+from bench.ha_bench import run_busy_rates, run_ceiling
 from bench.loadgen import Target
 from bench.receiver import WebhookReceiver
 from bench.render_job import sample_data
@@ -65,17 +66,19 @@ class BenchPlan:
     cost_samples: int
     growth_sizes: tuple[int, ...]
     ceiling_renders: int
+    null_jobs: int  # benchNull jobs per database for the coordination ceiling
     timeout: float
     bare_default_jobs: int
     rounds: int
 
 
 PLANS = {
-    "full": BenchPlan("full", 300, 40, (50, 100, 200, 400), 5, 8, 2, 16, 1000, (10_000, 100_000), 50, 180, 150, 5),
-    "quick": BenchPlan("quick", 100, 15, (50, 100, 200), 2, 3, 2, 16, 150, (2_000, 10_000), 50, 90, 40, 1),
+    "full": BenchPlan("full", 300, 40, (50, 100, 200, 400), 5, 8, 2, 16, 1000, (10_000, 100_000), 50, 3000, 180,
+                      150, 5),
+    "quick": BenchPlan("quick", 100, 15, (50, 100, 200), 2, 3, 2, 16, 150, (2_000, 10_000), 50, 1000, 90, 40, 1),
     # smoke fills to 3,000: the HTTP steps queue ~1,000 first, and a fill of a few dozen jobs can show a
     # negative Redis memory delta (allocator noise)
-    "smoke": BenchPlan("smoke", 5, 2, (20,), 1, 1, 1, 4, 5, (3000,), 3, 60, 5, 1),
+    "smoke": BenchPlan("smoke", 5, 2, (20,), 1, 1, 1, 4, 5, (3000,), 3, 20, 60, 5, 1),
 }
 
 
@@ -106,6 +109,7 @@ def run_bench(plan: BenchPlan, work_dir: Path) -> Results:
     try:
         run_worker_phase(plan, work_dir, results, receiver, secret)
         run_submit_phase(plan, work_dir, results, secret)
+        run_many_host_phase(plan, work_dir, results, receiver, secret)
     finally:
         receiver.stop()
     results.notes += notes(plan, cores)
@@ -149,6 +153,22 @@ def run_submit_phase(plan: BenchPlan, work_dir: Path, results: Results, secret: 
         growth = Growth(http_jobs=queued(service) - queued_before)
         growth.http_bytes_per_job = (used_memory(service) - memory_before) / max(growth.http_jobs, 1)
         run_growth_phase(plan, work_dir, results, service, target, env, growth)
+
+
+def run_many_host_phase(plan: BenchPlan, work_dir: Path, results: Results, receiver: WebhookReceiver,
+                        secret: str) -> None:
+    """Submit latency beside saturated workers (WORKER_NICE 10, then 0), and the coordination ceiling on
+    SQLite and PostgreSQL."""
+    at = [rate for rate in plan.rates if rate == 200] or plan.rates[-1:]
+    for nice in (10, 0):
+        rows, results.busy_queue_left = run_busy_rates(
+            work_dir, secret, cores=results.cores, rates=at, seconds=plan.rate_seconds,
+            processes=plan.load_processes, threads=plan.load_threads, nice=nice)
+        results.busy_rates += rows
+    for database in ("sqlite", "postgresql"):
+        results.ceiling_rows.append(run_ceiling(work_dir, secret, receiver, database=database, cores=results.cores,
+                                                jobs=plan.null_jobs, clients=plan.load_threads,
+                                                timeout=plan.timeout * 2))
 
 
 def run_growth_phase(plan: BenchPlan, work_dir: Path, results: Results, service: RunningService, target: Target,
@@ -201,7 +221,19 @@ def notes(plan: BenchPlan, cores: int) -> list[str]:
         "submit phase: PDF workers stopped (supervisorctl stop pdf_worker:*) so renders do not share the cores; "
         "MAX_QUEUE_SIZE raised above the largest fill; the queue grows through the phase (see 'queued before')",
         "cost growth: queue filled in bulk (SQL rows + RQ enqueue_many with the API's enqueue options)",
+        "busy workers: the queue filled with real renders, then the PDF workers started and the same open-loop "
+        "step run beside them, once with WORKER_NICE=10 (the default) and once with 0",
+        f"coordination ceiling: {plan.null_jobs} benchNull jobs (BENCH_NULL_RENDER: a fixed tiny PDF, no render) "
+        f"per database, {results_workers(cores)} PDF workers, {plan.load_threads} HTTP clients; PostgreSQL is "
+        "a local server (ops/system_postgres.py) whose own CPU is not in the per-program figures",
     ]
+
+
+def results_workers(cores: int) -> int:
+    """PDF workers of the coordination-ceiling services."""
+    from bench.ha_bench import CEILING_WORKERS_PER_CORE
+
+    return cores * CEILING_WORKERS_PER_CORE
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,7 +14,7 @@ from bench.run import PLANS, run_bench, write_report
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(300)
 def test_bench_smoke_plan_runs_every_measurement_and_writes_the_table(tmp_path: Path) -> None:
     plan = PLANS["smoke"]
     results = run_bench(plan, tmp_path / "work")
@@ -34,13 +34,20 @@ def test_bench_smoke_plan_runs_every_measurement_and_writes_the_table(tmp_path: 
         assert len(row.submit) == len(reference.submit) == len(reference.status) == plan.cost_samples
     assert any(name.startswith("pdf_worker") for name, _ in results.rss)
     assert len(results.render_samples) == 1 + plan.rounds and results.render_cpu > 0
+    assert [row.label.rsplit("=", 1)[1] for row in results.busy_rates] == ["10", "0"]
+    assert all(row.errors == 0 and row.result.count(202) > 0 for row in results.busy_rates)
+    assert results.busy_queue_left > 0  # the workers had renders left: they were busy throughout
+    assert [row.database for row in results.ceiling_rows] == ["sqlite", "postgresql"]
+    assert all(row.result.completed == row.result.webhooks == plan.null_jobs for row in results.ceiling_rows)
+    assert all(row.cpu_ms_per_job()["pdf_worker"] > 0 for row in results.ceiling_rows)
 
     first = write_report(results, tmp_path / "results")
     second = write_report(results, tmp_path / "results")  # a later run the same day keeps the first file
     assert second.name == first.name.replace(".md", "-2.md")
     text = first.read_text()
     assert text == render(results) == second.read_text()
-    for line in ("ratio vs rq-default: ", "ratio vs rq-simple: ", "## Targets", "| cores |"):
+    for line in ("ratio vs rq-default: ", "ratio vs rq-simple: ", "## Targets", "| cores |", "## Coordination ceiling",
+                 "workers saturated, WORKER_NICE=10", "coordination ceiling (postgresql)"):
         assert line in text
 
 
