@@ -47,7 +47,8 @@ def run_busy_rates(work_dir: Path, secret: str, *, cores: int, rates: list[int],
     the rows and the queue length left at the end (> 0: the workers were busy throughout)."""
     renders = int(sum(rates) * seconds) + 100 * cores * int(seconds + 5)  # more than the workers can finish
     env = service_env(secret, workers=cores, max_queue=renders * 4, extra={"WORKER_NICE": str(nice)})
-    with RunningService(work_dir / f"service-busy-nice{nice}", env) as service:
+    # Short folder names: supervisord's and Redis's Unix socket paths must stay under 108 bytes.
+    with RunningService(work_dir / f"busy-{nice}", env) as service:
         service.ctl("stop", "pdf_worker:*")
         target = target_for(service, "http://127.0.0.1:9/pdf-complete")
         rt = build_runtime(service.settings)
@@ -73,7 +74,7 @@ def run_ceiling(work_dir: Path, secret: str, receiver: WebhookReceiver, *, datab
         if database_url:
             extra["DATABASE_URL"] = database_url
         env = service_env(secret, workers=workers, max_queue=jobs * 2, extra=extra)
-        with RunningService(work_dir / f"service-ceiling-{database}", env) as service:
+        with RunningService(work_dir / f"null-{database}", env) as service:
             target = target_for(service, receiver.url)
             target = Target(target.port, target.api_key, target.body | {"productId": PRODUCT_ID})
             result = run_e2e(service, target, receiver, jobs=jobs, tag=f"ceiling-{database}", timeout=timeout,

@@ -14,7 +14,7 @@ from bench.run import PLANS, run_bench, write_report
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(480)
 def test_bench_smoke_plan_runs_every_measurement_and_writes_the_table(tmp_path: Path) -> None:
     plan = PLANS["smoke"]
     results = run_bench(plan, tmp_path / "work")
