@@ -3,7 +3,8 @@
 Every scheduler calls `LeaderLease.hold()` once per tick. The holder renews the key (compare, then
 PEXPIRE, in one Lua call); the others try `SET key name NX PX ttl` and act only once that succeeds.
 A SIGTERMed holder deletes the key (compare-and-delete), so a standby takes over at its next tick;
-a holder whose whole host died stops renewing, and a standby takes over within the lease's ttl.
+a holder whose whole host died stops renewing, and a standby takes over within the lease's ttl; a
+holder SIGKILLed on this host (its pid gone) is replaced at once by the scheduler supervisord restarts.
 
 A holder that cannot renew (Redis unreachable, or the key lost in a Sentinel failover and taken by
 another) stops acting as soon as its last renewal is a ttl old: two schedulers act at once for at
@@ -28,12 +29,32 @@ LEADER_KEY = "pdfjobs:scheduler:leader"
 _RENEW_IF_MINE = (
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
 )
+_REPLACE_IF_EQUAL = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3]) end "
+    "return false"
+)
 _DELETE_IF_MINE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
 
 def holder_name() -> str:
     """This process's name in the lease: host.pid.random (the random part tells a reused pid apart)."""
     return f"{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+
+
+def holder_is_dead(holder: str) -> bool:
+    """Whether a holder named host.pid.random ran on this host and its process is gone."""
+    parts = holder.rsplit(".", 2)
+    if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
+        return False
+    if int(parts[1]) == os.getpid():  # an earlier holder whose pid this process reuses
+        return True
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 class LeaderLease:
@@ -58,7 +79,7 @@ class LeaderLease:
         try:
             if self.renewed_at is not None and self.redis.eval(_RENEW_IF_MINE, 1, self.key, self.name, self.ttl_ms):
                 self.renewed_at = started
-            elif self.redis.set(self.key, self.name, nx=True, px=self.ttl_ms):
+            elif self.redis.set(self.key, self.name, nx=True, px=self.ttl_ms) or self._take_from_dead_local_holder():
                 self.renewed_at = started
             else:
                 self.renewed_at = None  # another holds it (or took it over after a failover lost ours)
@@ -70,6 +91,14 @@ class LeaderLease:
             log.warning("event=%s holder=%s ttl_ms=%s", "leader_acquired" if leader else "leader_lost",
                         self.name, self.ttl_ms)
         return leader
+
+    def _take_from_dead_local_holder(self) -> bool:
+        """Take the lease at once from a holder that ran on this host and whose process is gone (a
+        scheduler SIGKILLed and restarted by supervisord), instead of waiting out its ttl."""
+        holder = self.redis.get(self.key)
+        if holder is None or not holder_is_dead(holder.decode()):
+            return False
+        return bool(self.redis.eval(_REPLACE_IF_EQUAL, 1, self.key, holder, self.name, self.ttl_ms))
 
     def release(self) -> bool:
         """Give the lease up (at SIGTERM) so a standby takes over at its next tick; True if it was held."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
 import time
 
-from jobs.leader import LEADER_KEY, LeaderLease
+from jobs.leader import LEADER_KEY, LeaderLease, holder_is_dead
 
 
 def test_only_one_of_two_schedulers_holds_the_lease(redis) -> None:
@@ -56,3 +58,26 @@ def test_unreachable_redis_ends_leadership_after_the_ttl(settings, redis) -> Non
     time.sleep(0.35)
 
     assert not lease.hold()
+
+
+def dead_pid() -> int:
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+def test_restarted_scheduler_replaces_a_killed_holder_on_this_host_at_once(redis) -> None:
+    redis.set(LEADER_KEY, f"other-host.{dead_pid()}.cafe0000", px=60_000)
+    assert not LeaderLease(redis, 60).hold()  # a pid of another host tells nothing: the ttl is waited out
+
+    redis.set(LEADER_KEY, f"{socket.gethostname()}.{dead_pid()}.deadbeef", px=60_000)
+    restarted = LeaderLease(redis, 60)
+    assert restarted.hold() and restarted.current_holder() == restarted.name
+
+
+def test_holder_is_dead_only_for_dead_local_processes() -> None:
+    host = socket.gethostname()
+    assert holder_is_dead(f"{host}.{dead_pid()}.abcd1234")
+    assert not holder_is_dead(f"{host}.1.abcd1234")  # pid 1 is alive
+    assert not holder_is_dead(f"other-host.{dead_pid()}.abcd1234")
+    assert not holder_is_dead("0123456789abcdef")
