@@ -4,7 +4,7 @@ Host 1 runs the API and the scheduler; hosts 2 and 3 run PDF workers and webhook
 under its own supervisord with its own DATA_DIR. 200 jobs are submitted through host 1; mid-run
 host 2 is SIGKILLed whole (supervisord and every program) and so is the Redis master. Then all 200
 complete, every PDF downloads through host 1, 200 distinct webhook ids are acknowledged, and
-retention removes the objects from the bucket.
+retention removes the objects from the bucket. Last, host 3 dies too and the no_workers alert fires.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import logging
 import time
 from pathlib import Path
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from config import Settings
 from ops.harness import RunningService
@@ -74,7 +74,8 @@ def test_three_hosts_survive_a_dead_worker_host_and_a_redis_failover(
                 response = api.submit(sample_request() | {"code": f"three-{index}", "callback": receiver.url("/hook")})
                 assert response.status_code == 202, response.text
                 ids.append(response.json()["job_id"])
-                if index == JOBS // 4:  # mid-run: a whole worker host and the Redis master die
+                if index == JOBS // 4:  # mid-run, once host 2 has stored PDFs: it dies whole, and the Redis master
+                    wait_until(lambda: _stored_by(api_host, ids, "host-2") >= 3, 60, "host 2 storing PDFs")
                     doomed.kill_host()
                     old_master = group.kill_master()
             group.wait_failover(old_master)
@@ -96,6 +97,10 @@ def test_three_hosts_survive_a_dead_worker_host_and_a_redis_failover(
                 lambda: bucket.list_objects_v2(Bucket=s3_bucket, Prefix="three-hosts/").get("KeyCount", 0) == 0,
                 120, "retention emptying the bucket")
             gone = api.get(f"/api/jobs/{ids[0]}/download")
+            with api_host.session_factory()() as session:
+                hosts_used = set(session.scalars(select(JobRecord.stored_by_host).where(JobRecord.job_id.in_(ids))))
+            survivor.kill_host()  # the last worker host dies: the alert follows within a minute
+            no_workers = wait_until(lambda: "no_workers" in _alerts(api), 60, "the no_workers alert")
         finally:
             for running in hosts:
                 running.stop()
@@ -107,6 +112,8 @@ def test_three_hosts_survive_a_dead_worker_host_and_a_redis_failover(
     assert acknowledged and by_host
     assert stored == JOBS and left
     assert gone.status_code == 410
+    assert hosts_used == {"host-2", "host-3"}  # both worker hosts rendered before host-2 died
+    assert no_workers
 
 
 def _acknowledged(receiver, ids: list[str]) -> bool:  # noqa: ANN001
@@ -115,6 +122,16 @@ def _acknowledged(receiver, ids: list[str]) -> bool:  # noqa: ANN001
     for request in list(receiver.requests):
         seen[json.loads(request.body)["job_id"]] = request.headers["webhook-id"]
     return set(seen) == set(ids) and len(set(seen.values())) == len(ids)
+
+
+def _stored_by(service: RunningService, ids: list[str], host_name: str) -> int:
+    with service.session_factory()() as session:
+        return len(session.scalars(select(JobRecord.job_id).where(
+            JobRecord.job_id.in_(ids), JobRecord.stored_by_host == host_name)).all())
+
+
+def _alerts(api: Api) -> set[str]:
+    return {alert["name"] for alert in api.get("/api/queue/stats").json()["alerts"]}
 
 
 def _workers_by_host(api: Api) -> set[str]:
