@@ -27,7 +27,7 @@ def is_loopback(host: str | None) -> bool:
 def external_hosts(settings: Settings) -> list[str]:
     """What makes this a multi-host deployment: a non-loopback bind address, Redis or SQL server."""
     found = []
-    if settings.host not in ("",) and not is_loopback(settings.host):
+    if not is_loopback(settings.host):
         found.append(f"HOST={settings.host}")
     if settings.redis_url:
         if is_sentinel_url(settings.redis_url):
