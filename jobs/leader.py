@@ -36,15 +36,15 @@ _REPLACE_IF_EQUAL = (
 _DELETE_IF_MINE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
 
-def holder_name() -> str:
+def holder_name(host: str | None = None) -> str:
     """This process's name in the lease: host.pid.random (the random part tells a reused pid apart)."""
-    return f"{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+    return f"{host or socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
 
 
-def holder_is_dead(holder: str) -> bool:
-    """Whether a holder named host.pid.random ran on this host and its process is gone."""
+def holder_is_dead(holder: str, host: str | None = None) -> bool:
+    """Whether a holder named host.pid.random ran on this host (HOST_NAME) and its process is gone."""
     parts = holder.rsplit(".", 2)
-    if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
+    if len(parts) != 3 or parts[0] != (host or socket.gethostname()) or not parts[1].isdigit():
         return False
     if int(parts[1]) == os.getpid():  # an earlier holder whose pid this process reuses
         return True
@@ -60,10 +60,12 @@ def holder_is_dead(holder: str) -> bool:
 class LeaderLease:
     """One scheduler's view of the leader lease in Redis."""
 
-    def __init__(self, redis: Redis, ttl_seconds: float, name: str | None = None, key: str = LEADER_KEY):
+    def __init__(self, redis: Redis, ttl_seconds: float, name: str | None = None, key: str = LEADER_KEY, *,
+                 host: str | None = None):
         self.redis = redis
         self.ttl_ms = int(ttl_seconds * 1000)
-        self.name = name or holder_name()
+        self.host = host or socket.gethostname()  # HOST_NAME: whose pids this process can check
+        self.name = name or holder_name(self.host)
         self.key = key
         self.renewed_at: float | None = None  # monotonic time of the last renewal that Redis confirmed
 
@@ -96,7 +98,7 @@ class LeaderLease:
         """Take the lease at once from a holder that ran on this host and whose process is gone (a
         scheduler SIGKILLed and restarted by supervisord), instead of waiting out its ttl."""
         holder = self.redis.get(self.key)
-        if holder is None or not holder_is_dead(holder.decode()):
+        if holder is None or not holder_is_dead(holder.decode(), self.host):
             return False
         return bool(self.redis.eval(_REPLACE_IF_EQUAL, 1, self.key, holder, self.name, self.ttl_ms))
 

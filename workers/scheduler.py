@@ -183,7 +183,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, request_stop)
     if settings.redis_url:  # the embedded Redis is configured by us; an external one may not be
         warn_if_not_durable(rt.redis)
-    loop = SchedulerLoop(rt, LeaderLease(rt.redis, settings.scheduler_lease_seconds))
+    loop = SchedulerLoop(rt, LeaderLease(rt.redis, settings.scheduler_lease_seconds, host=settings.host_name))
     log.info("event=scheduler_start holder=%s lease_seconds=%s tasks=%s", loop.leader.name,
              settings.scheduler_lease_seconds, ",".join(task.name for task in loop.leader_tasks + loop.own_tasks))
     while not stopping:

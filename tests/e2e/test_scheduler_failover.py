@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -34,11 +35,13 @@ def test_killing_the_leaders_host_hands_the_scheduler_over_within_the_lease(tmp_
                                                                               redis) -> None:
     env = E2E_ENV | {"REDIS_URL": redis_server, "DATABASE_URL": f"sqlite:///{tmp_path / 'shared.sqlite3'}",
                      "SCHEDULER_LEASE_SECONDS": str(LEASE_SECONDS), "WORKERS": "1"}
-    first = RunningService(tmp_path / "host-1", env | {"ROLES": "api,scheduler"}).start()
+    # Host names of their own, as on separate machines: the standby cannot see the leader's pids and must
+    # wait for its lease to expire.
+    first = RunningService(tmp_path / "host-1", env | {"ROLES": "api,scheduler", "HOST_NAME": "host-1"}).start()
     second = None
     try:
         leader = wait_for_holder(first, first.program_pids("scheduler"))
-        second = RunningService(tmp_path / "host-2", env | {"ROLES": "scheduler"}).start()
+        second = RunningService(tmp_path / "host-2", env | {"ROLES": "scheduler", "HOST_NAME": "host-2"}).start()
         standby_pids = second.program_pids("scheduler")
         time.sleep(LEASE_SECONDS)  # the standby tried a few times meanwhile
         assert holder(first) == leader  # the standby never took it while the leader lived
@@ -49,6 +52,8 @@ def test_killing_the_leaders_host_hands_the_scheduler_over_within_the_lease(tmp_
         first.kill_host()
         new_leader = wait_for_holder(second, standby_pids)
         takeover_seconds = time.monotonic() - killed_at
+        logging.getLogger(__name__).warning("scheduler takeover %.2f s after the kill (lease %s s)",
+                                            takeover_seconds, LEASE_SECONDS)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and redis.get(RQScheduler.get_locking_key("low")) != new_leader.encode():
             time.sleep(0.05)
@@ -60,5 +65,6 @@ def test_killing_the_leaders_host_hands_the_scheduler_over_within_the_lease(tmp_
 
     # A lease renewed just before the kill lives LEASE_SECONDS; the standby tries every second (+ slack for a
     # loaded machine). Without the lease a standby on another host would wait out RQ's ~61 s locks.
+    assert new_leader.startswith("host-2.") and leader.startswith("host-1.")
     assert takeover_seconds < LEASE_SECONDS + 3, takeover_seconds
     assert locks == {new_leader.encode()}  # the new leader took the dead one's RQ locks at once, not after ~61 s

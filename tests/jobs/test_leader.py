@@ -81,3 +81,11 @@ def test_holder_is_dead_only_for_dead_local_processes() -> None:
     assert not holder_is_dead(f"{host}.1.abcd1234")  # pid 1 is alive
     assert not holder_is_dead(f"other-host.{dead_pid()}.abcd1234")
     assert not holder_is_dead("0123456789abcdef")
+
+
+def test_holder_names_carry_host_name_so_hosts_sharing_a_machine_name_stay_apart(redis) -> None:
+    redis.set(LEADER_KEY, f"host-1.{dead_pid()}.deadbeef", px=60_000)
+
+    assert not LeaderLease(redis, 60, host="host-2").hold()  # host-1's pids are not host-2's to check
+    taker = LeaderLease(redis, 60, host="host-1")
+    assert taker.hold() and taker.name.startswith("host-1.")
