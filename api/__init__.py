@@ -15,6 +15,7 @@ from api import (
     metrics,
     queue_stats,
     reports,
+    schedules,
     sync_reports,
     templates,
 )
@@ -36,7 +37,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     register_error_handlers(app)
     blueprints = (health, reports, jobs, job_list, control, events, sync_reports, queue_stats, metrics, docs,
-                  templates, callbacks)
+                  templates, callbacks, schedules)
     for module in blueprints:
         app.register_blueprint(module.bp)
     mount_dashboard(app, settings)

@@ -11,7 +11,10 @@ from typing import Any
 from pydantic.json_schema import models_json_schema
 
 from api.answers import MODELS
+from api.batch import ITEM_KEY
 from api.job_list import ListQuery
+from api.requests import MAX_IDEMPOTENCY_KEY
+from api.schedules import ScheduleBody, SchedulePatch
 from api.schemas import SubmitBody
 from render import Template
 
@@ -19,6 +22,7 @@ REF = "#/components/schemas/{model}"
 PRODUCT_PROPERTY = "productId"
 FORMAT_EXAMPLES = {"date": "2026-01-15", "date-time": "2026-01-15T10:30:00Z"}
 NAMED = frozenset({"properties", "$defs"})  # keywords whose keys are names, not keywords
+REQUESTS = (SubmitBody, ScheduleBody, SchedulePatch)  # request models: shown through components() only
 
 
 def ref(name: str) -> dict[str, str]:
@@ -65,7 +69,7 @@ def _by_ref(defs: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 @cache
 def model_schemas() -> dict[str, dict[str, Any]]:
     """Every answer model, and the submit body, by model name (nested models included)."""
-    models = [(model, "serialization") for model in MODELS] + [(SubmitBody, "validation")]
+    models = [(model, "serialization") for model in MODELS] + [(model, "validation") for model in REQUESTS]
     _, top = models_json_schema(models, ref_template=REF)
     return _named(top["$defs"], _by_ref(top["$defs"]))
 
@@ -76,7 +80,8 @@ def components(templates: Iterable[Template], *, data_required: bool) -> dict[st
     Args:
         data_required: whether `data` must be sent inline (no MongoDB to read it from).
     """
-    schemas = {name: schema for name, schema in deepcopy(model_schemas()).items() if name != "SubmitBody"}
+    schemas = {name: schema for name, schema in deepcopy(model_schemas()).items()
+               if name not in {model.__name__ for model in REQUESTS}}
     mapping: dict[str, str] = {}
     for template in templates:
         name = f"SubmitBody.{template.product_id}"
@@ -87,7 +92,42 @@ def components(templates: Iterable[Template], *, data_required: bool) -> dict[st
         "oneOf": [{"$ref": target} for target in mapping.values()],
         "discriminator": {"propertyName": PRODUCT_PROPERTY, "mapping": mapping},
     }
-    return schemas
+    return schemas | batch_schemas(schemas, list(mapping)) | schedule_schemas()
+
+
+def batch_schemas(schemas: dict[str, Any], products: list[str]) -> dict[str, Any]:
+    """`BatchRequest` and its items: per product the submit body with an optional `idempotencyKey`."""
+    items: dict[str, Any] = {}
+    mapping = {}
+    for product_id in products:
+        body = schemas[f"SubmitBody.{product_id}"]
+        items[f"BatchItem.{product_id}"] = body | {
+            "description": f"{body['description']} An item of a batch: `idempotencyKey` is its own Idempotency-Key.",
+            "properties": body["properties"] | {ITEM_KEY: {
+                "type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY,
+                "description": "This item's Idempotency-Key (default: derived from the batch's header and the "
+                               "item's position)"}},
+        }
+        mapping[product_id] = REF.format(model=f"BatchItem.{product_id}")
+    items["BatchItemRequest"] = {"oneOf": [{"$ref": target} for target in mapping.values()],
+                                 "discriminator": {"propertyName": PRODUCT_PROPERTY, "mapping": mapping}}
+    items["BatchRequest"] = {
+        "type": "object", "required": ["items"], "additionalProperties": False,
+        "description": "Up to BATCH_MAX_ITEMS (default 1000) submit bodies, each checked as a single submit.",
+        "properties": {"items": {"type": "array", "minItems": 1, "items": ref("BatchItemRequest")}},
+    }
+    return items
+
+
+def schedule_schemas() -> dict[str, Any]:
+    """`ScheduleRequest` and `SchedulePatch` (the request models) with `job` shown as a submit body."""
+    job = ref("SubmitRequest") | {"description": "A submit body without runAt: each run is a job made from it"}
+    found = {}
+    for name, model in (("ScheduleRequest", ScheduleBody), ("SchedulePatch", SchedulePatch)):
+        schema = deepcopy(model_schemas()[model.__name__])
+        schema["properties"]["job"] = job
+        found[name] = schema
+    return found
 
 
 def product_schemas(template: Template, *, data_required: bool) -> dict[str, Any]:

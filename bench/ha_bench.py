@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     import tempfile
 
     from bench import machine
-    from bench.report import busy_lines, ceiling_lines
+    from bench.ha_report import busy_lines, ceiling_lines
     from bench.service_bench import new_secret
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -6,11 +6,13 @@ import statistics
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from bench.ha_report import busy_lines, ceiling_lines
 from bench.stats import ms, p50_p95_p99, percentile
 from bench.submit_bench import REFERENCE_BLOCK
 
 if TYPE_CHECKING:
     from bench.bare_rq import BareResult
+    from bench.batch_bench import BatchResult
     from bench.ha_bench import CeilingRow
     from bench.service_bench import E2EResult, IdleLatency
     from bench.submit_bench import CostRow, Growth, RateRow
@@ -39,6 +41,7 @@ class Results:
     busy_rates: list[RateRow] = field(default_factory=list)
     busy_queue_left: int = 0
     ceiling_rows: list[CeilingRow] = field(default_factory=list)
+    batch: BatchResult | None = None
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -86,7 +89,8 @@ def render(results: Results) -> str:
     """The whole report as markdown."""
     lines = [f"# make bench: {results.mode} run, {results.date}", ""]
     lines += ["| machine | |", "|---|---|", *[f"| {k} | {v} |" for k, v in results.machine], ""]
-    lines += _throughput(results) + _submit(results) + _idle(results) + _growth(results) + _memory(results)
+    lines += _throughput(results) + _submit(results) + _batch(results) + _idle(results) + _growth(results)
+    lines += _memory(results)
     lines += busy_lines(results.rates, results.busy_rates, results.busy_queue_left)
     lines += ceiling_lines(results.ceiling_rows)
     lines += _targets(results)
@@ -170,37 +174,22 @@ def _submit(r: Results) -> list[str]:
     return [*lines, ""]
 
 
-def busy_lines(idle: list[RateRow], busy: list[RateRow], queue_left: int) -> list[str]:
-    """Submit latency with the PDF workers saturated on the same cores, beside the rows with them stopped."""
-    if not busy:
+def _batch(r: Results) -> list[str]:
+    if r.batch is None:
         return []
-    lines = ["## Submit latency while the PDF workers render (WORKER_NICE)", "",
-             "| load | 202 | other | accepted/s | latency p50 / p95 / p99 ms | pdf_worker CPU (cores) |",
-             "|---|---|---|---|---|---|"]
-    offered = {row.offered for row in busy}
-    for row in [*[row for row in idle if row.offered in offered], *busy]:
-        res = row.result
-        workers = row.cpu.get("pdf_worker", 0.0) / res.duration
-        lines.append(f"| {row.label} | {res.count(202)} | {row.errors} | {row.accepted_per_second:.0f} | "
-                     f"{p50_p95_p99(res.latencies)} | {workers:.2f} |")
-    lines += ["", f"- jobs still queued after the busy steps: {queue_left} (> 0: the workers never ran dry)", ""]
+    b = r.batch
+    lines = ["## Batch submit (POST /api/reports/generate-batch) against single submits", "",
+             f"The same service, one after the other, with {b.queued_before} jobs queued before.", "",
+             "| way | clients | requests | answers | jobs accepted | seconds | jobs/s | request p50 / p95 / p99 ms "
+             "| CPU ms per accepted job |", "|---|---|---|---|---|---|---|---|---|"]
+    for row in (b.single, b.batch):
+        shares = ", ".join(f"{name} {1000 * sec / max(row.accepted, 1):.3f}" for name, sec in row.cpu.items()
+                           if sec > 0)
+        answers = ", ".join(f"{status}: {count}" for status, count in sorted(row.statuses.items()))
+        lines.append(f"| {row.label} | {row.clients} | {row.requests} | {answers} | {row.accepted} | "
+                     f"{row.seconds:.2f} | {row.jobs_per_second:.0f} | {p50_p95_p99(row.latencies)} | {shares} |")
+    lines += ["", f"batch / single jobs/s: {b.ratio:.2f}", ""]
     return lines
-
-
-def ceiling_lines(rows: list[CeilingRow]) -> list[str]:
-    """The coordination ceiling: null-render jobs/s and CPU ms per job by program, per database."""
-    if not rows:
-        return []
-    programs = sorted({name for row in rows for name in row.result.cpu})
-    lines = ["## Coordination ceiling (benchNull: rendering costs nothing)", "",
-             f"| database | workers | jobs | completed | webhooks | jobs/s | {' | '.join(programs)} (CPU ms/job) |",
-             "|---|---|---|---|---|---|" + "---|" * len(programs)]
-    for row in rows:
-        res, per_job = row.result, row.cpu_ms_per_job()
-        lines.append(f"| {row.database} | {row.workers} | {res.jobs} | {res.completed} | {res.webhooks} | "
-                     f"{res.jobs_per_second:.0f} | " + " | ".join(f"{per_job.get(p, 0):.2f}" for p in programs) + " |")
-    return [*lines, "", "- jobs/s: first submit to last webhook received; CPU per job: each program's CPU over "
-            "the run divided by the completed jobs (bench/proctree.py)", ""]
 
 
 def _idle(r: Results) -> list[str]:
@@ -287,6 +276,10 @@ def _targets(r: Results) -> list[str]:
         pickup, hook = percentile(r.idle.pickup, 50), percentile(r.idle.to_webhook, 50)
         checks.append(("pickup p50 < 5 ms", f"{ms(pickup)} ms", pickup < 0.005))
         checks.append(("completed -> webhook p50 < 50 ms", f"{ms(hook)} ms", hook < 0.05))
+    if r.batch is not None:
+        rate = r.batch.batch.jobs_per_second
+        checks.append((">= 5,000 jobs/s accepted through the batch endpoint", f"{rate:.0f}/s "
+                       f"({r.batch.ratio:.1f}x single submits)", rate >= 5000))
     checks += _growth_checks(r)
     lines = ["## Targets", "", "| target | measured | |", "|---|---|---|"]
     lines += [f"| {name} | {value} | {'met' if ok else 'MISSED'} |" for name, value, ok in checks]

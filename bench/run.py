@@ -19,6 +19,7 @@ from rq import Queue, Worker
 
 from bench import machine
 from bench.bare_rq import DEFAULT_WORKER, SIMPLE_WORKER, run_bare_rq
+from bench.batch_bench import run_batch_comparison
 from bench.ha_bench import run_busy_rates, run_ceiling
 from bench.loadgen import Target
 from bench.receiver import WebhookReceiver
@@ -66,19 +67,24 @@ class BenchPlan:
     cost_samples: int
     growth_sizes: tuple[int, ...]
     ceiling_renders: int
-    null_jobs: int  # benchNull jobs per database for the coordination ceiling
     timeout: float
     bare_default_jobs: int
     rounds: int
+    batch_size: int = 1000  # items per batch of the batch step
+    batches: int = 40  # batches sent by the batch step (back to back by `batch_clients` clients)
+    batch_clients: int = 2
+    batch_single_seconds: float = 5.0  # the single-submit closed loop the batches are compared with
+    null_jobs: int = 3000  # benchNull jobs per database for the coordination ceiling
 
 
 PLANS = {
-    "full": BenchPlan("full", 300, 40, (50, 100, 200, 400), 5, 8, 2, 16, 1000, (10_000, 100_000), 50, 3000, 180,
-                      150, 5),
-    "quick": BenchPlan("quick", 100, 15, (50, 100, 200), 2, 3, 2, 16, 150, (2_000, 10_000), 50, 1000, 90, 40, 1),
+    "full": BenchPlan("full", 300, 40, (50, 100, 200, 400), 5, 8, 2, 16, 1000, (10_000, 100_000), 50, 180, 150, 5),
+    "quick": BenchPlan("quick", 100, 15, (50, 100, 200), 2, 3, 2, 16, 150, (2_000, 10_000), 50, 90, 40, 1,
+                       batches=12, batch_single_seconds=3.0, null_jobs=1000),
     # smoke fills to 3,000: the HTTP steps queue ~1,000 first, and a fill of a few dozen jobs can show a
     # negative Redis memory delta (allocator noise)
-    "smoke": BenchPlan("smoke", 5, 2, (20,), 1, 1, 1, 4, 5, (3000,), 3, 20, 60, 5, 1),
+    "smoke": BenchPlan("smoke", 5, 2, (20,), 1, 1, 1, 4, 5, (3000,), 3, 60, 5, 1, batch_size=50, batches=4,
+                       batch_single_seconds=1.0, null_jobs=20),
 }
 
 
@@ -138,7 +144,7 @@ def run_worker_phase(plan: BenchPlan, work_dir: Path, results: Results, receiver
 
 def run_submit_phase(plan: BenchPlan, work_dir: Path, results: Results, secret: str) -> None:
     """The service with its PDF workers stopped: submit latency, saturation, cost growth, Redis memory."""
-    largest = max(plan.growth_sizes) + 50_000
+    largest = max(plan.growth_sizes) + 50_000 + plan.batch_size * plan.batches + int(5000 * plan.batch_single_seconds)
     env = service_env(secret, workers=results.cores, max_queue=largest)
     with RunningService(work_dir / "service-submit", env) as service:
         service.ctl("stop", "pdf_worker:*")
@@ -153,6 +159,10 @@ def run_submit_phase(plan: BenchPlan, work_dir: Path, results: Results, secret: 
         growth = Growth(http_jobs=queued(service) - queued_before)
         growth.http_bytes_per_job = (used_memory(service) - memory_before) / max(growth.http_jobs, 1)
         run_growth_phase(plan, work_dir, results, service, target, env, growth)
+        results.batch = run_batch_comparison(
+            service, target, size=plan.batch_size, batches=plan.batches, clients=plan.batch_clients,
+            single_seconds=plan.batch_single_seconds, processes=plan.load_processes, threads=plan.load_threads,
+            queued_before=queued(service))
 
 
 def run_many_host_phase(plan: BenchPlan, work_dir: Path, results: Results, receiver: WebhookReceiver,
@@ -221,6 +231,10 @@ def notes(plan: BenchPlan, cores: int) -> list[str]:
         "submit phase: PDF workers stopped (supervisorctl stop pdf_worker:*) so renders do not share the cores; "
         "MAX_QUEUE_SIZE raised above the largest fill; the queue grows through the phase (see 'queued before')",
         "cost growth: queue filled in bulk (SQL rows + RQ enqueue_many with the API's enqueue options)",
+        f"batch: on the submit phase's service after the growth steps (its queue as filled), single submits in a "
+        f"closed loop for {plan.batch_single_seconds} s, then {plan.batches} batches of {plan.batch_size} items "
+        f"posted back to back by {plan.batch_clients} clients (bodies built before the clock); jobs/s = accepted "
+        f"items / (first send -> last answer)",
         "busy workers: the queue filled with real renders, then the PDF workers started and the same open-loop "
         "step run beside them, once with WORKER_NICE=10 (the default) and once with 0",
         f"coordination ceiling: {plan.null_jobs} benchNull jobs (BENCH_NULL_RENDER: a fixed tiny PDF, no render) "

@@ -81,6 +81,16 @@ def _starts_with(*schemes: str) -> AfterValidator:
     return AfterValidator(check)
 
 
+def _dropbox_folder(value: Any) -> Any:
+    """A Dropbox folder as the API takes it: "/a/b" ("pdf-jobs/" is "/pdf-jobs"), "" for the root."""
+    if not isinstance(value, str):
+        return value
+    parts = [part for part in value.strip().split("/") if part]
+    if any(part in (".", "..") or "\\" in part or not part.isprintable() or len(part) > 255 for part in parts):
+        raise ValueError("not a Dropbox folder path")
+    return "".join(f"/{part}" for part in parts)
+
+
 def _upper(value: Any) -> Any:
     return value.upper() if isinstance(value, str) else value
 
@@ -111,7 +121,7 @@ Roles = Annotated[
     Field(min_length=1),
     Expect("a comma list of api, worker, webhook, scheduler"),
 ]
-StorageBackend = Annotated[Literal["local", "gdrive", "s3"], Expect("one of local, gdrive, s3")]
+StorageBackend = Annotated[Literal["local", "gdrive", "s3", "dropbox"], Expect("one of local, gdrive, s3, dropbox")]
 # S3 key prefix: up to 8 parts of letters, digits, '.', '-', '_' joined by '/', each starting with a letter or digit.
 KeyPrefix = Annotated[
     str,
@@ -127,6 +137,11 @@ PresignSeconds = Annotated[int, Field(gt=0, le=604800),
 RedisUrl = Annotated[str, AfterValidator(check_redis_url)]
 MongoUri = Annotated[str, _starts_with("mongodb://", "mongodb+srv://")]
 WebUrl = Annotated[str, _starts_with("http://", "https://")]
+DropboxFolder = Annotated[
+    str,
+    BeforeValidator(_dropbox_folder),
+    Expect("a Dropbox folder path such as /pdf-jobs or /Reports/2026 (no '.' or '..' parts, no backslash)"),
+]
 
 
 def env_name(field_name: str, field: FieldInfo) -> str:
@@ -218,6 +233,9 @@ class Settings(BaseSettings):
         (5, 300, 1800, 7200, 18000, 36000), description="Seconds between webhook attempts, comma list")
     webhook_timeout: PositiveFloat = Field(15.0, description="Seconds one webhook attempt may take")
     max_body_bytes: PositiveInt = Field(1024 * 1024, description="Largest request body in bytes")
+    batch_max_items: PositiveInt = Field(1000, description="Items one POST /api/reports/generate-batch may carry")
+    batch_max_body_bytes: PositiveInt = Field(
+        16 * 1024 * 1024, description="Largest body of POST /api/reports/generate-batch in bytes")
     public_base_url: WebUrl | None = Field(
         None, examples=["https://pdf.example.com"],
         description="Base of the absolute download_url in webhooks; unset: http://127.0.0.1:PORT")
@@ -233,7 +251,11 @@ class Settings(BaseSettings):
     reconcile_interval: PositiveInt = Field(15, description="Seconds between reconciler passes")
     stale_job_grace: PositiveInt = Field(
         30, description="Seconds without a worker lease before a running job counts as orphaned and is re-queued")
-    scheduler_interval: PositiveFloat = Field(1.0, description="Seconds between scheduler ticks (due retries, runAt)")
+    scheduler_interval: PositiveFloat = Field(
+        1.0, description="Seconds between scheduler ticks (due retries, runAt, recurring schedules)")
+    schedule_missed_after: PositiveInt = Field(
+        60, description="Seconds after its time a schedule's run counts as missed (the scheduler was down); the "
+        "schedule's `missed` setting then says whether it runs once now or is skipped")
     scheduler_lease_seconds: PositiveInt = Field(
         10, description="Seconds the active scheduler's lease in Redis lives: with schedulers on several hosts, "
         "a standby takes over within this after the active one's host dies")
@@ -246,7 +268,7 @@ class Settings(BaseSettings):
     alert_avg_processing_seconds: PositiveFloat = Field(
         300.0, description="Alert of GET /api/queue/stats: average processing seconds above this")
     storage_backend: StorageBackend = Field(
-        "local", description="Where PDFs are kept: local (one host), gdrive or s3 (shared by every host)")
+        "local", description="Where PDFs are kept: local (one host), gdrive, s3 or dropbox (shared by every host)")
     host_name: HostName = Field(
         default_factory=socket.gethostname, description="This host's name, recorded with each PDF it stores; "
         "unset: the machine's host name")
@@ -272,6 +294,18 @@ class Settings(BaseSettings):
         description="Comma list of user:EMAIL, group:EMAIL, domain:DOMAIN (optionally :reader, :commenter, :writer)")
     google_drive_share_anyone: Flag = Field(False, description="Share each PDF with anyone who has the link")
     google_drive_api_endpoint: WebUrl | None = Field(None, description="Drive API endpoint override (tests use a fake)")
+    dropbox_app_key: str | None = Field(None, description="Dropbox app key (STORAGE_BACKEND=dropbox needs it)")
+    dropbox_app_secret: str | None = Field(
+        None, repr=False, description="Dropbox app secret (not needed when the refresh token came from a PKCE flow)")
+    dropbox_refresh_token: str | None = Field(
+        None, repr=False, description="Dropbox refresh token (offline access) of the account that keeps the PDFs "
+        "(STORAGE_BACKEND=dropbox needs it)")
+    dropbox_folder: DropboxFolder = Field(
+        "/pdf-jobs", description="Dropbox folder of the PDFs (inside the app folder for App-folder apps); "
+        "/ for the root")
+    dropbox_api_endpoint: WebUrl | None = Field(
+        None, description="Dropbox API root used instead of api.dropboxapi.com and content.dropboxapi.com "
+        "(tests use a fake)")
     bench_null_render: Flag = Field(
         False, description="Benchmarks only: register the product 'benchNull', whose render returns a tiny fixed PDF "
         "(measures everything but rendering)")
@@ -304,6 +338,10 @@ class Settings(BaseSettings):
             problems.append("STORAGE_BACKEND=gdrive needs GOOGLE_DRIVE_CREDENTIALS_FILE")
         if values.get("storage_backend") == "s3" and "s3_bucket" not in values:
             problems.append("STORAGE_BACKEND=s3 needs S3_BUCKET")
+        if values.get("storage_backend") == "dropbox":
+            missing = [name.upper() for name in ("dropbox_app_key", "dropbox_refresh_token") if name not in values]
+            if missing:
+                problems.append(f"STORAGE_BACKEND=dropbox needs {' and '.join(missing)}")
         try:
             settings = cls(**{**profile, **values})
         except ValidationError as exc:

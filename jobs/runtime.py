@@ -81,7 +81,7 @@ class Runtime:
 
     @cached_property
     def storage(self) -> Any:
-        """Where finished PDFs are kept (local disk, S3 or Google Drive)."""
+        """Where finished PDFs are kept (local disk, S3, Google Drive or Dropbox)."""
         from storage import build_storage
 
         return self.overrides.get("storage") or build_storage(self.settings, backoff=STORAGE_BACKOFF)

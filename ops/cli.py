@@ -4,6 +4,7 @@
     list-clients                                                  clients from API_CLIENTS and the CLI
     requeue-failed [--client NAME] [--limit N]                    retry the dead letters
     stats                                                         GET /api/queue/stats, as JSON
+    dashboard-password                                            the rq-dashboard login (generated on the first run)
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from callbacks.payloads import iso
 from config import Settings, SettingsError
 from jobs.runtime import Runtime, build_runtime
-from ops.clients import new_client
+from ops.clients import dashboard_password, new_client
 from store.clients import list_clients
 from store.db import migrate
 
@@ -120,6 +121,17 @@ def stats_command() -> None:
         rt.engine.dispose()
     stats["generated_at"] = iso(stats["generated_at"])
     click.echo(json.dumps(stats, indent=2))
+
+
+@cli.command("dashboard-password")
+def dashboard_password_command() -> None:
+    """Show the rq-dashboard login: the password `make run` generated (shown once there), or RQ_DASHBOARD_PASSWORD."""
+    settings = _settings()
+    password = dashboard_password(settings)
+    click.echo(f"user:      {settings.dashboard_username}")
+    click.echo(f"password:  {password.value}")
+    if password.source == "generated":
+        click.echo(f"Generated now and kept in {settings.data_dir / 'dashboard-password'}; make run uses it.", err=True)
 
 
 if __name__ == "__main__":

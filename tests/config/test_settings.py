@@ -102,7 +102,7 @@ def test_settings_list_every_bad_variable_in_one_error() -> None:
         "PUBLIC_BASE_URL must start with http:// or https://, got 'ftp://example.com'",
         "LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got 'loud'",
         "ALERT_FAILURE_RATE must be a fraction between 0 and 1 (0.05 = 5 %), got '5'",
-        "STORAGE_BACKEND must be one of local, gdrive, s3, got 'ftp'",
+        "STORAGE_BACKEND must be one of local, gdrive, s3, dropbox, got 'ftp'",
         "LOOPBACK_ONLY must be true or false, got 'maybe'",
     ]
 
@@ -116,6 +116,29 @@ def test_settings_gdrive_needs_credentials_file_listed_with_the_others() -> None
     ]
     settings = Settings.from_env({"STORAGE_BACKEND": "gdrive", "GOOGLE_DRIVE_CREDENTIALS_FILE": "/etc/sa.json"})
     assert str(settings.google_drive_credentials_file) == "/etc/sa.json"
+
+
+def test_settings_dropbox_needs_app_key_and_refresh_token_and_hides_them() -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env({"STORAGE_BACKEND": "dropbox", "DROPBOX_APP_SECRET": "app-secret-1"})
+    assert info.value.problems == ["STORAGE_BACKEND=dropbox needs DROPBOX_APP_KEY and DROPBOX_REFRESH_TOKEN"]
+    settings = Settings.from_env({"STORAGE_BACKEND": "dropbox", "DROPBOX_APP_KEY": "key-1",
+                                  "DROPBOX_REFRESH_TOKEN": "refresh-1", "DROPBOX_APP_SECRET": "app-secret-1",
+                                  "DROPBOX_FOLDER": "Reports/2026/"})
+    assert (settings.dropbox_app_key, settings.dropbox_folder) == ("key-1", "/Reports/2026")
+    assert "refresh-1" not in repr(settings) and "app-secret-1" not in repr(settings)
+
+
+@pytest.mark.parametrize(("value", "expected"),
+                         [("/", ""), ("pdf-jobs/", "/pdf-jobs"), ("/PDF Reports", "/PDF Reports")])
+def test_settings_dropbox_folder_is_tidied(value: str, expected: str) -> None:
+    assert Settings.from_env({"DROPBOX_FOLDER": value}).dropbox_folder == expected
+
+
+@pytest.mark.parametrize("value", ["/a/../b", "/a/.", "a\\b"])
+def test_settings_dropbox_folder_refuses_dot_parts_and_backslashes(value: str) -> None:
+    with pytest.raises(SettingsError, match="DROPBOX_FOLDER must be a Dropbox folder path"):
+        Settings.from_env({"DROPBOX_FOLDER": value})
 
 
 def test_settings_explicit_values_override_every_profile_value() -> None:
