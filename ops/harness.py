@@ -17,6 +17,7 @@ import redis
 from sqlalchemy import Engine
 
 from config import Settings
+from jobs.runtime import connect_redis
 from ops.supervise import prepare_data_dir, start_supervisord, supervisor_env, supervisorctl, write_config
 from store.db import make_engine, make_session_factory, migrate
 
@@ -48,7 +49,8 @@ class RunningService:
         self.base_url = f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60) -> RunningService:
-        """Migrate, start supervisord and wait until /readyz answers 200."""
+        """Migrate, start supervisord and wait until /readyz answers 200 (a host without the API: until
+        every program runs)."""
         prepare_data_dir(self.settings)
         migrate(self.settings.sqlalchemy_url)
         env = supervisor_env(self.settings, self.env)
@@ -56,8 +58,35 @@ class RunningService:
         self.log_file = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.process = start_supervisord(self.conf, env, stdout=self.log_file, stderr=subprocess.STDOUT,
                                          start_new_session=True)
-        self.wait_ready(timeout)
+        if "api" in self.settings.roles:
+            self.wait_ready(timeout)
+        else:
+            self.wait_running(timeout)
         return self
+
+    def wait_running(self, timeout: float = 60) -> None:
+        """Block until supervisorctl shows every program RUNNING."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"supervisord exited; see {self.log_path}")
+            lines = self.ctl("status").splitlines()
+            if lines and all(" RUNNING " in f" {line} " for line in lines):
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"programs not running after {timeout} s; see {self.log_path}")
+
+    def kill_host(self) -> list[int]:
+        """SIGKILL supervisord and every process it started at once, as if the host lost power."""
+        pids = self.leftover_pids()
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if self.process is not None:
+            self.process.wait()
+        return pids
 
     def wait_ready(self, timeout: float = 60) -> None:
         """Block until /readyz answers 200."""
@@ -89,9 +118,9 @@ class RunningService:
         return pids
 
     def redis(self) -> redis.Redis:
-        """A client of the service's Redis."""
+        """A client of the service's Redis (through Sentinel when REDIS_URL names it)."""
         if self.settings.redis_url:
-            return redis.Redis.from_url(self.settings.redis_url)
+            return connect_redis(self.settings, socket_timeout=None)
         return redis.Redis(unix_socket_path=str(self.settings.embedded_redis_dir / "redis.sock"))
 
     def session_factory(self):  # noqa: ANN201

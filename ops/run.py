@@ -15,6 +15,7 @@ from pathlib import Path
 from sqlalchemy import make_url
 
 from config import Settings, SettingsError
+from config.deployment import public_base_url_problem
 from ops.clients import DashboardPassword, dashboard_password, development_client
 from ops.supervise import (
     point_current_config,
@@ -56,6 +57,7 @@ def main() -> int:
         print_banner(settings, base, client, password, conf, time.monotonic() - started)
         if settings.redis_url:
             warn_external_redis(settings)
+    warn_public_base_url(settings)
     return supervisord.wait()
 
 
@@ -91,6 +93,14 @@ def warn_external_redis(settings: Settings) -> None:
 
     for problem in durability_problems(connect_redis(settings, socket_timeout=2)):
         print(f"WARNING: {problem}", file=sys.stderr, flush=True)
+
+
+def warn_public_base_url(settings: Settings) -> None:
+    """Say loudly when several hosts would hand out 127.0.0.1 links (PUBLIC_BASE_URL unset or loopback)."""
+    problem = public_base_url_problem(settings)
+    if problem:
+        line = "!" * 100
+        print(f"{line}\nWARNING: {problem}\n{line}", file=sys.stderr, flush=True)
 
 
 def print_banner(settings: Settings, base: str, client: dict[str, str] | None, password: DashboardPassword,
