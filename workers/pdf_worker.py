@@ -14,6 +14,7 @@ import signal
 from rq import Queue
 from rq.utils import import_attribute
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
 from config import Settings
 from config.heap import freeze_startup_objects
@@ -86,10 +87,10 @@ def reload_templates_on_sighup(runtime) -> None:  # noqa: ANN001
 def preload(runtime) -> None:  # noqa: ANN001
     """Import and build what every job needs, before the first job arrives (and before the heap is frozen).
 
-    Without this, a fresh worker's first job waited ~100 ms for RQ to import the job function
-    (`workers.pdf_job`, with the webhook payloads and the URL policy) and longer for its first
-    render; loading the templates renders each one's sample once, `warm_up` once more, and the first
-    SQL connection is opened.
+    Without this a fresh worker's first job would wait for RQ to import the job function and for its
+    first render; loading the templates renders each one's sample once, `warm_up` once more, and the
+    first SQL connection is opened (when SQL is down the worker starts anyway and its first job
+    connects: a worker restarted during a database outage must not crash-loop).
     """
     for template in runtime.templates.all():
         try:
@@ -98,8 +99,11 @@ def preload(runtime) -> None:  # noqa: ANN001
             log.warning("event=warm_up_failed product=%s error=%r", template.product_id, str(exc))
     _ = runtime.storage
     import_attribute(GENERATE_PDF)  # as RQ does at the first job
-    with runtime.session() as session:
-        session.execute(text("SELECT 1"))
+    try:
+        with runtime.session() as session:
+            session.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        log.warning("event=sql_unavailable_at_start reason=%r", str(exc).splitlines()[0])
 
 
 if __name__ == "__main__":
