@@ -76,6 +76,8 @@ class BenchPlan:
     batch_clients: int = 2
     batch_single_seconds: float = 5.0  # the single-submit closed loop the batches are compared with
     null_jobs: int = 3000  # benchNull jobs per database for the coordination ceiling
+    busy_nices: tuple[int, ...] = (10, 0)  # WORKER_NICE values of the busy-worker submit latency
+    ceiling_databases: tuple[str, ...] = ("sqlite", "postgresql")
 
 
 PLANS = {
@@ -85,7 +87,7 @@ PLANS = {
     # smoke fills to 3,000: the HTTP steps queue ~1,000 first, and a fill of a few dozen jobs can show a
     # negative Redis memory delta (allocator noise)
     "smoke": BenchPlan("smoke", 5, 2, (20,), 1, 1, 1, 4, 5, (3000,), 3, 60, 5, 1, batch_size=50, batches=4,
-                       batch_single_seconds=1.0, null_jobs=20),
+                       batch_single_seconds=1.0, null_jobs=20, busy_nices=(10,), ceiling_databases=("sqlite",)),
 }
 
 
@@ -178,12 +180,12 @@ def run_many_host_phase(plan: BenchPlan, work_dir: Path, results: Results, recei
     """Submit latency beside saturated workers (WORKER_NICE 10, then 0), and the coordination ceiling on
     SQLite and PostgreSQL."""
     at = [rate for rate in plan.rates if rate == 200] or plan.rates[-1:]
-    for nice in (10, 0):
+    for nice in plan.busy_nices:
         rows, results.busy_queue_left = run_busy_rates(
             work_dir, secret, cores=results.cores, rates=at, seconds=plan.rate_seconds,
             processes=plan.load_processes, threads=plan.load_threads, nice=nice)
         results.busy_rates += rows
-    for database in ("sqlite", "postgresql"):
+    for database in plan.ceiling_databases:
         results.ceiling_rows.append(run_ceiling(work_dir, secret, receiver, database=database, cores=results.cores,
                                                 jobs=plan.null_jobs, clients=plan.load_threads,
                                                 timeout=plan.timeout * 2))

@@ -42,7 +42,8 @@ class BenchNullTemplate(Template):
         """Only that `data` is an object."""
         return [] if isinstance(data, dict) else [{"field": "data", "message": "must be an object"}]
 
-    def render(self, data: dict[str, Any], progress: Progress | None = None, *, code: str | None = None) -> bytes:
+    def render(self, data: dict[str, Any], progress: Progress | None = None, *, code: str | None = None,
+               job_id: str | None = None) -> bytes:
         """The fixed PDF."""
         return tiny_pdf()
 
