@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, g, jsonify
 from flask.typing import ResponseReturnValue
 
 from api.auth import current_client, require_client
@@ -39,8 +39,9 @@ def answer_estimate(result: SubmitResult) -> tuple[int | None, datetime | None]:
 
 def submit_or_refuse(job_request: JobRequest) -> SubmitResult:
     """Submit for the current client; a full queue is 503, a reused Idempotency-Key 422."""
+    client = current_client()
     try:
-        return submit_job(runtime(), current_client().name, job_request)
+        result = submit_job(runtime(), client.name, job_request, max_queued=client.max_queued)
     except QueueFullError as exc:
         raise ServiceUnavailableError(
             f"The queue is full ({exc.queued} jobs waiting, the maximum is {exc.limit}); "
@@ -54,3 +55,5 @@ def submit_or_refuse(job_request: JobRequest) -> SubmitResult:
             "use a new key for a new request.",
             error="idempotency_key_reused",
         ) from None
+    g.audit_job_id = result.job.job_id  # the audit trail records the submit whatever the answer is
+    return result

@@ -27,11 +27,19 @@ log = logging.getLogger(__name__)
 
 
 class QueueFullError(Exception):
-    """The queue holds MAX_QUEUE_SIZE jobs already; the caller should retry later."""
+    """The queue holds MAX_QUEUE_SIZE jobs (queued and scheduled) already; the caller should retry later."""
 
     def __init__(self, queued: int, limit: int, retry_after: int):
         self.queued, self.limit, self.retry_after = queued, limit, retry_after
         super().__init__(f"the queue holds {queued} jobs, its maximum is {limit}")
+
+
+class ClientQuotaError(Exception):
+    """The client has its maximum of queued and scheduled jobs already; it should retry later."""
+
+    def __init__(self, client_name: str, waiting: int, limit: int, retry_after: int):
+        self.client_name, self.waiting, self.limit, self.retry_after = client_name, waiting, limit, retry_after
+        super().__init__(f"client {client_name!r} has {waiting} jobs queued or scheduled, its maximum is {limit}")
 
 
 class IdempotencyKeyReusedError(Exception):
@@ -92,15 +100,20 @@ def new_job_id() -> str:
     return "pdf_" + secrets.token_hex(12)
 
 
-def submit_job(rt: Runtime, client_name: str, request: JobRequest) -> SubmitResult:
-    """Record the job in SQL (committed), then enqueue it; Redis being down only delays the enqueue."""
+def submit_job(rt: Runtime, client_name: str, request: JobRequest, *, max_queued: int | None = None) -> SubmitResult:
+    """Record the job in SQL (committed), then enqueue it; Redis being down only delays the enqueue.
+
+    Args:
+        max_queued: the client's own cap of queued + scheduled jobs; None: MAX_QUEUED_PER_CLIENT.
+    """
     values = new_job_row(client_name, request)
     with rt.session() as session:
         if request.idempotency_key:
             existing = job_store.find_by_idempotency_key(session, client_name, request.idempotency_key)
             if existing is not None:
                 return _replay(existing, request)
-        ticket = admit(rt, session, request.priority, take_ticket=values["status"] == QUEUED)
+        ticket = admit(rt, session, client_name, request.priority, take_ticket=values["status"] == QUEUED,
+                       max_queued=max_queued or rt.settings.max_queued_per_client)
         values["created_at"] = values["updated_at"] = utcnow()  # the insert's own time, after the checks
         try:
             job = job_store.create_job(session, values)
@@ -146,22 +159,45 @@ def new_job_row(client_name: str, request: JobRequest) -> dict[str, Any]:
     }
 
 
-def admit(rt: Runtime, session: Any, priority: str, *, take_ticket: bool) -> int | None:
-    """Raise QueueFullError when MAX_QUEUE_SIZE jobs are waiting; else the job's queue ticket (None
-    when not asked for, or when Redis does not answer and SQL counted the queue instead)."""
+def admit(rt: Runtime, session: Any, client_name: str, priority: str, *, take_ticket: bool,
+          max_queued: int) -> int | None:
+    """Raise ClientQuotaError when the client has `max_queued` jobs waiting, QueueFullError when
+    MAX_QUEUE_SIZE jobs are waiting (queued in RQ, or scheduled in SQL); else the job's queue ticket
+    (None when not asked for, or when Redis does not answer and SQL counted the queue instead).
+
+    Concurrent submits of one client may pass the client's cap by the number in flight (count, then insert).
+    """
+    scheduled, waiting = waiting_in_sql(session, client_name)
+    workers = max(rt.settings.workers, 1)
+    if waiting >= max_queued:
+        raise ClientQuotaError(client_name, waiting, max_queued, retry_after=max(5, min(300, waiting // workers)))
     limit = rt.settings.max_queue_size
     try:
-        queued, ticket = eta.admit(rt.redis, priority, limit, take_ticket=take_ticket)
+        queued, ticket = eta.admit(rt.redis, priority, limit - scheduled, take_ticket=take_ticket)
+        queued += scheduled
     except RedisError:
         queued, ticket = queued_in_sql(session), None
     if queued >= limit:
-        raise QueueFullError(queued, limit, retry_after=max(5, min(300, queued // max(rt.settings.workers, 1))))
+        raise QueueFullError(queued, limit, retry_after=max(5, min(300, queued // workers)))
     return ticket
 
 
+def waiting_in_sql(session: Any, client_name: str) -> tuple[int, int]:
+    """(scheduled jobs of every client, queued + scheduled jobs of this client), in one statement."""
+    def count(*conditions: Any) -> Any:
+        return select(func.count()).select_from(JobRecord).where(*conditions).scalar_subquery()
+
+    row = session.execute(select(
+        count(JobRecord.status == SCHEDULED),
+        count(JobRecord.client_name == client_name, JobRecord.status.in_((QUEUED, SCHEDULED))),
+    )).one()
+    return int(row[0] or 0), int(row[1] or 0)
+
+
 def queued_in_sql(session: Any) -> int:
-    """Jobs waiting for a worker according to SQL (when Redis does not answer)."""
-    return session.scalar(select(func.count()).select_from(JobRecord).where(JobRecord.status == QUEUED)) or 0
+    """Jobs waiting for a worker or their runAt according to SQL (when Redis does not answer)."""
+    waiting = JobRecord.status.in_((QUEUED, SCHEDULED))
+    return session.scalar(select(func.count()).select_from(JobRecord).where(waiting)) or 0
 
 
 def enqueue_job(
