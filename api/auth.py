@@ -25,15 +25,13 @@ from api.errors import ApiError, AuthenticationError, ServiceUnavailableError
 from api.extension import runtime
 from api.limits import auth_refusal, count_auth_failure, outage
 from config import ClientConfig
-from store.clients import CLIENTS_VERSION_KEY, KeyMatch, find_client_by_key, hash_key
+from store.clients import CLIENTS_VERSION_KEY, KEY_CACHE_SECONDS, KeyMatch, find_client_by_key, hash_key
 from store.models import utcnow
+from store.sealed import SealedSecretError
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 CACHE = "pdfjobs_auth_cache"
-# A cached key is checked in SQL again after this long even when the version never changes (a CLI that
-# could not reach Redis to bump it).
-MAX_CACHE_SECONDS = 60.0
 _UNKNOWN = object()  # the version while Redis does not answer
 
 
@@ -56,10 +54,10 @@ class KeyCache:
         return hit[1]
 
     def put(self, digest: str, version: object, match: KeyMatch) -> None:
-        """Cache a valid key's client until MAX_CACHE_SECONDS pass or the key's grace period ends."""
+        """Cache a valid key's client until KEY_CACHE_SECONDS pass or the key's grace period ends."""
         if version is _UNKNOWN or version != self.version:
             return
-        seconds = MAX_CACHE_SECONDS
+        seconds = KEY_CACHE_SECONDS
         if match.expires_at is not None:
             seconds = min(seconds, (match.expires_at - utcnow()).total_seconds())
         self.entries[digest] = (time.monotonic() + seconds, match.client)
@@ -131,6 +129,10 @@ def _find(key: str) -> KeyMatch | None:
         log.warning("event=auth_unavailable reason=%r", type(exc).__name__)
         raise ServiceUnavailableError("The client database does not answer; retry in a few seconds.",
                                       retry_after=5, error="dependency_unavailable") from None
+    except SealedSecretError as exc:  # SECRETS_ENCRYPTION_KEY lost or changed: the operator must fix it
+        log.error("event=auth_unavailable reason=%r", str(exc))
+        raise ServiceUnavailableError("The service cannot read its client secrets; the operator has been told "
+                                      "(log).", retry_after=60, error="dependency_unavailable") from None
 
 
 def _clients_version() -> object:

@@ -26,8 +26,11 @@ def redis_server_binary() -> Path:
 def write_config(directory: Path, *, port: int = 0) -> Path:
     """Write redis.conf for a durable, non-evicting Redis on a Unix socket (and 127.0.0.1:port if set)."""
     directory = directory.resolve()
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    directory.chmod(0o700)
     conf = directory / "redis.conf"
+    conf.touch(mode=0o600)
+    conf.chmod(0o600)
     conf.write_text(
         "\n".join(
             [

@@ -51,7 +51,7 @@ class LocalDiskStorage:
         location = f"{self._now():%Y/%m/%d}/{key}"
         target = self._path(location)
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             _write_atomically(target, data)
         except OSError as exc:
             message = f"cannot write {target}: {exc.strerror or exc}"
@@ -118,7 +118,7 @@ def _write_atomically(target: Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(temp_name, 0o644)
+        os.chmod(temp_name, 0o600)  # reports hold personal data: the service's user only (docs/security.md)
         os.replace(temp_name, target)
     except BaseException:
         _remove_quietly(temp_name)

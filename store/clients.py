@@ -8,6 +8,7 @@ Secrets are sealed at rest when SECRETS_ENCRYPTION_KEY is set (store/sealed.py).
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -18,10 +19,15 @@ from sqlalchemy.orm import Session
 
 from config import ClientConfig
 from store.models import ApiClient, utcnow
-from store.sealed import seal, unseal
+from store.sealed import SealedSecretError, seal, unseal
+
+log = logging.getLogger(__name__)
 
 # A Redis counter every client change bumps: API processes drop their cached key lookups when it moves.
 CLIENTS_VERSION_KEY = "pdfjobs:clients:version"
+# Seconds an API process trusts a cached key even when the version never moves (a CLI that could not reach
+# Redis to bump it).
+KEY_CACHE_SECONDS = 60.0
 
 
 class ClientStateError(Exception):
@@ -84,8 +90,9 @@ def find_clients_by_name(
     sessions: Callable[[], Session], configured: Sequence[ClientConfig], names: Iterable[str],
     *, keys: Sequence[str] = (),
 ) -> dict[str, ClientConfig]:
-    """The clients called `names` that exist, by name (the webhook sender looks up signing secrets this
-    way): those of API_CLIENTS, the others from SQL, in a session opened only when there are any."""
+    """The clients called `names` that exist and are not revoked, by name (the webhook sender looks up
+    signing secrets this way): those of API_CLIENTS, the others from SQL, in a session opened only when
+    there are any. A disabled client's webhooks are still signed (its accepted jobs still end)."""
     wanted = set(names)
     found = {client.name: client for client in configured if client.name in wanted}
     missing = wanted - found.keys()
@@ -94,8 +101,12 @@ def find_clients_by_name(
         with sessions() as session:
             for name in missing:
                 row = session.get(ApiClient, name)
-                if row is not None:
+                if row is None or row.revoked_at is not None:
+                    continue
+                try:
                     found[name] = _to_config(row, keys, now)
+                except SealedSecretError as exc:  # its webhooks cannot be signed: the sender gives them up
+                    log.error("event=client_secret_unreadable client=%s reason=%r", name, str(exc))
     return found
 
 
