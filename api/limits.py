@@ -133,7 +133,7 @@ def _rate_headers(response: Response) -> Response:
     if current is None or outage().down():
         return response
     try:
-        reset_at, remaining = current.reset_at, current.remaining
+        reset_at, remaining = current.window
     except RedisError as exc:
         outage().failed("rate limit headers", exc)
         return response

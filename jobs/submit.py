@@ -112,8 +112,14 @@ def submit_job(rt: Runtime, client_name: str, request: JobRequest, *, max_queued
             existing = job_store.find_by_idempotency_key(session, client_name, request.idempotency_key)
             if existing is not None:
                 return _replay(existing, request)
-        ticket = admit(rt, session, client_name, request.priority, take_ticket=values["status"] == QUEUED,
-                       max_queued=max_queued or rt.settings.max_queued_per_client)
+        try:
+            ticket = admit(rt, session, client_name, request.priority, take_ticket=values["status"] == QUEUED,
+                           max_queued=max_queued or rt.settings.max_queued_per_client)
+        except (QueueFullError, ClientQuotaError):
+            existing = active_duplicate(session, client_name, request)
+            if existing is None:
+                raise
+            return SubmitResult(existing, created=False)  # a repeated request finds its job even when full
         values["created_at"] = values["updated_at"] = utcnow()  # the insert's own time, after the checks
         try:
             job = job_store.create_job(session, values)
@@ -125,6 +131,12 @@ def submit_job(rt: Runtime, client_name: str, request: JobRequest, *, max_queued
     log.info("job=%s event=accepted client=%s product=%s priority=%s status=%s",
              job.job_id, client_name, job.product_id, job.priority, job.status)
     return SubmitResult(job, created=True, snapshot=snap)
+
+
+def active_duplicate(session: Any, client_name: str, request: JobRequest) -> JobRecord | None:
+    """The client's active job for the same code and productId, if any."""
+    key = job_store.active_key_for(client_name, request.code, request.product_id)
+    return session.scalar(select(JobRecord).where(JobRecord.active_key == key))
 
 
 def _replay(existing: JobRecord, request: JobRequest) -> SubmitResult:

@@ -138,24 +138,22 @@ def list_clients_command() -> None:
                    f"{cap or 'default'!s:<11} {header:<16} {notes}")
 
 
-@click.command("disable-client")
-@click.argument("name")
-@_client_change
-def disable_client(name: str) -> bool:
-    """Disable a client: its keys stop working at once (enable-client undoes it)."""
-    told = lifecycle.set_disabled(_migrated(), name, True)
-    click.echo(f"client {name} disabled")
-    return told
+def _switch_command(command_name: str, disabled: bool, help_text: str) -> click.Command:
+    """disable-client and enable-client: the same change in two directions."""
+    @click.command(command_name, help=help_text)
+    @click.argument("name")
+    @_client_change
+    def switch(name: str) -> bool:
+        told = lifecycle.set_disabled(_migrated(), name, disabled)
+        click.echo(f"client {name} {'disabled' if disabled else 'enabled'}")
+        return told
+
+    return switch
 
 
-@click.command("enable-client")
-@click.argument("name")
-@_client_change
-def enable_client(name: str) -> bool:
-    """Enable a disabled client again."""
-    told = lifecycle.set_disabled(_migrated(), name, False)
-    click.echo(f"client {name} enabled")
-    return told
+disable_client = _switch_command("disable-client", True,
+                                 "Disable a client: its keys stop working at once (enable-client undoes it).")
+enable_client = _switch_command("enable-client", False, "Enable a disabled client again.")
 
 
 @click.command("rotate-key")

@@ -51,7 +51,8 @@ class RunningService:
         migrate(self.settings.sqlalchemy_url)
         env = supervisor_env(self.settings, self.env)
         self.conf = write_config(self.settings, env)
-        self.log_file = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        # closed in stop(); private like every file of DATA_DIR
+        self.log_file = os.fdopen(os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
         self.process = start_supervisord(self.conf, env, stdout=self.log_file, stderr=subprocess.STDOUT,
                                          start_new_session=True)
         self.wait_ready(timeout)

@@ -130,7 +130,9 @@ def point_current_config(path: Path) -> None:
 def start_supervisord(conf: Path, env: dict[str, str], **popen_kwargs: object) -> subprocess.Popen[bytes]:
     """Start `supervisord -n -c conf` (the caller owns the process)."""
     command = [sys.executable, "-m", "supervisor.supervisord", "-n", "-c", str(conf)]
-    return subprocess.Popen(command, env=env, cwd=PROJECT_DIR, **popen_kwargs)  # type: ignore[call-overload]
+    # umask 077: supervisord's own log and pid file are private too (its umask= applies only when it daemonizes)
+    return subprocess.Popen(command, env=env, cwd=PROJECT_DIR, umask=0o077,  # type: ignore[call-overload]
+                            **popen_kwargs)
 
 
 def supervisorctl(conf: Path, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:

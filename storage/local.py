@@ -51,7 +51,7 @@ class LocalDiskStorage:
         location = f"{self._now():%Y/%m/%d}/{key}"
         target = self._path(location)
         try:
-            target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            _make_private_dirs(target.parent)
             _write_atomically(target, data)
         except OSError as exc:
             message = f"cannot write {target}: {exc.strerror or exc}"
@@ -108,6 +108,16 @@ class LocalDiskStorage:
         if not path.is_relative_to(self.root):  # a symlink inside root pointing out of it
             raise StoragePermanentError(f"location {location!r} resolves outside the storage root")
         return path
+
+
+def _make_private_dirs(folder: Path) -> None:
+    """Create `folder` and its missing parents 0700 (mkdir's parents=True gives the parents the default mode)."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for each in reversed(missing):
+        each.mkdir(mode=0o700, exist_ok=True)
 
 
 def _write_atomically(target: Path, data: bytes) -> None:
