@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from api.errors import ApiError, AuthenticationError, ServiceUnavailableError
 from api.extension import runtime
-from api.limits import auth_refusal, count_auth_failure, outage
+from api.limits import auth_refusal, count_auth_failure, hold_refusal, outage, refuse_if_blocked
 from config import ClientConfig
 from store.clients import CLIENTS_VERSION_KEY, KEY_CACHE_SECONDS, KeyMatch, find_client_by_key, hash_key
 from store.models import utcnow
@@ -78,9 +78,14 @@ def presented_key() -> str | None:
 
 
 def identify() -> None:
-    """Set `g.client` to the client of the presented key, or None (no key, or an invalid one)."""
+    """Set `g.client` to the client of the presented key, or None (no key, or an invalid one); a key this
+    process has just refused for its client's rate limit gets its 429 at once."""
     key = presented_key()
-    g.client = _lookup(key) if key else None
+    g.client = None
+    if key:
+        g.key_digest = hash_key(key)
+        refuse_if_blocked(g.key_digest)
+        g.client = _lookup(key, g.key_digest)
 
 
 def authenticate() -> ClientConfig:
@@ -96,9 +101,8 @@ def authenticate() -> ClientConfig:
     raise AuthenticationError("Invalid API key: check the key, or create a client with the CLI.")
 
 
-def _lookup(key: str) -> ClientConfig | None:
+def _lookup(key: str, digest: str) -> ClientConfig | None:
     cache: KeyCache = current_app.extensions[CACHE]
-    digest = hash_key(key)
     version = _clients_version()
     client = cache.get(digest, version)
     if client is not None:
@@ -106,6 +110,7 @@ def _lookup(key: str) -> ClientConfig | None:
     source = request.remote_addr or "unknown"
     wait = auth_refusal(source)
     if wait is not None:
+        hold_refusal(time.time() + wait)
         log.info("event=auth_refused reason=too_many_failures source=%s key_sha256=%s retry_after=%s",
                  source, digest[:8], wait)
         raise ApiError(f"Too many failed authentications from {source}; retry after {wait} s with a valid key.",

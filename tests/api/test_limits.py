@@ -4,6 +4,7 @@ failed authentications per source address, and failing open while Redis is down.
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -29,7 +30,7 @@ def later() -> str:
 
 
 def test_rate_limit_answers_429_with_retry_after_and_ratelimit_headers(runtime: Runtime) -> None:
-    client = variant_app(runtime, rate_limit="3/minute").test_client()
+    client = variant_app(runtime, rate_limit="3/minute", rate_limit_pause=0).test_client()
     answers = [client.get("/api/jobs", headers=auth()) for _ in range(4)]
     assert [a.status_code for a in answers] == [200, 200, 200, 429]
     assert [a.headers["RateLimit-Remaining"] for a in answers] == ["2", "1", "0", "0"]
@@ -42,7 +43,7 @@ def test_rate_limit_answers_429_with_retry_after_and_ratelimit_headers(runtime: 
 
 
 def test_rate_limit_is_shared_by_every_api_process(runtime: Runtime) -> None:
-    first, second = (variant_app(runtime, rate_limit="2/minute").test_client() for _ in range(2))
+    first, second = (variant_app(runtime, rate_limit="2/minute", rate_limit_pause=0).test_client() for _ in range(2))
     assert first.get("/api/jobs", headers=auth()).status_code == 200
     assert second.get("/api/jobs", headers=auth()).status_code == 200
     assert first.get("/api/jobs", headers=auth()).status_code == 429  # the count lives in Redis
@@ -51,9 +52,22 @@ def test_rate_limit_is_shared_by_every_api_process(runtime: Runtime) -> None:
 def test_a_client_may_carry_its_own_rate_limit(runtime: Runtime) -> None:
     generous = ClientConfig(name=CLIENT_A.name, api_key=CLIENT_A.api_key, webhook_secret=CLIENT_A.webhook_secret,
                             rate_limit="5/minute")
-    client = variant_app(runtime, rate_limit="1/minute", api_clients=(generous, CLIENT_B)).test_client()
+    app = variant_app(runtime, rate_limit="1/minute", api_clients=(generous, CLIENT_B), rate_limit_pause=0)
+    client = app.test_client()
     assert [client.get("/api/jobs", headers=auth()).status_code for _ in range(6)] == [200] * 5 + [429]
     assert [client.get("/api/jobs", headers=auth(CLIENT_B)).status_code for _ in range(2)] == [200, 429]
+
+
+def test_refusals_are_held_up_to_rate_limit_pause_and_then_answered_from_the_process(runtime: Runtime) -> None:
+    client = variant_app(runtime, rate_limit="1/minute", rate_limit_pause=0.3).test_client()
+    assert client.get("/api/jobs", headers=auth()).status_code == 200
+    for _ in range(2):  # the limiter's refusal, then the process's own (no Redis asked)
+        started = time.monotonic()
+        refused = client.get("/api/jobs", headers=auth())
+        assert time.monotonic() - started >= 0.3  # held, not timed: sleep never returns early
+        assert refused.status_code == 429 and refused.json["error"] == "rate_limited"
+        assert all(header in refused.headers for header in (*RATE_HEADERS, "Retry-After"))
+    assert refused.headers["RateLimit-Remaining"] == "0" and refused.headers["RateLimit-Limit"] == "1"
 
 
 def test_public_endpoints_and_requests_without_a_client_are_not_rate_limited(runtime: Runtime) -> None:
@@ -64,7 +78,7 @@ def test_public_endpoints_and_requests_without_a_client_are_not_rate_limited(run
 
 
 def test_client_cap_counts_queued_and_scheduled_jobs(runtime: Runtime) -> None:
-    client = variant_app(runtime, max_queued_per_client=2).test_client()
+    client = variant_app(runtime, max_queued_per_client=2, rate_limit_pause=0).test_client()
     assert submit(client, "one").status_code == 202
     assert submit(client, "two", runAt=later()).json["status"] == "scheduled"
     refused = submit(client, "three")
@@ -77,7 +91,7 @@ def test_client_cap_counts_queued_and_scheduled_jobs(runtime: Runtime) -> None:
 def test_a_client_may_carry_its_own_cap(runtime: Runtime) -> None:
     small = ClientConfig(name=CLIENT_A.name, api_key=CLIENT_A.api_key, webhook_secret=CLIENT_A.webhook_secret,
                          max_queued=1)
-    client = variant_app(runtime, api_clients=(small, CLIENT_B)).test_client()
+    client = variant_app(runtime, api_clients=(small, CLIENT_B), rate_limit_pause=0).test_client()
     assert submit(client, "one").status_code == 202
     assert submit(client, "two").json["error"] == "client_queue_full"
 
@@ -100,7 +114,8 @@ def test_max_queue_size_counts_scheduled_jobs_while_redis_is_down(runtime: Runti
 
 
 def test_burst_of_10000_requests_from_one_client_gets_only_202_or_429(runtime: Runtime) -> None:
-    app = variant_app(runtime, rate_limit="600/minute", max_queued_per_client=100, max_queue_size=1000)
+    app = variant_app(runtime, rate_limit="600/minute", max_queued_per_client=100, max_queue_size=1000,
+                      rate_limit_pause=0)
     client = app.test_client()
     statuses: Counter[int] = Counter()
     errors: Counter[str] = Counter()
@@ -118,7 +133,7 @@ def test_burst_of_10000_requests_from_one_client_gets_only_202_or_429(runtime: R
 
 @pytest.fixture
 def strict_auth(runtime: Runtime) -> Flask:
-    return variant_app(runtime, auth_failure_limit="3/minute")
+    return variant_app(runtime, auth_failure_limit="3/minute", rate_limit_pause=0)
 
 
 def test_failed_authentications_are_limited_per_source_address(strict_auth: Flask) -> None:
@@ -157,7 +172,7 @@ def test_limits_fail_open_while_redis_is_down_and_say_so_once(runtime: Runtime, 
 
 
 def test_every_client_of_the_test_settings_is_limited_separately(runtime: Runtime) -> None:
-    rt = variant_runtime(runtime, rate_limit="1/minute")
+    rt = variant_runtime(runtime, rate_limit="1/minute", rate_limit_pause=0)
     client = create_app(runtime=rt).test_client()
     assert [client.get("/api/jobs", headers=auth(who)).status_code for who in CLIENTS] == [200] * len(CLIENTS)
     assert all(header in client.get("/api/jobs", headers=auth()).headers for header in RATE_HEADERS)

@@ -30,7 +30,7 @@ CLIENTS = [{"name": c.name, "api_key": c.api_key, "webhook_secret": c.webhook_se
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
     """The service with two API processes and a client of its own rate limit."""
     running = start_service(tmp_path_factory.mktemp("edge") / "var", API_PROCESSES="2",
-                            API_CLIENTS=json.dumps(CLIENTS))
+                            API_CLIENTS=json.dumps(CLIENTS), RATE_LIMIT_PAUSE="0.1")
     yield running
     running.stop()
 
