@@ -94,13 +94,17 @@ class Limits:
 
 
 def storage_uri(url: str) -> str:
-    """The `limits` storage URI of a redis-py URL (unix:// is redis+unix:// there)."""
-    return "redis+unix://" + url.removeprefix("unix://") if url.startswith("unix://") else url
+    """The `limits` storage URI of a redis-py URL (unix:// is redis+unix:// there). With the runtime's pool
+    passed as well (limiter_storage) it only picks limits' RedisStorage: any other scheme (a Sentinel URL,
+    whose pool finds the master itself) is given as plain redis://."""
+    if url.startswith("unix://"):
+        return "redis+unix://" + url.removeprefix("unix://")
+    return url if url.startswith(("redis://", "rediss://")) else "redis://"
 
 
 def limiter_storage(rt: Runtime) -> tuple[str, dict[str, object]]:
     """Storage URI and options of the limits: the service's Redis through the runtime's own connection pool
-    (its timeouts and retry); the one place to change when REDIS_URL names something else (Sentinel)."""
+    (its timeouts, retry and, with Sentinel, its master discovery); the one place that builds them."""
     return storage_uri(redis_url(rt.settings)), {"connection_pool": rt.redis.connection_pool}
 
 

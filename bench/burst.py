@@ -121,8 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.burst", description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--burst", type=int, default=10_000, help="submits of each burst")
-    parser.add_argument("--connections", type=int, default=8, help="connections (threads) of the burst")
-    parser.add_argument("--burst-rate", type=float, default=0.0,
+    parser.add_argument("--connections", type=int, default=256, help="connections (threads) of the burst")
+    parser.add_argument("--burst-rate", type=float, default=200.0,
                         help="burst submits per second, whatever the answers (0: back to back)")
     parser.add_argument("--max-burst-seconds", type=float, default=300.0, help="a burst stops after this anyway")
     parser.add_argument("--steady-rate", type=float, default=20.0, help="steady submits per second")

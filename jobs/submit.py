@@ -12,7 +12,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 from rq import Queue
-from sqlalchemy import func, select
+from sqlalchemy import func, literal_column, select
 
 from config import Settings
 from jobs import eta
@@ -179,11 +179,11 @@ def admit(rt: Runtime, session: Any, client_name: str, priority: str, *, take_ti
 
     Concurrent submits of one client may pass the client's cap by the number in flight (count, then insert).
     """
-    scheduled, waiting = waiting_in_sql(session, client_name)
+    limit = rt.settings.max_queue_size
+    scheduled, waiting = waiting_in_sql(session, client_name, scheduled_cap=limit, client_cap=max_queued)
     workers = max(rt.settings.workers, 1)
     if waiting >= max_queued:
         raise ClientQuotaError(client_name, waiting, max_queued, retry_after=max(5, min(300, waiting // workers)))
-    limit = rt.settings.max_queue_size
     try:
         queued, ticket = eta.admit(rt.redis, priority, limit - scheduled, take_ticket=take_ticket)
         queued += scheduled
@@ -194,14 +194,16 @@ def admit(rt: Runtime, session: Any, client_name: str, priority: str, *, take_ti
     return ticket
 
 
-def waiting_in_sql(session: Any, client_name: str) -> tuple[int, int]:
-    """(scheduled jobs of every client, queued + scheduled jobs of this client), in one statement."""
-    def count(*conditions: Any) -> Any:
-        return select(func.count()).select_from(JobRecord).where(*conditions).scalar_subquery()
+def waiting_in_sql(session: Any, client_name: str, *, scheduled_cap: int, client_cap: int) -> tuple[int, int]:
+    """(scheduled jobs of every client, queued + scheduled jobs of this client), in one statement; each count
+    stops at its cap, so a submit reads at most that many index entries however long the queue is."""
+    def count(cap: int, *conditions: Any) -> Any:
+        rows = select(literal_column("1")).select_from(JobRecord).where(*conditions).limit(cap).subquery()
+        return select(func.count()).select_from(rows).scalar_subquery()
 
     row = session.execute(select(
-        count(JobRecord.status == SCHEDULED),
-        count(JobRecord.client_name == client_name, JobRecord.status.in_((QUEUED, SCHEDULED))),
+        count(scheduled_cap, JobRecord.status == SCHEDULED),
+        count(client_cap, JobRecord.client_name == client_name, JobRecord.status.in_((QUEUED, SCHEDULED))),
     )).one()
     return int(row[0] or 0), int(row[1] or 0)
 

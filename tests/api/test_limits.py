@@ -176,3 +176,13 @@ def test_every_client_of_the_test_settings_is_limited_separately(runtime: Runtim
     client = create_app(runtime=rt).test_client()
     assert [client.get("/api/jobs", headers=auth(who)).status_code for who in CLIENTS] == [200] * len(CLIENTS)
     assert all(header in client.get("/api/jobs", headers=auth()).headers for header in RATE_HEADERS)
+
+
+def test_limits_storage_is_the_services_redis_through_its_own_pool(runtime: Runtime) -> None:
+    from api.limits import limiter_storage, storage_uri
+
+    assert storage_uri("unix:///var/run/redis.sock?db=2") == "redis+unix:///var/run/redis.sock?db=2"
+    assert storage_uri("rediss://:pw@cache:6380/1") == "rediss://:pw@cache:6380/1"
+    assert storage_uri("redis+sentinel://s1:26379,s2:26379/mymaster") == "redis://"
+    uri, options = limiter_storage(runtime)
+    assert uri.startswith("redis+unix://") and options == {"connection_pool": runtime.redis.connection_pool}
