@@ -79,20 +79,25 @@ def _finish(response: Response) -> Response:
 
 
 def _audited(response: Response) -> bool:
-    if request.method not in STATE_CHANGING or not request.path.startswith("/api/"):
+    if request.method not in STATE_CHANGING or not request.path.startswith("/api/") or g.get("audit_recorded"):
         return False
     return 200 <= response.status_code < 300 or g.get("audit_job_id") is not None
 
 
-def _record(client_name: str, response: Response, request_id: str) -> None:
-    """One audit row; a failure to write it is logged, never turned into an error answer."""
+def audit_entry(client_name: str, *, status: int | None = None, job_id: str | None = None) -> audit_store.Entry:
+    """The audit entry of the current request (a submit hands it to jobs.submit, which commits it with the job)."""
     endpoint = request.endpoint or request.path
-    job_id = g.get("audit_job_id") or (request.view_args or {}).get("job_id") or _answered_job_id(response)
-    entry = audit_store.Entry(
+    return audit_store.Entry(
         client_name=client_name, action=ACTIONS.get(endpoint, endpoint), job_id=job_id,
-        source=request.remote_addr, request_id=request_id, status=response.status_code,
+        source=request.remote_addr, request_id=g.get("request_id"), status=status,
         at=g.get("started_at") or utcnow(),
     )
+
+
+def _record(client_name: str, response: Response, request_id: str) -> None:
+    """One audit row; a failure to write it is logged, never turned into an error answer."""
+    job_id = g.get("audit_job_id") or (request.view_args or {}).get("job_id") or _answered_job_id(response)
+    entry = audit_entry(client_name, status=response.status_code, job_id=job_id)
     try:
         with runtime().session() as session:
             audit_store.record(session, entry)

@@ -7,6 +7,7 @@ from datetime import datetime
 from flask import Blueprint, g, jsonify
 from flask.typing import ResponseReturnValue
 
+from api.audit import audit_entry
 from api.auth import current_client, require_client
 from api.errors import ServiceUnavailableError, UnprocessableError
 from api.extension import runtime
@@ -41,7 +42,9 @@ def submit_or_refuse(job_request: JobRequest) -> SubmitResult:
     """Submit for the current client; a full queue is 503, a reused Idempotency-Key 422."""
     client = current_client()
     try:
-        result = submit_job(runtime(), client.name, job_request, max_queued=client.max_queued)
+        # a created job's audit row goes into the job's own transaction (recorded as 202: the job was accepted)
+        result = submit_job(runtime(), client.name, job_request, max_queued=client.max_queued,
+                            audit=audit_entry(client.name, status=202))
     except QueueFullError as exc:
         raise ServiceUnavailableError(
             f"The queue is full ({exc.queued} jobs waiting, the maximum is {exc.limit}); "
@@ -56,4 +59,5 @@ def submit_or_refuse(job_request: JobRequest) -> SubmitResult:
             error="idempotency_key_reused",
         ) from None
     g.audit_job_id = result.job.job_id  # the audit trail records the submit whatever the answer is
+    g.audit_recorded = result.audited
     return result

@@ -6,13 +6,13 @@ import hashlib
 import json
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from redis.exceptions import RedisError
 from rq import Queue
-from sqlalchemy import func, literal_column, select
+from sqlalchemy import func, inspect, literal_column, select
 
 from config import Settings
 from jobs import eta
@@ -20,6 +20,7 @@ from jobs.eta import QueueSnapshot
 from jobs.queues import GENERATE_PDF
 from jobs.retry_policy import job_retry
 from jobs.runtime import Runtime
+from store import audit as audit_store
 from store import jobs as job_store
 from store.models import QUEUED, SCHEDULED, JobRecord, utcnow
 
@@ -88,6 +89,7 @@ class SubmitResult:
     job: JobRecord
     created: bool
     snapshot: QueueSnapshot | None = None
+    audited: bool = False  # the call's audit row was committed with the job
 
     @property
     def enqueued(self) -> bool:
@@ -100,11 +102,14 @@ def new_job_id() -> str:
     return "pdf_" + secrets.token_hex(12)
 
 
-def submit_job(rt: Runtime, client_name: str, request: JobRequest, *, max_queued: int | None = None) -> SubmitResult:
+def submit_job(rt: Runtime, client_name: str, request: JobRequest, *, max_queued: int | None = None,
+               audit: audit_store.Entry | None = None) -> SubmitResult:
     """Record the job in SQL (committed), then enqueue it; Redis being down only delays the enqueue.
 
     Args:
         max_queued: the client's own cap of queued + scheduled jobs; None: MAX_QUEUED_PER_CLIENT.
+        audit: this call's audit entry: committed in the job's own transaction when the job is created
+            (one commit per submit, not two); `SubmitResult.audited` says whether it was.
     """
     values = new_job_row(client_name, request)
     with rt.session() as session:
@@ -121,16 +126,18 @@ def submit_job(rt: Runtime, client_name: str, request: JobRequest, *, max_queued
                 raise
             return SubmitResult(existing, created=False)  # a repeated request finds its job even when full
         values["created_at"] = values["updated_at"] = utcnow()  # the insert's own time, after the checks
+        row = audit_store.stage(session, replace(audit, job_id=values["job_id"])) if audit else None
         try:
             job = job_store.create_job(session, values)
         except job_store.DuplicateJobError as duplicate:
             if duplicate.reason == "idempotency_key":
                 return _replay(duplicate.existing, request)
             return SubmitResult(duplicate.existing, created=False)
+        audited = row is not None and inspect(row).persistent  # a retried insert rolled it back
     snap = enqueue_job(rt, job, ticket=ticket) if job.status == QUEUED else None
     log.info("job=%s event=accepted client=%s product=%s priority=%s status=%s",
              job.job_id, client_name, job.product_id, job.priority, job.status)
-    return SubmitResult(job, created=True, snapshot=snap)
+    return SubmitResult(job, created=True, snapshot=snap, audited=audited)
 
 
 def active_duplicate(session: Any, client_name: str, request: JobRequest) -> JobRecord | None:
@@ -180,7 +187,9 @@ def admit(rt: Runtime, session: Any, client_name: str, priority: str, *, take_ti
     Concurrent submits of one client may pass the client's cap by the number in flight (count, then insert).
     """
     limit = rt.settings.max_queue_size
-    scheduled, waiting = waiting_in_sql(session, client_name, scheduled_cap=limit, client_cap=max_queued)
+    # a cap at or above MAX_QUEUE_SIZE can never bind before the queue's own: nothing to count for it
+    client_cap = max_queued if max_queued < limit else None
+    scheduled, waiting = waiting_in_sql(session, client_name, scheduled_cap=limit, client_cap=client_cap)
     workers = max(rt.settings.workers, 1)
     if waiting >= max_queued:
         raise ClientQuotaError(client_name, waiting, max_queued, retry_after=max(5, min(300, waiting // workers)))
@@ -194,10 +203,14 @@ def admit(rt: Runtime, session: Any, client_name: str, priority: str, *, take_ti
     return ticket
 
 
-def waiting_in_sql(session: Any, client_name: str, *, scheduled_cap: int, client_cap: int) -> tuple[int, int]:
-    """(scheduled jobs of every client, queued + scheduled jobs of this client), in one statement; each count
-    stops at its cap, so a submit reads at most that many index entries however long the queue is."""
-    def count(cap: int, *conditions: Any) -> Any:
+def waiting_in_sql(session: Any, client_name: str, *, scheduled_cap: int,
+                   client_cap: int | None) -> tuple[int, int]:
+    """(scheduled jobs of every client, queued + scheduled jobs of this client: 0 uncounted when `client_cap`
+    is None), in one statement; each count stops at its cap, so a submit reads at most that many index
+    entries however long the queue is."""
+    def count(cap: int | None, *conditions: Any) -> Any:
+        if cap is None:
+            return literal_column("0")
         rows = select(literal_column("1")).select_from(JobRecord).where(*conditions).limit(cap).subquery()
         return select(func.count()).select_from(rows).scalar_subquery()
 

@@ -27,13 +27,20 @@ class Entry:
     at: datetime = field(default_factory=utcnow)
 
 
-def record(session: Session, entry: Entry) -> None:
-    """Add and commit one audit row."""
-    session.add(AuditEvent(
+def stage(session: Session, entry: Entry) -> AuditEvent:
+    """Add one audit row to the session's transaction (written with whatever the caller commits)."""
+    row = AuditEvent(
         at=entry.at, client_name=entry.client_name[:100], action=entry.action[:64],
         job_id=entry.job_id[:64] if entry.job_id else None, source=entry.source[:255] if entry.source else None,
         request_id=entry.request_id, status=entry.status, detail=entry.detail,
-    ))
+    )
+    session.add(row)
+    return row
+
+
+def record(session: Session, entry: Entry) -> None:
+    """Add and commit one audit row."""
+    stage(session, entry)
     session.commit()
 
 
