@@ -109,7 +109,7 @@ def limiter_storage(rt: Runtime) -> tuple[str, dict[str, object]]:
 
 
 def install_limits(app: Flask, rt: Runtime) -> None:
-    """Rate-limit every authenticated request per client; 429 answers; RateLimit-* headers."""
+    """Rate-limit every authenticated request per client; 429 answers with Retry-After and RateLimit-* headers."""
     uri, options = limiter_storage(rt)
     limiter = Limiter(
         key_func=lambda: g.client.name,
@@ -150,7 +150,10 @@ def _unlimited() -> bool:
 
 
 def _rate_headers(response: Response) -> Response:
-    """RateLimit-Limit, -Remaining and -Reset (seconds) on every rate-limited answer."""
+    """RateLimit-Limit, -Remaining and -Reset (seconds) on a 429 of the limiter (other answers go without:
+    their figures would cost every request one more Redis round trip)."""
+    if response.status_code != 429:
+        return response
     current = limits().limiter.current_limit
     if current is None or outage().down():
         return response
