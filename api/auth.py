@@ -110,7 +110,7 @@ def _lookup(key: str, digest: str) -> ClientConfig | None:
     source = request.remote_addr or "unknown"
     wait = auth_refusal(source)
     if wait is not None:
-        hold_refusal(time.time() + wait)
+        hold_refusal(wait)
         log.info("event=auth_refused reason=too_many_failures source=%s key_sha256=%s retry_after=%s",
                  source, digest[:8], wait)
         raise ApiError(f"Too many failed authentications from {source}; retry after {wait} s with a valid key.",

@@ -5,9 +5,10 @@ Every limit fails open: while Redis does not answer, requests are served unlimit
 their job in SQL first) and the log says so once per LOG_EVERY seconds, not once per request.
 
 A key whose client was refused is refused again by the same process, without asking Redis or SQL, until
-the limit lets one more request through, and every refusal is held up to RATE_LIMIT_PAUSE before it is
-answered: a client that keeps sending over its limit costs little more than a parsed request and, looping
-on its answers, sends at about its allowed rate, so the other clients keep their latency.
+the limit lets one more request through, and every refusal is held RATE_LIMIT_PAUSE (at most its
+Retry-After) before it is answered: a client that keeps sending over its limit costs little more than a
+parsed request and, looping on its answers, sends one request per pause and connection, so the other
+clients keep their latency.
 """
 
 from __future__ import annotations
@@ -208,17 +209,18 @@ class _Refused(Exception):
         self.answer = answer
 
 
-def hold_refusal(until: float) -> None:
-    """Hold a refused request for RATE_LIMIT_PAUSE, at most until `until` (epoch seconds): a gevent sleep
-    costs no CPU, and a client that loops on 429 then sends at about the rate it is allowed."""
-    pause = min(runtime().settings.rate_limit_pause, until - time.time())
+def hold_refusal(retry_after: float) -> None:
+    """Hold a refused request for RATE_LIMIT_PAUSE, never longer than its Retry-After (seconds): a gevent sleep
+    costs no CPU, a client that loops on 429 then sends one request per pause and connection, and the held
+    answers go out spread as their requests came (all of them waking at the limit's reset would be a herd)."""
+    pause = min(runtime().settings.rate_limit_pause, retry_after)
     if pause > 0:
         time.sleep(pause)
 
 
 def _too_many(client: ClientConfig, limit: RateLimitItem, reset_at: float,
               remaining: int | None) -> ResponseReturnValue:
-    hold_refusal(reset_at)
+    hold_refusal(max(1, math.ceil(reset_at - time.time())))
     wait = max(1, math.ceil(reset_at - time.time()))
     error = ApiError(
         f"Client {client.name!r} made more requests than its limit of {limit}; slow down and retry after "
@@ -238,7 +240,7 @@ def _prune(blocks: dict[str, Block]) -> None:
 
 
 def _quota_exceeded(exc: ClientQuotaError) -> ResponseReturnValue:
-    hold_refusal(time.time() + exc.retry_after)
+    hold_refusal(exc.retry_after)
     error = ApiError(
         f"Client {exc.client_name!r} has {exc.waiting} jobs queued or scheduled, its maximum is {exc.limit}; "
         f"retry after {exc.retry_after} s, when some have started (the operator sets MAX_QUEUED_PER_CLIENT, "

@@ -73,15 +73,17 @@ def measure_round(service: RunningService, args: argparse.Namespace, number: int
     """Quiet, burst, quiet, with the steady client submitting throughout."""
     body = json.loads(SAMPLE.read_text())
     steady = Steady(Target(service.port, STEADY_KEY, body), args.steady_rate)
-    thread = threading.Thread(target=steady.run)
+    thread = threading.Thread(target=steady.run, daemon=True)
     thread.start()
-    time.sleep(args.quiet)
-    burst = run_load(Target(service.port, burst_key(number), body), tag=f"burst{number}",
-                     processes=2 if args.connections > 1 else 1, threads=max(1, args.connections // 2),
-                     max_requests=args.burst, duration=args.max_burst_seconds, rate=args.burst_rate)
-    time.sleep(args.quiet)
-    steady.stop.set()
-    thread.join()
+    try:
+        time.sleep(args.quiet)
+        burst = run_load(Target(service.port, burst_key(number), body), tag=f"burst{number}",
+                         processes=2 if args.connections > 1 else 1, threads=max(1, args.connections // 2),
+                         max_requests=args.burst, duration=args.max_burst_seconds, rate=args.burst_rate)
+        time.sleep(args.quiet)
+    finally:
+        steady.stop.set()
+        thread.join()
     during = [s for s in steady.samples if burst.started <= s[0] <= burst.ended]
     around = [s for s in steady.samples if s[0] < burst.started or s[0] > burst.ended]
     return {"around": around, "during": during, "burst": burst}
@@ -95,7 +97,7 @@ def report(rounds: list[dict[str, object]], args: argparse.Namespace) -> str:
         f"`python -m bench.burst {' '.join(sys.argv[1:])}`: a client sends {args.burst} submits "
         f"{f'at {args.burst_rate:g}/s' if args.burst_rate else 'back to back'} on "
         f"{args.connections} connections (RATE_LIMIT 600/minute, MAX_QUEUED_PER_CLIENT 100, RATE_LIMIT_PAUSE "
-        f"default); client `steady` submits {args.steady_rate:g}/s before, during and after it. Two API processes, "
+        f"1 s); client `steady` submits {args.steady_rate:g}/s before, during and after it. Two API processes, "
         "PDF workers stopped.",
         "",
         "| round | steady around the burst: n, p50 / p95 / p99 ms | steady during the burst: n, p50 / p95 / p99 ms "

@@ -244,8 +244,8 @@ class Settings(BaseSettings):
         500, description="Queued and scheduled jobs one client may have (a client may carry its own max_queued); "
         "over it submit answers 429 + Retry-After")
     rate_limit_pause: Annotated[float, Field(ge=0, le=10), Expect("0 to 10 seconds")] = Field(
-        1.0, description="Seconds a refused request (429) is held before its answer, never past the moment the "
-        "limit lets the next one through: a client looping on 429 cannot take the cores from the others (0: at once)")
+        1.0, description="Seconds a refused request (429) is held before its answer (at most its Retry-After): a "
+        "client looping on 429 cannot take the cores from the others (0: answer at once)")
     auth_failure_limit: Rate = Field(
         "20/minute", description="Failed authentications one source address may make before it gets 429")
     secrets_encryption_key: FernetKeys = Field(
