@@ -8,7 +8,7 @@ RUN_STAMP := $(VENV)/.requirements.sha256
 DEV_STAMP := $(VENV)/.requirements-dev.sha256
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: run test lint bench ctl status clean-data
+.PHONY: run test lint bench fuzz samples ctl status clean-data
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
@@ -35,6 +35,15 @@ lint: $(DEV_STAMP)
 
 bench: $(DEV_STAMP)
 	$(PY) -m bench.run $(if $(filter-out 0,$(BENCH_QUICK)),--plan quick)
+
+# Fuzz the real service from its own /api/openapi.json (schemathesis, every phase, a new seed each run):
+# fails on any 5xx or when a product gets no job accepted. make fuzz FUZZ_EXAMPLES=500 for a longer run.
+fuzz: $(DEV_STAMP)
+	$(PY) -m tests.e2e.fuzz_run --max-examples $(or $(FUZZ_EXAMPLES),200)
+
+# Every sample report and form as PDF and one PNG per page, to look at: var/samples/*.png
+samples: $(DEV_STAMP)
+	$(PY) -m render.samples var/samples
 
 # Control the running service: make ctl cmd="restart pdf_worker:*" (plain supervisorctl works too: see README)
 ctl: $(RUN_STAMP)

@@ -16,6 +16,7 @@ from api import (
     metrics,
     queue_stats,
     reports,
+    schedules,
     sync_reports,
     templates,
 )
@@ -44,7 +45,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     install_auth(app)
     install_limits(app, rt)
     blueprints = (health, reports, jobs, job_list, control, events, sync_reports, queue_stats, metrics, docs,
-                  templates, callbacks, audit)
+                  templates, callbacks, schedules, audit)
     for module in blueprints:
         app.register_blueprint(module.bp)
     mount_dashboard(app, settings)

@@ -77,6 +77,7 @@ class JobFields(Answer):
     error: str | None
     download_url: str | None = Field(description="Set once the job is completed, until the PDF is removed")
     status_url: str
+    schedule_id: str | None = Field(description="The schedule this job is a run of; null for submitted jobs")
 
 
 class JobSummary(JobFields):
@@ -158,6 +159,8 @@ class QueueStats(Answer):
     webhook_queue: int | None
     retry_waiting: int | None
     workers: Workers | None
+    schedules_active: int = Field(description="Recurring schedules that will run again (not paused, not ended)")
+    next_schedule_run_at: When = Field(description="The earliest next run among them")
     alerts: list[Alert]
     generated_at: Instant
 
@@ -171,11 +174,22 @@ class TemplateInfo(Answer):
     data_schema: dict[str, Any] = Field(alias="schema", description="JSON Schema of the request's `data`")
 
 
+class BrokenTemplate(Answer):
+    """A template that failed to load: its product id answers 422 template_broken, the others work."""
+
+    productId: str  # noqa: N815
+    file: str = Field(description="The file that is wrong, relative to its templates directory")
+    line: int | None = Field(None, description="Where in the file, when known")
+    column: int | None = None
+    error: str = Field(description="What is wrong")
+
+
 class TemplateList(Answer):
-    """Every product."""
+    """Every product, and the templates that failed to load."""
 
     templates: list[TemplateInfo]
     count: int
+    broken: list[BrokenTemplate] = Field(description="Templates that failed to load (logged too)")
 
 
 class Health(Answer):
@@ -189,6 +203,74 @@ class Readiness(Answer):
 
     status: Literal["ready", "not_ready"]
     checks: dict[str, str]
+
+
+class BatchItemAccepted(Answer):
+    """An item of a batch that has its job: a new one (status_code 202) or an earlier one for the same request
+    (200: the item's Idempotency-Key, or the same code + productId still active). The fields of a submit's answer
+    follow `status_code`."""
+
+    index: int = Field(description="The item's position in the request's `items`, from 0")
+    result: Literal["accepted"]
+    status_code: Literal[200, 202]
+    job_id: str
+    status: JobState
+    estimated_completion: When
+    position_in_queue: int | None = Field(description="Jobs ahead, counting higher-priority queues")
+    status_url: str
+
+
+class BatchItemRejected(Answer):
+    """An item of a batch that has no job: the error a single submit of it would have answered."""
+
+    index: int = Field(description="The item's position in the request's `items`, from 0")
+    result: Literal["rejected"]
+    status_code: Literal[400, 422] = Field(description="400: invalid fields (details name each); 422: unknown "
+                                                       "productId, or an Idempotency-Key reused with another body")
+    error: str = Field(description="Machine-readable code, e.g. validation_error, unknown_product")
+    message: str = Field(description="What is wrong and how to fix it")
+    details: list[FieldError] = Field(description="The item's fields that are wrong (named within the item)")
+
+
+BatchItem = Annotated[BatchItemAccepted | BatchItemRejected, Field(discriminator="result")]
+
+
+class BatchAccepted(Answer):
+    """The outcome of every item of a batch, in request order."""
+
+    accepted: int = Field(description="Items that have a job")
+    rejected: int = Field(description="Items refused; each says why")
+    items: list[BatchItem]
+
+
+class Schedule(Answer):
+    """A recurring job: a run (a normal job with `schedule_id`) at each tick of `cron` in `timezone`."""
+
+    schedule_id: str
+    state: Literal["active", "paused", "ended"]
+    cron: str = Field(description="5 fields (minute hour day month weekday), or 6 with seconds last")
+    timezone: str = Field(description="IANA time zone the cron expression is read in")
+    job: dict[str, Any] = Field(description="The submit body each run is made from")
+    start: When = Field(description="No run before this")
+    end: When = Field(description="No run after this; the schedule has then ended")
+    missed: Literal["run_once", "skip"] = Field(description="What runs missed while no scheduler ran become: "
+                                                           "one run now, or none")
+    paused: bool
+    next_run_at: When = Field(description="null while paused or once ended")
+    last_run_at: When
+    last_job_id: str | None
+    run_count: int
+    client: str
+    created_at: Instant
+    updated_at: Instant
+
+
+class ScheduleList(Answer):
+    """A page of schedules, newest first."""
+
+    schedules: list[Schedule]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
+    limit: int
 
 
 class AuditEventAnswer(Answer):
@@ -216,5 +298,5 @@ class AuditPage(Answer):
 
 MODELS: tuple[type[BaseModel], ...] = (
     ErrorBody, JobAccepted, JobStatus, JobList, Redelivery, QueueStats, TemplateInfo, TemplateList, Health,
-    Readiness, AuditPage,
+    Readiness, BatchAccepted, Schedule, ScheduleList, AuditPage,
 )

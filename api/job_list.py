@@ -10,12 +10,13 @@ from typing import Literal
 
 from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
 from api.auth import current_client, require_client
 from api.errors import ValidationError
 from api.extension import runtime
+from api.schemas import DateTime
 from api.serialize import job_list_body
 from render.validation import field_errors
 from store import jobs as job_store
@@ -36,8 +37,8 @@ class ListQuery(BaseModel):
     status: Status | None = None
     productId: str | None = Field(None, max_length=255)  # noqa: N815
     code: str | None = Field(None, max_length=255)
-    created_after: AwareDatetime | None = None
-    created_before: AwareDatetime | None = None
+    created_after: DateTime | None = None
+    created_before: DateTime | None = None
     limit: int = Field(DEFAULT_LIMIT, ge=1)
     cursor: str | None = Field(None, max_length=500)
 

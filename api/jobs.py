@@ -13,9 +13,11 @@ from api.errors import ConflictError, GoneError, NotFoundError, ServiceUnavailab
 from api.extension import runtime
 from api.serialize import job_status_body
 from jobs.eta import estimate
+from jobs.filenames import download_name
 from jobs.progress import live_progress
 from jobs.runtime import Runtime
 from storage.base import StorageError, StoragePermanentError, StoredFileNotFoundError
+from storage.dropbox_links import download_url as dropbox_download_url
 from storage.local import LocalDiskStorage
 from store import deliveries as delivery_store
 from store import jobs as job_store
@@ -52,7 +54,7 @@ def get_job_status(job_id: str) -> ResponseReturnValue:
 @bp.get("/<job_id>/download")
 @require_client
 def download_job_pdf(job_id: str) -> ResponseReturnValue:
-    """The PDF (streamed), or a redirect to its Google Drive copy or to a presigned S3 URL."""
+    """The PDF (streamed), or a redirect to its Google Drive or Dropbox copy or to a presigned S3 URL."""
     return pdf_response(load_job(job_id))
 
 
@@ -76,6 +78,8 @@ def pdf_response(job: JobRecord) -> ResponseReturnValue:
         )
     if job.storage_backend == "gdrive" and job.google_drive_link:
         return redirect(job.google_drive_link, code=302)
+    if job.storage_backend == "dropbox" and job.google_drive_link:  # the shared link, asking for the file itself
+        return redirect(dropbox_download_url(job.google_drive_link), code=302)
     try:
         if job.storage_backend == "s3":
             return _s3_response(rt, job)
@@ -116,8 +120,8 @@ def _local_response(rt: Runtime, job: JobRecord) -> ResponseReturnValue:
 
 
 def _send(stream: BinaryIO, job: JobRecord) -> ResponseReturnValue:
-    filename = f"{job.product_id}_{job.code}.pdf"
-    return send_file(stream, mimetype="application/pdf", as_attachment=True, download_name=filename)
+    # werkzeug adds RFC 6266 filename* (UTF-8) beside an ASCII filename when the name is not ASCII
+    return send_file(stream, mimetype="application/pdf", as_attachment=True, download_name=download_name(job))
 
 
 def _missing_message(rt: Runtime, job: JobRecord) -> str:

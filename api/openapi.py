@@ -44,6 +44,8 @@ def _op(summary: str, tag: str, responses: dict[str, Any], *, secured: bool = Tr
 
 _IDEMPOTENCY = {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"},
                 "description": "same key + same body returns the same job (200); a different body is 422"}
+_BATCH_IDEMPOTENCY = _IDEMPOTENCY | {"description": "replays the batch item by item: each item without its own "
+                                                    "idempotencyKey gets one derived from this key and its position"}
 _PDF = {"description": "the PDF", "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}}
 _SUBMIT_ERRORS = {
     "400": _error("invalid JSON or fields (details name each)"),
@@ -57,8 +59,8 @@ _SUBMIT_ERRORS = {
 
 def paths(examples: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Every route of the app: path -> method -> operation; `examples` are the named submit examples."""
-    return {**_service_paths(), **_report_paths(examples), **_job_paths(), **_template_paths(), **_docs_paths(),
-            **_audit_paths()}
+    return {**_service_paths(), **_report_paths(examples), **_job_paths(), **_schedule_paths(), **_template_paths(),
+            **_docs_paths(), **_audit_paths()}
 
 
 def _service_paths() -> dict[str, dict[str, Any]]:
@@ -89,6 +91,16 @@ def _report_paths(examples: dict[str, Any]) -> dict[str, dict[str, Any]]:
              **_SUBMIT_ERRORS, "409": _error("the job was cancelled"), "422": _error("the job failed, or the "
              "request is unprocessable (unknown productId, reused Idempotency-Key)")},
             body=body, parameters=[_IDEMPOTENCY])},
+        "/api/reports/generate-batch": {"post": _op(
+            "Submit up to BATCH_MAX_ITEMS jobs at once: each item is checked as a single submit; the valid ones are "
+            "recorded in one transaction and queued in one round trip", "reports",
+            {"200": _json("BatchAccepted", "every item's job (status_code 202 new, 200 earlier) or error (400, 422), "
+                                           "in request order"),
+             "400": _error("not {\"items\": [...]}, no items, or more than BATCH_MAX_ITEMS"),
+             "413": _error("body larger than BATCH_MAX_BODY_BYTES"),
+             "422": _error("the batch adds more queued jobs than MAX_QUEUE_SIZE: send fewer items per batch"),
+             "503": _error("the batch's queued jobs do not fit under MAX_QUEUE_SIZE: nothing accepted (Retry-After)")},
+            body={"schema": ref("BatchRequest")}, parameters=[_BATCH_IDEMPOTENCY])},
     }
 
 
@@ -104,7 +116,8 @@ def _job_paths() -> dict[str, dict[str, Any]]:
             {"200": _json("JobStatus", "the job"), "404": _error("unknown job")}, parameters=job)},
         "/api/jobs/{job_id}/download": {"get": _op(
             "Download the PDF", "jobs",
-            {"200": _PDF, "302": {"description": "redirect to the Google Drive copy"},
+            {"200": _PDF, "302": {"description": "redirect to the Google Drive or Dropbox copy, or to a "
+                                                  "presigned S3 URL (S3_DOWNLOAD=redirect)"},
              "404": _error("unknown job"), "409": _error("not completed"), "410": _error("removed after retention")},
             parameters=job)},
         "/api/jobs/{job_id}/events": {"get": _op(
@@ -129,17 +142,71 @@ def _job_paths() -> dict[str, dict[str, Any]]:
     }
 
 
+def _schedule_paths() -> dict[str, dict[str, Any]]:
+    one = [{"name": "schedule_id", "in": "path", "required": True, "schema": {"type": "string"},
+            "example": "sch_0123"}]
+    page = [{"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1},
+             "description": "page size, default 100, at most 500 (larger values are capped)"},
+            {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"},
+             "description": "the next_cursor of the previous page"}]
+    missing = _error("unknown schedule")
+    return {
+        "/api/schedules": {
+            "post": _op("Create a recurring schedule: a job at each tick of a cron expression in a time zone",
+                        "schedules", {"201": _json("Schedule", "created; its URL is in Location"),
+                                      "400": _error("invalid fields (details name each; the job's under job.)"),
+                                      "422": _error("unknown productId in the job")},
+                        body={"schema": ref("ScheduleRequest")}),
+            "get": _op("List schedules, newest first (own schedules; admin clients see all)", "schedules",
+                       {"200": _json("ScheduleList", "a page of schedules"),
+                        "400": _error("invalid limit or cursor")}, parameters=page),
+        },
+        "/api/schedules/{schedule_id}": {
+            "get": _op("One schedule", "schedules", {"200": _json("Schedule", "the schedule"), "404": missing},
+                       parameters=one),
+            "patch": _op("Pause ({\"paused\": true}), resume, or change a schedule; its next run is worked out "
+                         "again from now", "schedules",
+                         {"200": _json("Schedule", "the changed schedule"), "400": _error("invalid fields"),
+                          "404": missing, "422": _error("unknown productId in the job")},
+                         parameters=one, body={"schema": ref("SchedulePatch")}),
+            "delete": _op("Delete a schedule (the jobs it made stay)", "schedules",
+                          {"204": {"description": "deleted"}, "404": missing}, parameters=one),
+        },
+    }
+
+
+_PREVIEW_BODY = {
+    "type": "object", "additionalProperties": False,
+    "description": "Optional: without a body (or without `data`) the template's own sample is rendered.",
+    "properties": {"data": {"type": "object", "description": "Data as a submit's `data` for this product"}},
+}
+
+
 def _template_paths() -> dict[str, dict[str, Any]]:
     product = [{"name": "product_id", "in": "path", "required": True, "schema": {"type": "string"},
                 "example": "minatBakatUmum"}]
+    preview = _op(
+        "Render the given data, or the template's sample without a body, and answer the PDF at once (for "
+        "template authors: the document number reads PREVIEW)", "templates",
+        {"200": _PDF, "400": _error("invalid_data: `data` does not match the product's schema, or has "
+                                    "characters no report font can show (details name each field)"),
+         "404": _error("unknown product"), "413": _error("body larger than PREVIEW_MAX_BYTES"),
+         "422": _error("template_broken, template_error (details: file, line, column, message), or "
+                       "preview_timeout (longer than PREVIEW_TIMEOUT)")},
+        parameters=product, body={"schema": _PREVIEW_BODY})
+    preview["requestBody"]["required"] = False  # no body: the template's sample
     return {
         "/api/templates": {"get": _op(
-            "Products (templates) with title, kind and the JSON schema of their data", "templates",
-            {"200": _json("TemplateList", "every product")})},
+            "Products (templates) with title, kind and the JSON schema of their data, and the templates that "
+            "failed to load", "templates",
+            {"200": _json("TemplateList", "every product, and `broken`: file, line and reason of each template "
+                                          "that failed to load")})},
         "/api/templates/{product_id}": {"get": _op(
             "One product with its data schema", "templates",
-            {"200": _json("TemplateInfo", "the product"), "404": _error("unknown product")},
+            {"200": _json("TemplateInfo", "the product"), "404": _error("unknown product"),
+             "422": _error("template_broken: the product's template failed to load (details: file, line)")},
             parameters=product)},
+        "/api/templates/{product_id}/preview": {"post": preview},
     }
 
 

@@ -12,7 +12,10 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from api.answers import MODELS
+from api.batch import ITEM_KEY
 from api.job_list import ListQuery
+from api.requests import MAX_IDEMPOTENCY_KEY
+from api.schedules import ScheduleBody, SchedulePatch
 from api.schemas import SubmitBody
 from render import Template
 
@@ -20,6 +23,9 @@ REF = "#/components/schemas/{model}"
 PRODUCT_PROPERTY = "productId"
 FORMAT_EXAMPLES = {"date": "2026-01-15", "date-time": "2026-01-15T10:30:00Z"}
 NAMED = frozenset({"properties", "$defs"})  # keywords whose keys are names, not keywords
+# JSON Schema 2020-12 keywords of a template's schema file that OpenAPI 3.0 has no place for
+DROPPED = frozenset({"title", "$schema", "$id", "$comment", "errorMessage"})
+REQUESTS = (SubmitBody, ScheduleBody, SchedulePatch)  # request models: shown through components() only
 
 
 def ref(name: str) -> dict[str, str]:
@@ -28,7 +34,8 @@ def ref(name: str) -> dict[str, str]:
 
 
 def to_openapi30(schema: Any, defs: Mapping[str, Any]) -> Any:
-    """Pydantic's JSON Schema as OpenAPI 3.0: `anyOf [X, null]` becomes X with `nullable`, `const` an enum.
+    """A JSON Schema (pydantic's, or a template's) as OpenAPI 3.0: `anyOf [X, null]` becomes X with `nullable`,
+    `const` an enum, `examples` one `example`; `$schema` and `errorMessage` go.
 
     Args:
         defs: the definitions `$ref`s name (full reference -> schema): 3.0 has no nullable reference
@@ -39,7 +46,10 @@ def to_openapi30(schema: Any, defs: Mapping[str, Any]) -> Any:
     if not isinstance(schema, dict):
         return schema
     out = {key: _named(value, defs) if key in NAMED else to_openapi30(value, defs)
-           for key, value in schema.items() if key != "title"}
+           for key, value in schema.items() if key not in DROPPED}
+    examples = out.pop("examples", None)
+    if isinstance(examples, list) and examples:  # 3.0 has one `example`
+        out["example"] = examples[0]
     if "const" in out:
         out["enum"] = [out.pop("const")]
     options = out.get("anyOf")
@@ -66,7 +76,7 @@ def _by_ref(defs: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 @cache
 def model_schemas() -> dict[str, dict[str, Any]]:
     """Every answer model, and the submit body, by model name (nested models included)."""
-    models = [(model, "serialization") for model in MODELS] + [(SubmitBody, "validation")]
+    models = [(model, "serialization") for model in MODELS] + [(model, "validation") for model in REQUESTS]
     _, top = models_json_schema(models, ref_template=REF)
     return _named(top["$defs"], _by_ref(top["$defs"]))
 
@@ -77,7 +87,8 @@ def components(templates: Iterable[Template], *, data_required: bool) -> dict[st
     Args:
         data_required: whether `data` must be sent inline (no MongoDB to read it from).
     """
-    schemas = {name: schema for name, schema in deepcopy(model_schemas()).items() if name != "SubmitBody"}
+    schemas = {name: schema for name, schema in deepcopy(model_schemas()).items()
+               if name not in {model.__name__ for model in REQUESTS}}
     mapping: dict[str, str] = {}
     for template in templates:
         name = f"SubmitBody.{template.product_id}"
@@ -88,7 +99,42 @@ def components(templates: Iterable[Template], *, data_required: bool) -> dict[st
         "oneOf": [{"$ref": target} for target in mapping.values()],
         "discriminator": {"propertyName": PRODUCT_PROPERTY, "mapping": mapping},
     }
-    return schemas
+    return schemas | batch_schemas(schemas, list(mapping)) | schedule_schemas()
+
+
+def batch_schemas(schemas: dict[str, Any], products: list[str]) -> dict[str, Any]:
+    """`BatchRequest` and its items: per product the submit body with an optional `idempotencyKey`."""
+    items: dict[str, Any] = {}
+    mapping = {}
+    for product_id in products:
+        body = schemas[f"SubmitBody.{product_id}"]
+        items[f"BatchItem.{product_id}"] = body | {
+            "description": f"{body['description']} An item of a batch: `idempotencyKey` is its own Idempotency-Key.",
+            "properties": body["properties"] | {ITEM_KEY: {
+                "type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY,
+                "description": "This item's Idempotency-Key (default: derived from the batch's header and the "
+                               "item's position)"}},
+        }
+        mapping[product_id] = REF.format(model=f"BatchItem.{product_id}")
+    items["BatchItemRequest"] = {"oneOf": [{"$ref": target} for target in mapping.values()],
+                                 "discriminator": {"propertyName": PRODUCT_PROPERTY, "mapping": mapping}}
+    items["BatchRequest"] = {
+        "type": "object", "required": ["items"], "additionalProperties": False,
+        "description": "Up to BATCH_MAX_ITEMS (default 1000) submit bodies, each checked as a single submit.",
+        "properties": {"items": {"type": "array", "minItems": 1, "items": ref("BatchItemRequest")}},
+    }
+    return items
+
+
+def schedule_schemas() -> dict[str, Any]:
+    """`ScheduleRequest` and `SchedulePatch` (the request models) with `job` shown as a submit body."""
+    job = ref("SubmitRequest") | {"description": "A submit body without runAt: each run is a job made from it"}
+    found = {}
+    for name, model in (("ScheduleRequest", ScheduleBody), ("SchedulePatch", SchedulePatch)):
+        schema = deepcopy(model_schemas()[model.__name__])
+        schema["properties"]["job"] = job
+        found[name] = schema
+    return found
 
 
 def product_schemas(template: Template, *, data_required: bool) -> dict[str, Any]:

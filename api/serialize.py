@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from flask import url_for
 
 from api.answers import (
+    BatchAccepted,
+    BatchItemAccepted,
+    BatchItemRejected,
+    BrokenTemplate,
     CallbackStatus,
     JobAccepted,
     JobList,
@@ -14,12 +19,16 @@ from api.answers import (
     JobSummary,
     QueueStats,
     Redelivery,
+    ScheduleList,
     TemplateInfo,
     TemplateList,
 )
+from api.answers import Schedule as ScheduleAnswer
+from api.errors import ApiError
 from callbacks.payloads import iso
-from render import Template
-from store.models import COMPLETED, JobRecord, WebhookDelivery
+from jobs.batch import BatchEntry
+from render import BrokenTemplateError, Template
+from store.models import COMPLETED, JobRecord, Schedule, WebhookDelivery
 
 
 def job_links(job: JobRecord) -> dict[str, str]:
@@ -62,6 +71,7 @@ def job_fields(job: JobRecord) -> dict[str, Any]:
         "error": job.error_message,
         "download_url": links["download_url"] if downloadable else None,
         "status_url": links["status_url"],
+        "schedule_id": job.schedule_id,
     }
 
 
@@ -103,7 +113,8 @@ def redelivery_body(job: JobRecord, delivery: WebhookDelivery) -> dict[str, Any]
 
 def queue_stats_body(stats: dict[str, Any]) -> dict[str, Any]:
     """The body of GET /api/queue/stats, from jobs.stats.queue_stats."""
-    return QueueStats.model_validate(stats | {"generated_at": iso(stats["generated_at"])}).model_dump()
+    instants = {name: iso(stats[name]) for name in ("generated_at", "next_schedule_run_at")}
+    return QueueStats.model_validate(stats | instants).model_dump()
 
 
 def template_body(template: Template) -> dict[str, Any]:
@@ -111,7 +122,60 @@ def template_body(template: Template) -> dict[str, Any]:
     return TemplateInfo.model_validate(template.describe()).model_dump(by_alias=True)
 
 
-def template_list_body(templates: list[Template]) -> dict[str, Any]:
-    """Every product, as GET /api/templates answers."""
+def template_list_body(templates: list[Template], broken: Sequence[BrokenTemplateError] = ()) -> dict[str, Any]:
+    """Every product, and the broken templates with file, line and reason, as GET /api/templates answers."""
     infos = [TemplateInfo.model_validate(template.describe()) for template in templates]
-    return TemplateList(templates=infos, count=len(infos)).model_dump(by_alias=True)
+    failed = [BrokenTemplate(productId=error.product_id, file=error.file, line=error.line, column=error.column,
+                             error=error.reason) for error in broken]
+    return TemplateList(templates=infos, count=len(infos), broken=failed).model_dump(by_alias=True,
+                                                                                      exclude_none=True)
+
+
+_JOB_ID = "JOB_ID"  # a stand-in job id: ids are letters, digits and "_", which URLs carry unquoted
+
+
+def batch_body(items: list[BatchEntry | ApiError]) -> dict[str, Any]:
+    """The 200 body of a batch submit: each item's job or error, in request order."""
+    answers: list[BatchItemAccepted | BatchItemRejected] = []
+    # One URL built, the others by substitution: url_for per item costs more than the item's row in SQL.
+    url = url_for("jobs.get_job_status", job_id=_JOB_ID)
+    for index, item in enumerate(items):
+        if isinstance(item, ApiError):
+            answers.append(BatchItemRejected(result="rejected", index=index, status_code=item.status_code,
+                                             **item.to_dict()))
+            continue
+        job = item.job
+        answers.append(BatchItemAccepted(
+            result="accepted", index=index, status_code=202 if item.created else 200, job_id=job.job_id,
+            status=job.status, estimated_completion=iso(item.eta), position_in_queue=item.position,
+            status_url=url.replace(_JOB_ID, job.job_id)))
+    accepted = sum(isinstance(answer, BatchItemAccepted) for answer in answers)
+    return BatchAccepted(accepted=accepted, rejected=len(answers) - accepted, items=answers).model_dump()
+
+
+def schedule_state(schedule: Schedule) -> str:
+    """active, paused, or ended (no run after its end)."""
+    if schedule.paused:
+        return "paused"
+    return "ended" if schedule.next_run_at is None else "active"
+
+
+def schedule_body(schedule: Schedule) -> dict[str, Any]:
+    """One schedule, as its endpoints answer it."""
+    return schedule_model(schedule).model_dump()
+
+
+def schedule_model(schedule: Schedule) -> ScheduleAnswer:
+    """The answer model of one schedule."""
+    return ScheduleAnswer(
+        schedule_id=schedule.schedule_id, state=schedule_state(schedule), cron=schedule.cron,
+        timezone=schedule.timezone, job=schedule.job, start=iso(schedule.start_at), end=iso(schedule.end_at),
+        missed=schedule.missed, paused=schedule.paused, next_run_at=iso(schedule.next_run_at),
+        last_run_at=iso(schedule.last_run_at), last_job_id=schedule.last_job_id, run_count=schedule.run_count,
+        client=schedule.client_name, created_at=iso(schedule.created_at), updated_at=iso(schedule.updated_at))
+
+
+def schedule_list_body(schedules: list[Schedule], next_cursor: str | None, limit: int) -> dict[str, Any]:
+    """The body of GET /api/schedules."""
+    return ScheduleList(schedules=[schedule_model(schedule) for schedule in schedules], next_cursor=next_cursor,
+                        limit=limit).model_dump()

@@ -11,8 +11,8 @@ from pathlib import Path
 from ops.embedded_redis import redis_server_binary
 
 PACKAGES = (
-    "rq", "redis", "hiredis", "reportlab", "rl_accel", "flask", "gunicorn", "gevent", "sqlalchemy", "supervisor",
-    "pydantic",
+    "rq", "redis", "hiredis", "typst", "reportlab", "rl_accel", "flask", "gunicorn", "gevent", "sqlalchemy",
+    "supervisor", "pydantic",
 )
 
 

@@ -110,7 +110,7 @@ class NullTemplates:
     def all(self):  # noqa: ANN201
         return self.real.all()
 
-    def render(self, data, progress=None, code=None) -> bytes:  # noqa: ANN001
+    def render(self, data, progress=None, code=None, job_id=None) -> bytes:  # noqa: ANN001
         return self.pdf
 
 

@@ -20,11 +20,11 @@ def sample_data() -> dict[str, Any]:
 
 
 def render_report(code: str) -> int:
-    """Render one minatBakatUmum report (as rt.templates.get(...).render does); return its size."""
-    return len(load_registry().get("minatBakatUmum").render(sample_data(), code=code))
+    """Render one minatBakatUmum report as the service's job does (the Typst template); return its size."""
+    return len(load_registry().get("minatBakatUmum").render(sample_data(), code=code, job_id=code))
 
 
 def warm_up(code: str) -> int:
-    """One render, so the worker process has imported reportlab and loaded the templates; returns its pid."""
+    """One render, so the worker process has imported Typst and loaded the templates; returns its pid."""
     render_report(code)
     return os.getpid()

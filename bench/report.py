@@ -11,6 +11,7 @@ from bench.submit_bench import REFERENCE_BLOCK
 
 if TYPE_CHECKING:
     from bench.bare_rq import BareResult
+    from bench.batch_bench import BatchResult
     from bench.service_bench import E2EResult, IdleLatency
     from bench.submit_bench import CostRow, Growth, RateRow
 
@@ -28,6 +29,7 @@ class Results:
     machine: list[tuple[str, str]]
     cores: int
     render_samples: list[float] = field(default_factory=list)
+    legacy_render_samples: list[float] = field(default_factory=list)  # the previous (reportlab) renderer
     bare: list[BareResult] = field(default_factory=list)
     e2e_runs: list[E2EResult] = field(default_factory=list)
     idle: IdleLatency | None = None
@@ -35,6 +37,7 @@ class Results:
     empty_cost: CostRow | None = None
     growth: Growth | None = None
     rss: list[tuple[str, int]] = field(default_factory=list)
+    batch: BatchResult | None = None
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -82,7 +85,8 @@ def render(results: Results) -> str:
     """The whole report as markdown."""
     lines = [f"# make bench: {results.mode} run, {results.date}", ""]
     lines += ["| machine | |", "|---|---|", *[f"| {k} | {v} |" for k, v in results.machine], ""]
-    lines += _throughput(results) + _submit(results) + _idle(results) + _growth(results) + _memory(results)
+    lines += _throughput(results) + _submit(results) + _batch(results) + _idle(results) + _growth(results)
+    lines += _memory(results)
     lines += _targets(results)
     lines += ["## Notes", "", *[f"- {note}" for note in results.notes]]
     lines += [f"- bench wall time: {results.seconds:.0f} s", ""]
@@ -104,6 +108,12 @@ def _throughput(r: Results) -> list[str]:
              f"| render-bound ceiling ({ms(r.render_cpu)} ms CPU/report, fastest of "
              f"{' / '.join(ms(sample) for sample in r.render_samples)}) | {r.cores} | | | | {r.ceiling:.1f} | 100 | "
              f"{ms(r.render_cpu)} | |"]
+    if r.legacy_render_samples:
+        legacy = min(r.legacy_render_samples)
+        lines.append(f"| previous renderer, same run (reportlab, base-14 fonts not embedded: "
+                     f"{ms(legacy)} ms CPU/report, fastest of {' / '.join(ms(x) for x in r.legacy_render_samples)}; "
+                     f"Typst template: {_ratio(legacy, r.render_cpu)}x faster) | {r.cores} | | | | "
+                     f"{r.cores / legacy:.1f} | | {ms(legacy)} | |")
     for bare in r.bare:
         name = "rq-default (forking Worker)" if bare.worker_class.endswith(".Worker") else "rq-simple (SimpleWorker)"
         lines.append(f"| bare {name} #{bare.round_no} | {bare.workers} | {bare.jobs} | {bare.finished} | "
@@ -162,6 +172,24 @@ def _submit(r: Results) -> list[str]:
         shares = ", ".join(f"{name} {1000 * sec / accepted:.2f}" for name, sec in row.cpu.items() if sec > 0)
         lines.append(f"- CPU ms per accepted submit at {row.label}: {shares}")
     return [*lines, ""]
+
+
+def _batch(r: Results) -> list[str]:
+    if r.batch is None:
+        return []
+    b = r.batch
+    lines = ["## Batch submit (POST /api/reports/generate-batch) against single submits", "",
+             f"The same service, one after the other, with {b.queued_before} jobs queued before.", "",
+             "| way | clients | requests | answers | jobs accepted | seconds | jobs/s | request p50 / p95 / p99 ms "
+             "| CPU ms per accepted job |", "|---|---|---|---|---|---|---|---|---|"]
+    for row in (b.single, b.batch):
+        shares = ", ".join(f"{name} {1000 * sec / max(row.accepted, 1):.3f}" for name, sec in row.cpu.items()
+                           if sec > 0)
+        answers = ", ".join(f"{status}: {count}" for status, count in sorted(row.statuses.items()))
+        lines.append(f"| {row.label} | {row.clients} | {row.requests} | {answers} | {row.accepted} | "
+                     f"{row.seconds:.2f} | {row.jobs_per_second:.0f} | {p50_p95_p99(row.latencies)} | {shares} |")
+    lines += ["", f"batch / single jobs/s: {b.ratio:.2f}", ""]
+    return lines
 
 
 def _idle(r: Results) -> list[str]:
@@ -241,6 +269,10 @@ def _targets(r: Results) -> list[str]:
         pickup, hook = percentile(r.idle.pickup, 50), percentile(r.idle.to_webhook, 50)
         checks.append(("pickup p50 < 5 ms", f"{ms(pickup)} ms", pickup < 0.005))
         checks.append(("completed -> webhook p50 < 50 ms", f"{ms(hook)} ms", hook < 0.05))
+    if r.batch is not None:
+        rate = r.batch.batch.jobs_per_second
+        checks.append((">= 5,000 jobs/s accepted through the batch endpoint", f"{rate:.0f}/s "
+                       f"({r.batch.ratio:.1f}x single submits)", rate >= 5000))
     checks += _growth_checks(r)
     lines = ["## Targets", "", "| target | measured | |", "|---|---|---|"]
     lines += [f"| {name} | {value} | {'met' if ok else 'MISSED'} |" for name, value, ok in checks]

@@ -19,6 +19,8 @@ from rq import Queue, Worker
 
 from bench import machine
 from bench.bare_rq import DEFAULT_WORKER, SIMPLE_WORKER, run_bare_rq
+from bench.batch_bench import run_batch_comparison
+from bench.legacy.minat_bakat import MinatBakatTemplate
 from bench.loadgen import Target
 from bench.receiver import WebhookReceiver
 from bench.render_job import sample_data
@@ -45,7 +47,7 @@ from bench.submit_bench import (
 from jobs.queues import HIGH
 from jobs.runtime import build_runtime
 from ops.harness import RunningService
-from render import load_registry
+from render import Template, load_registry
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -68,26 +70,39 @@ class BenchPlan:
     timeout: float
     bare_default_jobs: int
     rounds: int
+    batch_size: int = 1000  # items per batch of the batch step
+    batches: int = 40  # batches sent by the batch step (back to back by `batch_clients` clients)
+    batch_clients: int = 2
+    batch_single_seconds: float = 5.0  # the single-submit closed loop the batches are compared with
 
 
 PLANS = {
     "full": BenchPlan("full", 300, 40, (50, 100, 200, 400), 5, 8, 2, 16, 1000, (10_000, 100_000), 50, 180, 150, 5),
-    "quick": BenchPlan("quick", 100, 15, (50, 100, 200), 2, 3, 2, 16, 150, (2_000, 10_000), 50, 90, 40, 1),
+    "quick": BenchPlan("quick", 100, 15, (50, 100, 200), 2, 3, 2, 16, 150, (2_000, 10_000), 50, 90, 40, 1,
+                       batches=12, batch_single_seconds=3.0),
     # smoke fills to 3,000: the HTTP steps queue ~1,000 first, and a fill of a few dozen jobs can show a
     # negative Redis memory delta (allocator noise)
-    "smoke": BenchPlan("smoke", 5, 2, (20,), 1, 1, 1, 4, 5, (3000,), 3, 60, 5, 1),
+    "smoke": BenchPlan("smoke", 5, 2, (20,), 1, 1, 1, 4, 5, (3000,), 3, 60, 5, 1, batch_size=50, batches=4,
+                       batch_single_seconds=1.0),
 }
 
 
-def render_cpu_seconds(renders: int) -> float:
-    """CPU seconds per minatBakatUmum render, in this process (after warming up)."""
-    template, data = load_registry().get("minatBakatUmum"), sample_data()
+def render_cpu_seconds(renders: int, template: Template | None = None) -> float:
+    """CPU seconds per minatBakatUmum render, in this process (after warming up); the service's template
+    unless another one (the previous renderer) is given."""
+    template, data = template or load_registry().get("minatBakatUmum"), sample_data()
     for n in range(2):
-        template.render(data, code=f"warm-{n}")
+        template.render(data, code=f"warm-{n}", job_id=f"warm-{n}")
     began = time.process_time()
     for n in range(renders):
-        template.render(data, code=f"cpu-{n}")
+        template.render(data, code=f"cpu-{n}", job_id=f"cpu-{n}")
     return (time.process_time() - began) / renders
+
+
+def sample_render_cpu(results: Results, renders: int) -> None:
+    """One render sample of the service's template and one of the previous renderer, side by side."""
+    results.render_samples.append(render_cpu_seconds(renders))
+    results.legacy_render_samples.append(render_cpu_seconds(renders, MinatBakatTemplate()))
 
 
 def run_bench(plan: BenchPlan, work_dir: Path) -> Results:
@@ -96,7 +111,7 @@ def run_bench(plan: BenchPlan, work_dir: Path) -> Results:
     cores = machine.cores()
     results = Results(plan.name, datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), machine.describe(), cores)
     results.notes.append(f"load average (1, 5, 15 min) at start: {os.getloadavg()}")
-    results.render_samples.append(render_cpu_seconds(plan.ceiling_renders))
+    sample_render_cpu(results, plan.ceiling_renders)
     results.bare.append(run_bare_rq(work_dir, worker_class=DEFAULT_WORKER, workers=cores,
                                     jobs=plan.bare_default_jobs, timeout=plan.timeout * 2))
     results.bare.append(run_bare_rq(work_dir, worker_class=SIMPLE_WORKER, workers=cores, jobs=plan.e2e_jobs,
@@ -125,7 +140,7 @@ def run_worker_phase(plan: BenchPlan, work_dir: Path, results: Results, receiver
             if round_no > 1:  # alternate with bare RQ so drift of the machine hits both alike
                 results.bare.append(run_bare_rq(work_dir, worker_class=SIMPLE_WORKER, workers=results.cores,
                                                 jobs=plan.e2e_jobs, timeout=plan.timeout, round_no=round_no))
-            results.render_samples.append(render_cpu_seconds(plan.ceiling_renders))
+            sample_render_cpu(results, plan.ceiling_renders)
             results.e2e_runs.append(run_e2e(service, target, receiver, jobs=plan.e2e_jobs, tag=f"e2e{round_no}",
                                             timeout=plan.timeout))
         results.idle = run_idle_latency(service, target, receiver, count=plan.idle_jobs)
@@ -134,7 +149,7 @@ def run_worker_phase(plan: BenchPlan, work_dir: Path, results: Results, receiver
 
 def run_submit_phase(plan: BenchPlan, work_dir: Path, results: Results, secret: str) -> None:
     """The service with its PDF workers stopped: submit latency, saturation, cost growth, Redis memory."""
-    largest = max(plan.growth_sizes) + 50_000
+    largest = max(plan.growth_sizes) + 50_000 + plan.batch_size * plan.batches + int(5000 * plan.batch_single_seconds)
     env = service_env(secret, workers=results.cores, max_queue=largest)
     with RunningService(work_dir / "service-submit", env) as service:
         service.ctl("stop", "pdf_worker:*")
@@ -149,6 +164,10 @@ def run_submit_phase(plan: BenchPlan, work_dir: Path, results: Results, secret: 
         growth = Growth(http_jobs=queued(service) - queued_before)
         growth.http_bytes_per_job = (used_memory(service) - memory_before) / max(growth.http_jobs, 1)
         run_growth_phase(plan, work_dir, results, service, target, env, growth)
+        results.batch = run_batch_comparison(
+            service, target, size=plan.batch_size, batches=plan.batches, clients=plan.batch_clients,
+            single_seconds=plan.batch_single_seconds, processes=plan.load_processes, threads=plan.load_threads,
+            queued_before=queued(service))
 
 
 def run_growth_phase(plan: BenchPlan, work_dir: Path, results: Results, service: RunningService, target: Target,
@@ -201,6 +220,10 @@ def notes(plan: BenchPlan, cores: int) -> list[str]:
         "submit phase: PDF workers stopped (supervisorctl stop pdf_worker:*) so renders do not share the cores; "
         "MAX_QUEUE_SIZE raised above the largest fill; the queue grows through the phase (see 'queued before')",
         "cost growth: queue filled in bulk (SQL rows + RQ enqueue_many with the API's enqueue options)",
+        f"batch: on the submit phase's service after the growth steps (its queue as filled), single submits in a "
+        f"closed loop for {plan.batch_single_seconds} s, then {plan.batches} batches of {plan.batch_size} items "
+        f"posted back to back by {plan.batch_clients} clients (bodies built before the clock); jobs/s = accepted "
+        f"items / (first send -> last answer)",
     ]
 
 

@@ -34,7 +34,7 @@ from urllib3.exceptions import (
 )
 
 from callbacks.transport import CallbackSession, callback_session
-from callbacks.url_policy import CallbackHostUnresolvedError, CallbackUrlError, parse_callback_url
+from callbacks.url_policy import CallbackHostUnresolvedError, CallbackUrlError
 
 logger = logging.getLogger(__name__)
 
@@ -108,8 +108,7 @@ def deliver(
     """
     started = time.monotonic()
     try:
-        parse_callback_url(url)  # scheme, host, credentials; addresses are checked when connecting
-        if session is None:
+        if session is None:  # the session parses the URL as the submit check did, then checks its addresses
             with callback_session(timeout, allowed_hosts) as own:
                 status, response_headers, excerpt = _post(own, url, body, headers, timeout)
         else:

@@ -1,6 +1,7 @@
 """An HTTP session that connects only to the address the callback URL policy has just checked.
 
-urllib3 used directly: `CallbackSession.post` resolves the URL's host with
+urllib3 used directly: `CallbackSession.post` parses the URL with `callbacks.url_policy.parse_callback_url`
+(the parser of the submit check) and resolves its host with
 `callbacks.url_policy.resolve_allowed_addresses` on every request (every resolved address is checked,
 CALLBACK_ALLOWED_HOSTS honoured; a DNS answer may change between requests), connects to the first
 usable address, and keeps the URL's host in the Host header, TLS SNI and certificate check. Keep-alive
@@ -22,12 +23,10 @@ from types import TracebackType
 
 import certifi
 from urllib3 import BaseHTTPResponse, HTTPConnectionPool, HTTPHeaderDict, HTTPSConnectionPool, Timeout
-from urllib3.exceptions import LocationValueError
-from urllib3.util import parse_url
 from urllib3.util.connection import allowed_gai_family
 from urllib3.util.ssl_ import create_urllib3_context
 
-from callbacks.url_policy import DEFAULT_PORTS, IPAddress, resolve_allowed_addresses
+from callbacks.url_policy import IPAddress, parse_callback_url, resolve_allowed_addresses
 
 USER_AGENT = "pdf-job-service-webhooks/1"
 MAX_POOLS = 8  # keep-alive pools per session (one per scheme, address, port and hostname)
@@ -57,20 +56,15 @@ class CallbackSession:
         fails. The body is left unread: reading it to its end gives the connection back to the
         pool, `close()` before that drops it.
         """
-        parsed = parse_url(url)  # the host IDNA-encoded and lower-cased, as requests sent it
-        scheme, hostname = (parsed.scheme or "").lower(), (parsed.host or "").strip("[]")
-        if scheme not in DEFAULT_PORTS or not hostname:
-            raise LocationValueError(f"not an http(s) URL with a host: scheme {scheme!r}")
-        port = parsed.port or DEFAULT_PORTS[scheme]
-        address = pick_address(resolve_allowed_addresses(hostname, port, self._allowed_hosts))
-        pool = self._pool((scheme, str(address), port, hostname))
-        host_header = f"[{hostname}]" if ":" in hostname else hostname
+        target = parse_callback_url(url)  # the parser the submit check used: the URL is sent as checked
+        address = pick_address(resolve_allowed_addresses(target.host, target.port, self._allowed_hosts))
+        pool = self._pool((target.scheme, str(address), target.port, target.host))
         sent = HTTPHeaderDict(_DEFAULT_HEADERS)
         sent.update(headers)
-        sent["Host"] = host_header if parsed.port is None else f"{host_header}:{parsed.port}"
+        sent["Host"] = target.host_header
         limit = self._timeout if timeout is None else timeout
         return pool.urlopen(
-            "POST", parsed.request_uri, body=body, headers=sent, retries=False, redirect=False,
+            "POST", target.request_uri, body=body, headers=sent, retries=False, redirect=False,
             assert_same_host=False, timeout=Timeout(connect=limit, read=limit), preload_content=False,
             release_conn=False, decode_content=True,
         )

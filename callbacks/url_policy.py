@@ -1,20 +1,26 @@
 """Callback URL policy: which URLs may receive webhooks (SSRF protection).
 
-A URL must be http(s), name a host, carry no credentials, and every address its host resolves to must
-be public, unless CALLBACK_ALLOWED_HOSTS lists the host, the host:port pair, or a CIDR holding the
-address. The same checks run at submit time (`check_callback_url`) and at send time, on the address
-the connection is then pinned to (`resolve_allowed_addresses`, used by `callbacks.delivery`).
+A URL must be http(s), hold no control, format or space characters, name an ASCII host (an IP literal,
+or a name: internationalised names are IDNA-encoded, non-ASCII digits refused), carry no credentials,
+and every address its host resolves to must be public, unless CALLBACK_ALLOWED_HOSTS lists the host,
+the host:port pair, or a CIDR holding the address. One parser (`parse_callback_url`) serves the
+submit check (`check_callback_url`) and the send (`callbacks.transport`), which connects to the
+address it has just checked (`resolve_allowed_addresses`) and sends the path and query as parsed.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
+import string
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, quote, urlsplit
 
+import idna
 from requests_hardened.ip_filter import EXTRA_BLOCKED_NET_RANGES
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -24,6 +30,10 @@ ALLOWED_SCHEMES = ("http", "https")
 DEFAULT_PORTS = {"http": 80, "https": 443}
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_HOST_NAME = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*")  # lower case: urlsplit lowers the host
+# What a request target may hold as it is (RFC 3986 pchar, "/", "?" and escapes); urllib3 sends these unchanged
+_URI_CHARS = frozenset(string.ascii_letters + string.digits + "-._~!$&'()*+,;=:@/?%")
+_NOT_AN_ESCAPE = re.compile(r"%(?![0-9A-F]{2})")
 
 
 class CallbackUrlError(Exception):
@@ -41,30 +51,109 @@ class CallbackHostUnresolvedError(CallbackUrlError):
 
 @dataclass(frozen=True)
 class CallbackTarget:
-    """The parts of an accepted callback URL that the policy and the connection need."""
+    """An accepted callback URL as the policy checks it and the connection sends it (one parse for both)."""
 
     scheme: str
-    host: str
+    host: str  # ASCII (IDNA A-labels), lower case, no brackets, no trailing dot
     port: int
+    request_uri: str = "/"  # path and query as sent: the query exactly as given (n8n signs resume URLs)
+    port_given: bool = False  # the URL names its port, so the Host header does too
+
+    @property
+    def host_header(self) -> str:
+        """The Host header for this URL."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}" if self.port_given else host
 
 
 def parse_callback_url(url: str) -> CallbackTarget:
-    """Check a URL's form (scheme, host, no credentials, port) without resolving it."""
+    """Check a URL's form (characters, scheme, host, no credentials, port) without resolving it.
+
+    The one parser of callback URLs: the submit check and the webhook sender both use its result, so a
+    URL that passes at submit is sent exactly as checked. Messages never repeat the URL (its query may
+    hold a token).
+    """
+    text = url.strip()
+    _refuse_invisible(text)
     try:
-        parts = urlsplit(url.strip())
+        parts = urlsplit(text)
         port = parts.port
     except ValueError as exc:
-        raise CallbackUrlError(f"callback URL {url!r} is malformed: {exc}") from exc
+        raise CallbackUrlError(f"callback URL is malformed: {exc}") from None
     scheme = parts.scheme.lower()
     if scheme not in ALLOWED_SCHEMES:
         raise CallbackUrlError(
             f"callback URL scheme must be http or https, got {parts.scheme or 'none'!r}; use an http(s):// URL"
         )
     _refuse_credentials(parts)
+    if port == 0:
+        raise CallbackUrlError("callback URL is malformed: port 0; use a port from 1 to 65535")
+    return CallbackTarget(scheme=scheme, host=_ascii_host(parts), port=port or DEFAULT_PORTS[scheme],
+                          request_uri=_request_uri(parts), port_given=port is not None)
+
+
+def _refuse_invisible(text: str) -> None:
+    """Refuse control, format and separator characters (tab, CR, LF, NUL, spaces, zero-width ones) anywhere."""
+    if text.isprintable() and " " not in text:  # the usual case, checked at C speed
+        return
+    position, char = next((i, ch) for i, ch in enumerate(text) if ch == " " or not ch.isprintable())
+    name = unicodedata.name(char, "a control or unassigned character")
+    raise CallbackUrlError(
+        f"callback URL contains U+{ord(char):04X} ({name}) at position {position}; remove it "
+        "(percent-encode a space in the path or query as %20)"
+    )
+
+
+def _ascii_host(parts: SplitResult) -> str:
+    """The host of a URL as resolved and sent: an IP literal, or an ASCII name (IDNA-encoded when needed)."""
+    authority = parts.netloc.rpartition("@")[2]
     host = (parts.hostname or "").rstrip(".")
     if not host:
-        raise CallbackUrlError(f"callback URL {url!r} has no host; use a full URL such as https://example.com/hook")
-    return CallbackTarget(scheme=scheme, host=host, port=port or DEFAULT_PORTS[scheme])
+        raise CallbackUrlError("callback URL has no host; use a full URL such as https://example.com/hook")
+    if authority.startswith("["):
+        if _as_address(host) is None or "%" in host:
+            raise CallbackUrlError("callback URL host in [brackets] must be an IPv6 address without a zone")
+        return host
+    digit = next((ch for ch in host if not ch.isascii() and unicodedata.numeric(ch, None) is not None), None)
+    if digit is not None:
+        raise CallbackUrlError(
+            f"callback host contains the non-ASCII digit {digit!r} (U+{ord(digit):04X}); write the host with "
+            "ASCII digits 0-9"
+        )
+    if not host.isascii():
+        try:  # IDNA 2008 as urllib3 encodes it: fullwidth letters and odd dots are refused, not mapped
+            host = idna.encode(host, strict=True, std3_rules=True).decode("ascii")
+        except idna.IDNAError as exc:
+            raise CallbackUrlError(
+                f"callback host is not a valid internationalised domain name ({exc}); write it in ASCII "
+                "or as xn-- punycode"
+            ) from None
+    if not _HOST_NAME.fullmatch(host):
+        raise CallbackUrlError(
+            "callback host may contain only letters, digits, '-', '_' and dots between labels; check the host"
+        )
+    return host
+
+
+def _request_uri(parts: SplitResult) -> str:
+    """Path and query as sent: exactly as given, with characters a URI cannot hold (non-ASCII, `|`, ...)
+    percent-encoded, as browsers and urllib3 do.
+
+    urllib3 re-encodes a request target: it upper-cases percent-escapes, and a `%` that starts no escape
+    makes it encode every `%`. Those are refused here instead, so that the target it sends is the one
+    given, byte for byte (n8n checks the `signature` query parameter of its resume URLs).
+    """
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    stray = _NOT_AN_ESCAPE.search(target)
+    if stray is not None:
+        found = target[stray.start():stray.start() + 3]
+        raise CallbackUrlError(
+            f"callback URL path or query has {found!r}, which is not an upper-case percent-escape: write "
+            "escapes in upper case (%2F, not %2f) and a literal '%' as %25; the URL is sent exactly as given"
+        )
+    if all(map(_URI_CHARS.__contains__, target)):
+        return target
+    return "".join(ch if ch in _URI_CHARS else quote(ch, safe="") for ch in target)
 
 
 def _refuse_credentials(parts: SplitResult) -> None:
@@ -75,10 +164,11 @@ def _refuse_credentials(parts: SplitResult) -> None:
         )
 
 
-def check_callback_url(url: str, allowed_hosts: Sequence[str]) -> None:
-    """Raise CallbackUrlError unless the URL and every address of its host are acceptable."""
+def check_callback_url(url: str, allowed_hosts: Sequence[str]) -> CallbackTarget:
+    """The parsed URL; CallbackUrlError unless its form and every address of its host are acceptable."""
     target = parse_callback_url(url)
     resolve_allowed_addresses(target.host, target.port, allowed_hosts)
+    return target
 
 
 def resolve_allowed_addresses(host: str, port: int, allowed_hosts: Sequence[str]) -> list[IPAddress]:

@@ -1,13 +1,13 @@
-"""`.env.example` and the README's configuration rows, generated from the Settings model.
+"""`.env.example`, docs/configuration.md and the README's settings table, generated from the Settings model.
 
     python -m config.docs env-example > .env.example
-    python -m config.docs readme-rows
+    python -m config.docs configuration > docs/configuration.md
+    python -m config.docs readme-table      # the block between the README's settings markers
 """
 
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -51,7 +51,9 @@ def default_text(name: str, field: FieldInfo) -> str:
     """The README's default column: `8000`, unset, or the APP_ENV profile's values."""
     if name in PROFILES["development"]:
         return "profile: " + " / ".join(f"`{value}`" for value in _profile_values(name))
-    return f"`{env_value(field.default)}`" if _is_set(field) else "unset"
+    if not _is_set(field):
+        return "unset"
+    return f"`{env_value(field.default)}`" if env_value(field.default) else "empty"
 
 
 def description(name: str, field: FieldInfo) -> str:
@@ -75,6 +77,49 @@ def env_example() -> str:
     return "\n".join(blocks)
 
 
+# The README's table: one row per area, every variable with its default (the descriptions are in
+# docs/configuration.md). A variable whose prefix no area claims lands in "other".
+AREAS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("service", ("APP_ENV", "PORT", "HOST", "API_PROCESSES", "DATA_DIR", "ROLES", "HOST_NAME", "PUBLIC_BASE_URL",
+                 "LOG_LEVEL", "LOOPBACK_ONLY")),
+    ("Redis and SQL", ("REDIS_", "EMBEDDED_REDIS_PORT", "DATABASE_URL", "DB_")),
+    ("clients and limits", ("API_CLIENTS", "CALLBACK_ALLOWED_HOSTS", "RATE_LIMIT", "RATE_LIMIT_",
+                            "MAX_QUEUED_PER_CLIENT", "AUTH_", "SECRETS_", "MAX_BODY_BYTES", "BATCH_",
+                            "RQ_DASHBOARD_")),
+    ("workers and jobs", ("WORKERS", "WORKER_", "MAX_QUEUE_SIZE", "JOB_", "SYNC_TIMEOUT", "EVENTS_MAX_SECONDS",
+                          "CLEANUP_COMPLETED_AFTER", "PDF_RETENTION_DAYS")),
+    ("webhooks", ("WEBHOOK_",)),
+    ("scheduler", ("RECONCILE_INTERVAL", "STALE_JOB_GRACE", "SCHEDULER_", "SCHEDULE_", "ALERT_")),
+    ("storage", ("STORAGE_BACKEND", "S3_", "GOOGLE_DRIVE_", "DROPBOX_")),
+    ("templates and reports", ("TEMPLATES_", "PREVIEW_", "REPORT_")),
+    ("MongoDB", ("MONGO_",)),
+)
+README_BEGIN = "<!-- settings: python -m config.docs readme-table -->"
+README_END = "<!-- /settings -->"
+
+
+def _area(name: str) -> str:
+    for area, prefixes in AREAS:
+        if any(name == prefix or (prefix.endswith("_") and name.startswith(prefix)) for prefix in prefixes):
+            return area
+    return "other"
+
+
+def _short_default(name: str, field: FieldInfo) -> str:
+    text = default_text(name, field)
+    return text.replace("profile: ", "").replace("` / `", "/") if name in PROFILES["development"] else text
+
+
+def readme_table() -> str:
+    """The README's settings table, between its markers: per area, each variable with its default."""
+    by_area: dict[str, list[str]] = {}
+    for name, field in Settings.model_fields.items():
+        variable = env_name(name, field)
+        by_area.setdefault(_area(variable), []).append(f"`{variable}` {_short_default(name, field)}")
+    rows = [f"| {area} | {', '.join(by_area[area])} |" for area, _ in (*AREAS, ("other", ())) if area in by_area]
+    return "\n".join([README_BEGIN, "| area | variables and their defaults |", "|---|---|", *rows, README_END])
+
+
 def readme_rows() -> list[str]:
     """One markdown table row per variable: | `NAME` | description | default |."""
     return [
@@ -83,22 +128,37 @@ def readme_rows() -> list[str]:
     ]
 
 
-def missing_readme_rows(readme: str) -> list[str]:
-    """The rows whose variable has no table row with the model's default anywhere in `readme`."""
-    missing = []
-    for row, (name, field) in zip(readme_rows(), Settings.model_fields.items(), strict=True):
-        pattern = rf"^\|\s*`{env_name(name, field)}`\s*\|.*\|\s*{re.escape(default_text(name, field))}\s*\|\s*$"
-        if not re.search(pattern, readme, flags=re.M):
-            missing.append(row)
-    return missing
+def configuration_page() -> str:
+    """docs/configuration.md: every variable with its description and default."""
+    return "\n".join([
+        "# Configuration",
+        "",
+        "Every setting is an environment variable, all optional; `.env.example` lists the same with their",
+        "defaults. Generated from `config/settings.py` by `python -m config.docs configuration >",
+        "docs/configuration.md` (tests/config/test_env_example.py fails when this page and the model differ).",
+        "",
+        "| variable | meaning | default |",
+        "|---|---|---|",
+        *readme_rows(),
+        "",
+    ])
+
+
+def readme_drift(readme: str) -> str | None:
+    """What is wrong with the README's settings block (None when it is the generated one)."""
+    if README_BEGIN not in readme or README_END not in readme:
+        return f"README.md has no settings block ({README_BEGIN} ... {README_END})"
+    block = readme[readme.index(README_BEGIN): readme.index(README_END) + len(README_END)]
+    return None if block == readme_table() else "README.md's settings block differs from the model:\n" + readme_table()
 
 
 def main(argv: list[str] | None = None) -> int:
     """Print `.env.example` or the README rows."""
     parser = argparse.ArgumentParser(prog="python -m config.docs", description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["env-example", "readme-rows"])
+    parser.add_argument("what", choices=["env-example", "configuration", "readme-table"])
     args = parser.parse_args(argv)
-    sys.stdout.write(env_example() if args.what == "env-example" else "\n".join(readme_rows()) + "\n")
+    text = {"env-example": env_example, "configuration": configuration_page, "readme-table": readme_table}[args.what]()
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
 
 

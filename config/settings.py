@@ -93,6 +93,16 @@ def _starts_with(*schemes: str) -> AfterValidator:
     return AfterValidator(check)
 
 
+def _dropbox_folder(value: Any) -> Any:
+    """A Dropbox folder as the API takes it: "/a/b" ("pdf-jobs/" is "/pdf-jobs"), "" for the root."""
+    if not isinstance(value, str):
+        return value
+    parts = [part for part in value.strip().split("/") if part]
+    if any(part in (".", "..") or "\\" in part or not part.isprintable() or len(part) > 255 for part in parts):
+        raise ValueError("not a Dropbox folder path")
+    return "".join(f"/{part}" for part in parts)
+
+
 def _upper(value: Any) -> Any:
     return value.upper() if isinstance(value, str) else value
 
@@ -138,7 +148,7 @@ Roles = Annotated[
     Field(min_length=1),
     Expect("a comma list of api, worker, webhook, scheduler"),
 ]
-StorageBackend = Annotated[Literal["local", "gdrive", "s3"], Expect("one of local, gdrive, s3")]
+StorageBackend = Annotated[Literal["local", "gdrive", "s3", "dropbox"], Expect("one of local, gdrive, s3, dropbox")]
 # S3 key prefix: up to 8 parts of letters, digits, '.', '-', '_' joined by '/', each starting with a letter or digit.
 KeyPrefix = Annotated[
     str,
@@ -160,6 +170,41 @@ FernetKeys = Annotated[
 ]
 Rate = Annotated[str, AfterValidator(check_rate),
                  Expect("a rate such as 600/minute, or several joined by ';' (10/second;1000/hour)")]
+DropboxFolder = Annotated[
+    str,
+    BeforeValidator(_dropbox_folder),
+    Expect("a Dropbox folder path such as /pdf-jobs or /Reports/2026 (no '.' or '..' parts, no backslash)"),
+]
+
+
+def _existing_directory(value: Path) -> Path:
+    if not value.is_dir():
+        raise ValueError("must be an existing directory")
+    return value
+
+
+def _image_file(value: Path) -> Path:
+    if value.suffix.lower() not in (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp"):
+        raise ValueError("must be a .png, .jpg, .jpeg, .gif, .svg or .webp image")
+    if not value.is_file():
+        raise ValueError("must be a readable image file (no such file)")
+    return value
+
+
+def _time_zone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("must be an IANA time zone such as Asia/Jakarta") from None
+    return value
+
+
+ExistingDirectory = Annotated[Path, AfterValidator(_existing_directory)]
+ImageFile = Annotated[Path, AfterValidator(_image_file)]
+TimeZone = Annotated[str, AfterValidator(_time_zone)]
+SecondsOrZero = Annotated[float, Field(ge=0), Expect("0 or a positive number of seconds")]
 
 
 def env_name(field_name: str, field: FieldInfo) -> str:
@@ -241,8 +286,9 @@ class Settings(BaseSettings):
         "600/minute", description="Requests one client may make (per client, across API processes; a client "
         "may carry its own rate_limit); over it: 429 + Retry-After")
     max_queued_per_client: PositiveInt = Field(
-        500, description="Queued and scheduled jobs one client may have (a client may carry its own max_queued); "
-        "over it submit answers 429 + Retry-After")
+        1000, description="Queued and scheduled jobs one client may have (a client may carry its own max_queued); "
+        "over it submit answers 429 + Retry-After. It binds only below MAX_QUEUE_SIZE: lower it when several "
+        "clients share the service")
     rate_limit_pause: Annotated[float, Field(ge=0, le=10), Expect("0 to 10 seconds")] = Field(
         1.0, description="Seconds a refused request (429) is held before its answer (at most its Retry-After): a "
         "client looping on 429 cannot take the cores from the others (0: answer at once)")
@@ -266,6 +312,9 @@ class Settings(BaseSettings):
         (5, 300, 1800, 7200, 18000, 36000), description="Seconds between webhook attempts, comma list")
     webhook_timeout: PositiveFloat = Field(15.0, description="Seconds one webhook attempt may take")
     max_body_bytes: PositiveInt = Field(1024 * 1024, description="Largest request body in bytes")
+    batch_max_items: PositiveInt = Field(1000, description="Items one POST /api/reports/generate-batch may carry")
+    batch_max_body_bytes: PositiveInt = Field(
+        16 * 1024 * 1024, description="Largest body of POST /api/reports/generate-batch in bytes")
     public_base_url: WebUrl | None = Field(
         None, examples=["https://pdf.example.com"],
         description="Base of the absolute download_url in webhooks; unset: http://127.0.0.1:PORT")
@@ -281,14 +330,18 @@ class Settings(BaseSettings):
     reconcile_interval: PositiveInt = Field(15, description="Seconds between reconciler passes")
     stale_job_grace: PositiveInt = Field(
         30, description="Seconds without a worker lease before a running job counts as orphaned and is re-queued")
-    scheduler_interval: PositiveFloat = Field(1.0, description="Seconds between scheduler ticks (due retries, runAt)")
+    scheduler_interval: PositiveFloat = Field(
+        1.0, description="Seconds between scheduler ticks (due retries, runAt, recurring schedules)")
+    schedule_missed_after: PositiveInt = Field(
+        60, description="Seconds after its time a schedule's run counts as missed (the scheduler was down); the "
+        "schedule's `missed` setting then says whether it runs once now or is skipped")
     alert_queue_length: PositiveInt = Field(100, description="Alert of GET /api/queue/stats: waiting jobs above this")
     alert_failure_rate: Fraction = Field(
         0.05, description="Alert of GET /api/queue/stats: last hour's failure rate above this (0.05 = 5 %)")
     alert_avg_processing_seconds: PositiveFloat = Field(
         300.0, description="Alert of GET /api/queue/stats: average processing seconds above this")
     storage_backend: StorageBackend = Field(
-        "local", description="Where PDFs are kept: local (one host), gdrive or s3 (shared by every host)")
+        "local", description="Where PDFs are kept: local (one host), gdrive, s3 or dropbox (shared by every host)")
     host_name: HostName = Field(
         default_factory=socket.gethostname, description="This host's name, recorded with each PDF it stores; "
         "unset: the machine's host name")
@@ -303,8 +356,29 @@ class Settings(BaseSettings):
         "stream", description="How downloads of S3 objects are served: stream through the API, or redirect (302) "
         "to a presigned URL")
     s3_presign_seconds: PresignSeconds = Field(300, description="Seconds a presigned download URL stays valid")
-    templates_dir: Path | None = Field(
-        None, examples=["./templates"], description="Extra fillable-form templates: NAME.pdf + NAME.json mapping")
+    templates_dir: ExistingDirectory | None = Field(
+        None, examples=["./templates"],
+        description="Extra products without Python (docs/report-data.md): a Typst report PRODUCT.typ + "
+        "PRODUCT.schema.json, or a fillable form PRODUCT.pdf + PRODUCT.json mapping")
+    templates_reload_interval: SecondsOrZero = Field(
+        2.0, description="Seconds between looks at TEMPLATES_DIR for changed files; 0: reload on SIGHUP only")
+    preview_timeout: PositiveFloat = Field(
+        10.0, description="Seconds POST /api/templates/PRODUCT/preview may take (it renders in a child process)")
+    preview_max_bytes: PositiveInt = Field(256 * 1024, description="Largest body of a template preview in bytes")
+    report_org_name: str = Field("", examples=["Biro Psikologi Cahaya Mandiri"],
+                                 description="Organisation name in the letterhead of the reports; empty: left out")
+    report_org_address: str = Field("", examples=["Jl. Kaliurang Km 5 No. 12, Yogyakarta - (0274) 555-0123"],
+                                    description="Address line under the organisation name; empty: left out")
+    report_org_city: str = Field("", examples=["Yogyakarta"],
+                                 description="Place written before the date of a report's signature block")
+    report_logo_file: ImageFile | None = Field(
+        None, examples=["/etc/pdf-jobs/logo.png"],
+        description="Logo of the letterhead: a PNG, JPEG, GIF, WebP or SVG file")
+    report_psychologist_name: str = Field(
+        "", description="Psychologist who signs a report whose data names none (data.psychologist)")
+    report_psychologist_licence: str = Field("", description="That psychologist's practice licence number (SIPP)")
+    report_timezone: TimeZone = Field("UTC", examples=["Asia/Jakarta"],
+                                      description="Time zone of the date a report is generated on")
     google_drive_credentials_file: Path | None = Field(
         None, examples=["/etc/pdf-jobs/drive-service-account.json"],
         description="Google Drive service-account JSON key file (STORAGE_BACKEND=gdrive needs it)")
@@ -314,6 +388,18 @@ class Settings(BaseSettings):
         description="Comma list of user:EMAIL, group:EMAIL, domain:DOMAIN (optionally :reader, :commenter, :writer)")
     google_drive_share_anyone: Flag = Field(False, description="Share each PDF with anyone who has the link")
     google_drive_api_endpoint: WebUrl | None = Field(None, description="Drive API endpoint override (tests use a fake)")
+    dropbox_app_key: str | None = Field(None, description="Dropbox app key (STORAGE_BACKEND=dropbox needs it)")
+    dropbox_app_secret: str | None = Field(
+        None, repr=False, description="Dropbox app secret (not needed when the refresh token came from a PKCE flow)")
+    dropbox_refresh_token: str | None = Field(
+        None, repr=False, description="Dropbox refresh token (offline access) of the account that keeps the PDFs "
+        "(STORAGE_BACKEND=dropbox needs it)")
+    dropbox_folder: DropboxFolder = Field(
+        "/pdf-jobs", description="Dropbox folder of the PDFs (inside the app folder for App-folder apps); "
+        "/ for the root")
+    dropbox_api_endpoint: WebUrl | None = Field(
+        None, description="Dropbox API root used instead of api.dropboxapi.com and content.dropboxapi.com "
+        "(tests use a fake)")
     loopback_only: Flag = Field(False, description="Refuse every non-loopback connection (the test suite sets this)")
 
     @field_validator("api_clients", mode="before")
@@ -343,6 +429,10 @@ class Settings(BaseSettings):
             problems.append("STORAGE_BACKEND=gdrive needs GOOGLE_DRIVE_CREDENTIALS_FILE")
         if values.get("storage_backend") == "s3" and "s3_bucket" not in values:
             problems.append("STORAGE_BACKEND=s3 needs S3_BUCKET")
+        if values.get("storage_backend") == "dropbox":
+            missing = [name.upper() for name in ("dropbox_app_key", "dropbox_refresh_token") if name not in values]
+            if missing:
+                problems.append(f"STORAGE_BACKEND=dropbox needs {' and '.join(missing)}")
         try:
             settings = cls(**{**profile, **values})
         except ValidationError as exc:

@@ -6,8 +6,9 @@
 - A webhook: WEBHOOK_RETRY_DELAYS with +-10 % jitter, honouring the receiver's Retry-After up to
   an hour (which answers retry at all is `callbacks.delivery`'s classification).
 - A remote storage call: a few quick tries with exponential backoff inside the job (Google Drive
-  through `storage.retrying`, S3 through botocore's standard retry mode with the same number of
-  tries); after that the job itself retries, uploading the kept PDF only.
+  and Dropbox through `storage.retrying`, which waits at least a 429's Retry-After up to the cap;
+  S3 through botocore's standard retry mode with the same number of tries); after that the job
+  itself retries, uploading the kept PDF only.
 - The API's Redis calls: one quick retry, so an outage never stalls a request.
 """
 

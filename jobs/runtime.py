@@ -52,14 +52,17 @@ class Runtime:
 
     @cached_property
     def templates(self) -> Any:
-        """The template registry (loaded once per process)."""
-        from render import load_registry
+        """The template catalog: loaded once per process, reloaded on SIGHUP or when TEMPLATES_DIR changes."""
+        from render import TemplateCatalog
 
-        return self.overrides.get("templates") or load_registry(self.settings.templates_dir)
+        if "templates" in self.overrides:
+            return self.overrides["templates"]
+        return TemplateCatalog(self.settings.templates_dir, report_context(self.settings),
+                               reload_interval=self.settings.templates_reload_interval)
 
     @cached_property
     def storage(self) -> Any:
-        """Where finished PDFs are kept (local disk, S3 or Google Drive)."""
+        """Where finished PDFs are kept (local disk, S3, Google Drive or Dropbox)."""
         from storage import build_storage
 
         return self.overrides.get("storage") or build_storage(self.settings, backoff=STORAGE_BACKOFF)
@@ -70,6 +73,18 @@ class Runtime:
         from store.mongo import build_mongo_sink
 
         return self.overrides.get("mongo") or build_mongo_sink(self.settings)
+
+
+def report_context(settings: Settings) -> Any:
+    """The letterhead and signature of every report, from the REPORT_* settings."""
+    from render import ReportContext
+
+    return ReportContext(
+        organization_name=settings.report_org_name, organization_address=settings.report_org_address,
+        organization_city=settings.report_org_city, logo_file=settings.report_logo_file,
+        psychologist_name=settings.report_psychologist_name,
+        psychologist_licence=settings.report_psychologist_licence, timezone=settings.report_timezone,
+    )
 
 
 def build_runtime(settings: Settings, *, socket_timeout: float | None = None, wal_checkpoints: bool = True) -> Runtime:

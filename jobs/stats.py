@@ -13,6 +13,7 @@ from rq.registry import ScheduledJobRegistry
 
 from jobs.queues import PDF_QUEUES, WEBHOOK_READY, rq_queue_key
 from jobs.runtime import Runtime
+from store import schedules as schedule_store
 from store import stats as stats_store
 from store.models import CANCELLED, COMPLETED, FAILED, PROCESSING, QUEUED, SCHEDULED, utcnow
 
@@ -51,7 +52,7 @@ def redis_side(rt: Runtime) -> dict[str, Any]:
 
 
 def sql_side(rt: Runtime) -> dict[str, Any]:
-    """Scheduled/processing counts and the last hour's outcomes and processing times."""
+    """Scheduled/processing counts, recurring schedules and the last hour's outcomes and processing times."""
     since = utcnow() - WINDOW
     with rt.session() as session:
         ended = stats_store.ended_since(session, since)
@@ -59,12 +60,15 @@ def sql_side(rt: Runtime) -> dict[str, Any]:
         scheduled = stats_store.count_in_state(session, SCHEDULED)
         processing = stats_store.count_in_state(session, PROCESSING)
         queued = stats_store.count_in_state(session, QUEUED)
+        schedules, next_run = schedule_store.active_summary(session)
     completed, failed = ended.get(COMPLETED, 0), ended.get(FAILED, 0)
     finished = completed + failed
     return {
         "scheduled": scheduled,
         "processing": processing,
         "queued_in_sql": queued,
+        "schedules_active": schedules,
+        "next_schedule_run_at": next_run,
         "last_hour": {
             "completed": completed,
             "failed": failed,

@@ -195,13 +195,8 @@ def admit(rt: Runtime, session: Any, client_name: str, priority: str, *, take_ti
 
     Concurrent submits of one client may pass the client's cap by the number in flight (count, then insert).
     """
-    limit = rt.settings.max_queue_size
-    # a cap at or above MAX_QUEUE_SIZE can never bind before the queue's own: nothing to count for it
-    client_cap = max_queued if max_queued < limit else None
-    scheduled, waiting = waiting_in_sql(session, client_name, scheduled_cap=limit, client_cap=client_cap)
-    workers = max(rt.settings.workers, 1)
-    if waiting >= max_queued:
-        raise ClientQuotaError(client_name, waiting, max_queued, retry_after=max(5, min(300, waiting // workers)))
+    limit, workers = rt.settings.max_queue_size, max(rt.settings.workers, 1)
+    scheduled = admit_client(rt, session, client_name, 1, max_queued)
     try:
         queued, ticket = eta.admit(rt.redis, priority, limit - scheduled, take_ticket=take_ticket)
         queued += scheduled
@@ -210,6 +205,19 @@ def admit(rt: Runtime, session: Any, client_name: str, priority: str, *, take_ti
     if queued >= limit:
         raise QueueFullError(queued, limit, retry_after=max(5, min(300, queued // workers)))
     return ticket
+
+
+def admit_client(rt: Runtime, session: Any, client_name: str, adding: int, max_queued: int) -> int:
+    """Raise ClientQuotaError when the client's queued + scheduled jobs and `adding` new ones pass `max_queued`;
+    else the scheduled jobs of every client (they count toward MAX_QUEUE_SIZE too)."""
+    limit = rt.settings.max_queue_size
+    # a cap at or above MAX_QUEUE_SIZE can never bind before the queue's own: nothing to count for it
+    client_cap = max_queued if max_queued < limit else None
+    scheduled, waiting = waiting_in_sql(session, client_name, scheduled_cap=limit, client_cap=client_cap)
+    if client_cap is not None and waiting + adding > max_queued:
+        retry_after = max(5, min(300, waiting // max(rt.settings.workers, 1)))
+        raise ClientQuotaError(client_name, waiting, max_queued, retry_after=retry_after)
+    return scheduled
 
 
 def waiting_in_sql(session: Any, client_name: str, *, scheduled_cap: int,

@@ -12,6 +12,7 @@
     reseal-secrets                                 store every secret sealed with SECRETS_ENCRYPTION_KEY's first key
     requeue-failed [--client NAME] [--limit N]     retry the dead letters
     stats                                          GET /api/queue/stats, as JSON
+    dashboard-password                             the rq-dashboard login (generated on the first run)
 
 Client changes are recorded in the audit trail (GET /api/audit) and hold in every API process at its
 next request (docs/security.md).
@@ -28,6 +29,7 @@ from callbacks.payloads import iso
 from config import Settings
 from jobs.runtime import Runtime, build_runtime
 from ops.client_cli import COMMANDS, settings_from_env
+from ops.clients import dashboard_password
 from store.db import migrate
 
 
@@ -80,6 +82,17 @@ def stats_command() -> None:
         rt.engine.dispose()
     stats["generated_at"] = iso(stats["generated_at"])
     click.echo(json.dumps(stats, indent=2))
+
+
+@cli.command("dashboard-password")
+def dashboard_password_command() -> None:
+    """Show the rq-dashboard login: the password `make run` generated (shown once there), or RQ_DASHBOARD_PASSWORD."""
+    settings = _settings()
+    password = dashboard_password(settings)
+    click.echo(f"user:      {settings.dashboard_username}")
+    click.echo(f"password:  {password.value}")
+    if password.source == "generated":
+        click.echo(f"Generated now and kept in {settings.data_dir / 'dashboard-password'}; make run uses it.", err=True)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from redis.exceptions import RedisError
 from sqlalchemy.orm import Session
@@ -178,11 +178,21 @@ def _write_private(path: Path, text: str) -> None:
         handle.write(text)
 
 
-def dashboard_password(settings: Settings) -> str:
-    """RQ_DASHBOARD_PASSWORD, or one generated on the first run and kept in DATA_DIR."""
+class DashboardPassword(NamedTuple):
+    """The rq-dashboard password and where it comes from."""
+
+    value: str
+    source: str  # "RQ_DASHBOARD_PASSWORD", "generated" (just now, the one time it is shown) or "stored"
+
+
+def dashboard_password(settings: Settings) -> DashboardPassword:
+    """RQ_DASHBOARD_PASSWORD, or one generated on the first run and kept in DATA_DIR (mode 0600)."""
     if settings.dashboard_password:
-        return settings.dashboard_password
+        return DashboardPassword(settings.dashboard_password, "RQ_DASHBOARD_PASSWORD")
     path = settings.data_dir / "dashboard-password"
-    if not path.exists():
-        _write_private(path, secrets.token_urlsafe(16))
-    return path.read_text().strip()
+    if path.exists():
+        return DashboardPassword(path.read_text().strip(), "stored")
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    password = secrets.token_urlsafe(16)
+    _write_private(path, password)
+    return DashboardPassword(password, "generated")

@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 
 from config import Settings, SettingsError
-from ops.clients import dashboard_password, development_client
+from ops.clients import DashboardPassword, dashboard_password, development_client
 from ops.supervise import (
     point_current_config,
     prepare_data_dir,
@@ -40,7 +40,7 @@ def main() -> int:
     client = development_client(settings) if serves_api else None
     password = dashboard_password(settings)
     env = supervisor_env(settings)
-    env["RQ_DASHBOARD_PASSWORD"] = password
+    env["RQ_DASHBOARD_PASSWORD"] = password.value
     env["DATA_DIR"] = str(settings.data_dir.resolve())
     conf = write_config(settings, env)
     point_current_config(conf)
@@ -91,8 +91,8 @@ def warn_external_redis(settings: Settings) -> None:
         print(f"WARNING: {problem}", file=sys.stderr, flush=True)
 
 
-def print_banner(settings: Settings, base: str, client: dict[str, str] | None, password: str, conf: Path,
-                 seconds: float) -> None:
+def print_banner(settings: Settings, base: str, client: dict[str, str] | None, password: DashboardPassword,
+                 conf: Path, seconds: float) -> None:
     """Say where everything is."""
     lines = [
         "",
@@ -103,7 +103,7 @@ def print_banner(settings: Settings, base: str, client: dict[str, str] | None, p
     if "api" in settings.roles:
         lines += [
             f"  API           {base}/api   (docs: {base}/api/docs)",
-            f"  rq-dashboard  {base}/rq    login {settings.dashboard_username} / {password}",
+            f"  rq-dashboard  {base}/rq    {dashboard_login(settings.dashboard_username, password)}",
         ]
     if client:
         lines += [
@@ -114,6 +114,16 @@ def print_banner(settings: Settings, base: str, client: dict[str, str] | None, p
         ]
     lines += ["  Ctrl-C stops everything.", ""]
     print("\n".join(lines), flush=True)
+
+
+def dashboard_login(username: str, password: DashboardPassword) -> str:
+    """The banner's login: a generated password once, when it is made; later only where to find it."""
+    if password.source == "generated":
+        return (f"login {username} / {password.value}   (generated now, shown this once; "
+                "later: python -m ops.cli dashboard-password)")
+    if password.source == "RQ_DASHBOARD_PASSWORD":
+        return f"login {username}, password from RQ_DASHBOARD_PASSWORD"
+    return f"login {username}   (password: python -m ops.cli dashboard-password)"
 
 
 if __name__ == "__main__":

@@ -22,6 +22,32 @@ class UnknownTemplateError(RenderError):
     """No template is registered for the requested product id."""
 
 
+class TemplateError(RenderError):
+    """The template itself is wrong (not the data): says in which file, and where when known."""
+
+    def __init__(self, message: str, *, file: str, line: int | None = None, column: int | None = None,
+                 hints: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.file, self.line, self.column = file, line, column
+        self.hints: list[str] = hints or []
+
+    def location(self) -> dict[str, object]:
+        """Where the template is wrong: `{"file", "line"?, "column"?, "message", "hints"?}`."""
+        found: dict[str, object] = {"file": self.file, "message": self.message}
+        found |= {k: v for k, v in (("line", self.line), ("column", self.column)) if v is not None}
+        return found | ({"hints": self.hints} if self.hints else {})
+
+
+class BrokenTemplateError(TemplateError):
+    """The product's template could not be loaded; every other product keeps working."""
+
+    def __init__(self, product_id: str, cause: TemplateError) -> None:
+        super().__init__(f"the template of {product_id!r} is broken: {cause.message}", file=cause.file,
+                         line=cause.line, column=cause.column, hints=cause.hints)
+        self.product_id = product_id
+        self.reason = cause.message
+
+
 class Template(ABC):
     """One product: validates its `data` and renders it to PDF bytes."""
 
@@ -38,13 +64,26 @@ class Template(ABC):
         """Return field errors (`{"field": "data.x", "message": ...}`); an empty list means valid."""
 
     @abstractmethod
-    def render(self, data: dict[str, Any], progress: Progress | None = None, *, code: str | None = None) -> bytes:
+    def render(self, data: dict[str, Any], progress: Progress | None = None, *, code: str | None = None,
+               job_id: str | None = None) -> bytes:
         """Validate `data` and render it; raise RenderError when it is invalid.
 
         Args:
             progress: called as progress(percent, message), percent of this render step (0-100).
             code: the request's `code`, printed on the document where the template has a place for it.
+            job_id: the job's id, the document number of a report (None in a preview).
         """
+
+    def sample(self) -> dict[str, Any] | None:
+        """Sample data that a preview renders when given none (None: the template has none)."""
+        return None
+
+    def check_data(self, data: object, progress: Progress | None = None) -> None:
+        """Raise RenderError listing the field errors of `data`; report the step done when it is valid."""
+        errors = self.validate(data)
+        if errors:
+            raise invalid_data_error(self.product_id, errors)
+        report_progress(progress, 10, "data validated")
 
     def warm_up(self) -> None:  # noqa: B027 - an optional hook: most templates have nothing to warm
         """Do once what a process's first render would otherwise pay for (lazy imports, caches)."""

@@ -56,8 +56,11 @@ class FormMapping(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: str = Field(min_length=1, max_length=200)
-    flatten: bool = False
+    flatten: bool = Field(default=True, description="Draw the values into the pages and remove the form "
+                          "(false keeps the fields editable).")
     fields: dict[str, FieldSpec] = Field(min_length=1, description="Form field name -> how to fill it.")
+    example: dict[str, Any] | None = Field(default=None, description="Sample data, rendered by a preview "
+                                           "that sends none.")
 
     @model_validator(mode="after")
     def _paths_consistent(self) -> FormMapping:

@@ -1,4 +1,8 @@
-"""Fillable PDF form templates: a `<productId>.pdf` AcroForm filled with pypdf from `<productId>.json`."""
+"""Fillable PDF form templates: a `<productId>.pdf` AcroForm filled from `<productId>.json` (the mapping).
+
+Values are drawn in the report fonts (render/form_overlay.py), so names in any script show as sent.
+Filled forms are flattened unless the mapping says `"flatten": false`.
+"""
 
 from __future__ import annotations
 
@@ -12,16 +16,18 @@ from typing import Any
 from pydantic import ValidationError
 from pypdf import PdfReader, PdfWriter
 from pypdf.errors import PyPdfError
-from pypdf.generic import DictionaryObject, IndirectObject, NameObject
 
 from render.base import (
     Progress,
     RenderError,
     Template,
-    invalid_data_error,
+    TemplateError,
     report_progress,
 )
+from render.fonts import uncovered_text_errors
 from render.form_mapping import FormMapping, data_schema, pdf_values, validate_values
+from render.form_overlay import fill_editable, flatten_onto_pages
+from render.typst_template import Typesetting
 from render.validation import field_path
 
 PRODUCT_ID_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
@@ -35,6 +41,7 @@ class FormTemplate(Template):
     title: str
     mapping: FormMapping = field(repr=False)
     pdf: bytes = field(repr=False)
+    typesetting: Typesetting = field(default_factory=Typesetting, repr=False)
     kind: str = "form"
 
     def schema(self) -> dict[str, Any]:
@@ -42,68 +49,50 @@ class FormTemplate(Template):
         return data_schema(self.mapping, f"{self.product_id} data")
 
     def validate(self, data: object) -> list[dict[str, str]]:
-        """Return the field errors of `data` (empty when valid)."""
-        return validate_values(self.mapping, data)
+        """Return the field errors of `data`, then its characters no font can show (empty when valid)."""
+        errors = validate_values(self.mapping, data)
+        if errors or not isinstance(data, dict):
+            return errors
+        drawn = {f"data.{spec.path}" for spec in self.mapping.fields.values() if spec.type == "text"}
+        return [e for e in uncovered_text_errors(data, self.typesetting.coverage) if e["field"] in drawn]
 
-    def render(self, data: dict[str, Any], progress: Progress | None = None, *, code: str | None = None) -> bytes:
-        """Validate `data`, fill the form and return the PDF (flattened when the mapping says so)."""
-        errors = self.validate(data)
-        if errors:
-            raise invalid_data_error(self.product_id, errors)
-        report_progress(progress, 10, "data validated")
+    def sample(self) -> dict[str, Any] | None:
+        """The mapping's `example` data, if it has one (what a preview renders when given none)."""
+        return self.mapping.example
+
+    def render(self, data: dict[str, Any], progress: Progress | None = None, *, code: str | None = None,
+               job_id: str | None = None) -> bytes:
+        """Validate `data`, fill the form and return the PDF (flattened unless the mapping says otherwise)."""
+        self.check_data(data, progress)
+        values = pdf_values(self.mapping, data)
+        on_values = {name: spec.on_value for name, spec in self.mapping.fields.items() if spec.type == "checkbox"}
         try:
-            pdf = fill_form(self.pdf, pdf_values(self.mapping, data), flatten=self.mapping.flatten)
+            pdf = fill_form(self.pdf, values, on_values, flatten=self.mapping.flatten, typesetting=self.typesetting)
         except (PyPdfError, KeyError, ValueError) as exc:
             raise RenderError(f"form template {self.product_id} could not be filled: {exc}") from exc
         report_progress(progress, 100, "form filled")
         return pdf
 
 
-def fill_form(pdf: bytes, values: dict[str, str], *, flatten: bool = False) -> bytes:
-    """Fill AcroForm fields by name; flattening draws the values into the pages and drops the form."""
+def fill_form(pdf: bytes, values: dict[str, str], on_values: dict[str, str] | None = None, *,
+              flatten: bool = True, typesetting: Typesetting | None = None) -> bytes:
+    """Fill AcroForm fields by name (checkbox values are state names such as /Yes or /Off).
+
+    Flattening draws every field into its page and removes the form; otherwise the fields keep the
+    values and show them with appearances drawn in the report fonts.
+    """
+    fonts = (typesetting or Typesetting()).fonts
+    on_values = on_values or {}
+    shown: dict[str, str | bool] = {name: (value != "/Off") if name in on_values else value
+                                    for name, value in values.items()}
     writer = PdfWriter(clone_from=io.BytesIO(pdf))
     if flatten:
-        values = _keep_unmapped_values(writer, values)
-    writer.update_page_form_field_values(None, values, auto_regenerate=False, flatten=flatten)
-    if flatten:
-        writer.remove_annotations(subtypes="/Widget")
-        del writer.root_object[NameObject("/AcroForm")]
+        flatten_onto_pages(writer, fonts, shown)
     else:
-        writer.set_need_appearances_writer(True)  # viewers redraw text fields with their own fonts
-        _ensure_zapf_dingbats(writer)
+        fill_editable(writer, fonts, shown, on_values)
     buffer = io.BytesIO()
     writer.write(buffer)
     return buffer.getvalue()
-
-
-def _ensure_zapf_dingbats(writer: PdfWriter) -> None:
-    """Viewers that redraw checkboxes use /ZaDb from the form's /DR: make sure it is there."""
-    acro_form = writer.root_object["/AcroForm"].get_object()
-    resources = acro_form.setdefault(NameObject("/DR"), DictionaryObject()).get_object()
-    fonts = resources.setdefault(NameObject("/Font"), DictionaryObject()).get_object()
-    if "/ZaDb" not in fonts:
-        font = DictionaryObject({NameObject("/Type"): NameObject("/Font"), NameObject("/Subtype"): NameObject("/Type1"),
-                                 NameObject("/BaseFont"): NameObject("/ZapfDingbats")})
-        fonts[NameObject("/ZaDb")] = new_indirect_object(writer, font)
-
-
-def new_indirect_object(writer: PdfWriter, obj: DictionaryObject) -> IndirectObject:
-    """Add `obj` to `writer` as a new indirect object and return its reference.
-
-    pypdf has no public add_object; its public `clone()` adds an object that has an
-    `indirect_reference` attribute as a new indirect object (None: it is in no file yet).
-    """
-    obj.indirect_reference = None
-    return obj.clone(writer).indirect_reference
-
-
-def _keep_unmapped_values(writer: PdfWriter, values: dict[str, str]) -> dict[str, Any]:
-    """Add the fields the mapping leaves alone, so flattening keeps what they already show."""
-    merged: dict[str, Any] = dict(values)
-    for name, info in (writer.get_fields() or {}).items():
-        if name not in merged:
-            merged[name] = str(info.get("/V", "/Off")) if info.get("/FT") == "/Btn" else None
-    return merged
 
 
 def _pdf_problems(reader: PdfReader, mapping: FormMapping) -> list[str]:
@@ -121,11 +110,12 @@ def _pdf_problems(reader: PdfReader, mapping: FormMapping) -> list[str]:
     return problems
 
 
-def load_form(mapping_path: Path) -> FormTemplate:
-    """Load `<productId>.json` and its `<productId>.pdf`; raise RenderError naming every problem."""
+def load_form(mapping_path: Path, typesetting: Typesetting | None = None) -> FormTemplate:
+    """Load `<productId>.json` and its `<productId>.pdf`; raise TemplateError naming every problem."""
     product_id, pdf_path = mapping_path.stem, mapping_path.with_suffix(".pdf")
+    name = mapping_path.name
     if not PRODUCT_ID_PATTERN.match(product_id):
-        raise RenderError(f"{mapping_path}: file name must be a product id (letters, digits, _ or -)")
+        raise TemplateError(f"{name}: file name must be a product id (letters, digits, _ or -)", file=name)
     try:
         raw = json.loads(mapping_path.read_text(encoding="utf-8"))
         mapping = FormMapping.model_validate(raw)
@@ -133,9 +123,15 @@ def load_form(mapping_path: Path) -> FormTemplate:
         problems = _pdf_problems(PdfReader(io.BytesIO(pdf)), mapping)
     except ValidationError as exc:
         found = "; ".join(f"{field_path(e['loc'], prefix='mapping')}: {e['msg']}" for e in exc.errors())
-        raise RenderError(f"{mapping_path}: invalid mapping: {found}") from None
+        raise TemplateError(f"{name}: invalid mapping: {found}", file=name) from None
+    except FileNotFoundError as exc:
+        raise TemplateError(f"{name}: cannot load form template: {exc.strerror}: {Path(exc.filename).name}",
+                            file=name) from None
     except (OSError, ValueError, PyPdfError) as exc:
-        raise RenderError(f"{mapping_path}: cannot load form template: {exc}") from exc
+        raise TemplateError(f"{name}: cannot load form template: {exc}", file=name) from exc
+    if mapping.example is not None:
+        problems += [f"example {e['field']}: {e['message']}" for e in validate_values(mapping, mapping.example)]
     if problems:
-        raise RenderError(f"{mapping_path}: mapping does not match {pdf_path.name}: {'; '.join(problems)}")
-    return FormTemplate(product_id=product_id, title=mapping.title, mapping=mapping, pdf=pdf)
+        raise TemplateError(f"{name}: mapping does not match {pdf_path.name}: {'; '.join(problems)}", file=name)
+    return FormTemplate(product_id=product_id, title=mapping.title, mapping=mapping, pdf=pdf,
+                        typesetting=typesetting or Typesetting())

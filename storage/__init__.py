@@ -1,4 +1,5 @@
-"""Where finished PDFs are kept: local disk (default), an S3-compatible bucket or Google Drive, behind one interface."""
+"""Where finished PDFs are kept: local disk (default), an S3-compatible bucket, Google Drive or Dropbox, behind one
+interface."""
 
 from __future__ import annotations
 
@@ -39,6 +40,11 @@ def build_storage(settings: Settings, **options: Any) -> StorageBackend:
         from storage.s3 import S3Storage  # boto3 takes ~0.15 s to import: only processes that use S3 pay it
 
         return S3Storage.from_settings(settings, **options)
+    if settings.storage_backend == "dropbox":
+        from storage.dropbox import DropboxStorage  # the SDK takes ~0.4 s to import: only processes that use it pay
+
+        return DropboxStorage.from_settings(settings, **options)
     if settings.storage_backend == "local":
         return LocalDiskStorage(settings.pdf_dir)
-    raise StoragePermanentError(f"STORAGE_BACKEND must be local, s3 or gdrive, got {settings.storage_backend!r}")
+    raise StoragePermanentError(
+        f"STORAGE_BACKEND must be local, s3, gdrive or dropbox, got {settings.storage_backend!r}")

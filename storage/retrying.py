@@ -31,11 +31,13 @@ class Backoff:
 
 
 def call_with_retries(call: Callable[[], T], *, what: str, classify: Callable[[BaseException], Exception | None],
-                      backoff: Backoff, sleep: Callable[[float], None] = time.sleep) -> T:
+                      backoff: Backoff, sleep: Callable[[float], None] = time.sleep,
+                      retry_after: Callable[[BaseException], float | None] | None = None) -> T:
     """Run `call`; retry what `classify` maps to a transient StorageError; raise the mapped error at the end.
 
     `classify` returns our error for an exception it knows (StorageError or StoragePermanentError),
-    or None for one it does not (raised as it is, never retried).
+    or None for one it does not (raised as it is, never retried). `retry_after` gives the wait the
+    server asked for (a 429's Retry-After), if any: the wait is then at least that, up to `cap`.
     """
 
     def transient(exc: BaseException) -> bool:
@@ -46,9 +48,14 @@ def call_with_retries(call: Callable[[], T], *, what: str, classify: Callable[[B
         log.warning("event=storage_call_failed what=%r attempt=%d/%d retry_in=%.2fs error=%s", what,
                     state.attempt_number, backoff.attempts, state.upcoming_sleep, state.outcome.exception())
 
+    exponential = wait_exponential(multiplier=backoff.base, exp_base=2, min=backoff.base, max=backoff.cap)
+
+    def wait(state: RetryCallState) -> float:
+        asked = retry_after(state.outcome.exception()) if retry_after and state.outcome else None
+        return max(exponential(state), min(asked or 0.0, backoff.cap))
+
     retrying = Retrying(
-        stop=stop_after_attempt(max(1, backoff.attempts)),
-        wait=wait_exponential(multiplier=backoff.base, exp_base=2, min=backoff.base, max=backoff.cap),
+        stop=stop_after_attempt(max(1, backoff.attempts)), wait=wait,
         retry=retry_if_exception(transient), sleep=sleep, before_sleep=logged, reraise=True,
     )
     try:

@@ -84,6 +84,10 @@ class JobRecord(Base):
     processing_ms: Mapped[int | None] = mapped_column(Integer)
     # "pending" while the MongoDB record of the outcome still has to be written (outbox).
     mongo_status: Mapped[str | None] = mapped_column(String(16))
+    # A run of a recurring schedule: the schedule and the tick it is for. Their unique index makes a
+    # second row for the same tick impossible, whichever scheduler process or host inserts it.
+    schedule_id: Mapped[str | None] = mapped_column(String(64))
+    scheduled_for: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         UniqueConstraint("client_name", "idempotency_key", name="uq_job_client_idempotency"),
@@ -95,6 +99,7 @@ class JobRecord(Base):
         Index("ix_job_created", "created_at"),
         Index("ix_job_completed", "completed_at"),
         Index("ix_job_mongo_status", "mongo_status", "completed_at"),
+        Index("ux_job_schedule_tick", "schedule_id", "scheduled_for", unique=True),
     )
 
     @property
@@ -198,3 +203,37 @@ class WebhookAttempt(Base):
     outcome: Mapped[str] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
     response_excerpt: Mapped[str | None] = mapped_column(Text)
+
+
+# What a schedule does with runs missed while no scheduler ran (SPEC.md "POST /api/schedules").
+MISSED_RUN_ONCE = "run_once"
+MISSED_SKIP = "skip"
+
+
+class Schedule(Base):
+    """A recurring job: a cron expression in a time zone and the submit body each run is made from."""
+
+    __tablename__ = "schedules"
+
+    schedule_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_name: Mapped[str] = mapped_column(String(100))
+    cron: Mapped[str] = mapped_column(String(255))
+    timezone: Mapped[str] = mapped_column(String(64))
+    # The submit body (validated as a submit when stored), camelCase as the API takes it.
+    job: Mapped[dict[str, Any]] = mapped_column(JSON)
+    start_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    end_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    missed: Mapped[str] = mapped_column(String(16), default=MISSED_RUN_ONCE)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The next tick to run; None once `end_at` is passed (the schedule has ended) or while paused.
+    next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_job_id: Mapped[str | None] = mapped_column(String(64))
+    run_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        Index("ix_schedule_next_run", "next_run_at"),
+        Index("ix_schedule_client_created", "client_name", "created_at"),
+    )

@@ -7,8 +7,7 @@ from typing import Any
 
 from jobs.runtime import Runtime
 from render.base import Progress, RenderError, Template, report_progress
-from render.minat_bakat import MinatBakatTemplate
-from render.registry import TemplateRegistry
+from render.registry import TemplateRegistry, load_registry
 from tests.conftest import sample_request
 
 
@@ -30,7 +29,8 @@ class GatedTemplate(Template):
     def validate(self, data: object) -> list[dict[str, str]]:
         return []
 
-    def render(self, data: dict[str, Any], progress: Progress | None = None, *, code: str | None = None) -> bytes:
+    def render(self, data: dict[str, Any], progress: Progress | None = None, *, code: str | None = None,
+               job_id: str | None = None) -> bytes:
         report_progress(progress, 50, "waiting at the gate")
         self.entered.set()
         try:  # like libraries that log and go on (pypdf does, in form flattening): a stop must get through
@@ -40,7 +40,7 @@ class GatedTemplate(Template):
         if not opened:
             self.timed_out = True
             raise TimeoutError("the test never opened the gate")
-        return MinatBakatTemplate().render(sample_request()["data"], code=code)
+        return load_registry().get("minatBakatUmum").render(sample_request()["data"], code=code, job_id=job_id)
 
 
 class FailingOnceTemplate(Template):
@@ -59,11 +59,12 @@ class FailingOnceTemplate(Template):
     def validate(self, data: object) -> list[dict[str, str]]:
         return []
 
-    def render(self, data: dict[str, Any], progress: Progress | None = None, *, code: str | None = None) -> bytes:
+    def render(self, data: dict[str, Any], progress: Progress | None = None, *, code: str | None = None,
+               job_id: str | None = None) -> bytes:
         self.calls += 1
         if self.calls == 1:
             raise RenderError("the source document was incomplete")
-        return MinatBakatTemplate().render(sample_request()["data"], code=code)
+        return load_registry().get("minatBakatUmum").render(sample_request()["data"], code=code, job_id=job_id)
 
 
 class UnavailableTemplate(Template):
@@ -79,10 +80,11 @@ class UnavailableTemplate(Template):
     def validate(self, data: object) -> list[dict[str, str]]:
         return []
 
-    def render(self, data: dict[str, Any], progress: Progress | None = None, *, code: str | None = None) -> bytes:
+    def render(self, data: dict[str, Any], progress: Progress | None = None, *, code: str | None = None,
+               job_id: str | None = None) -> bytes:
         raise ConnectionError("the report data service does not answer")
 
 
 def install(rt: Runtime, *templates: Template) -> None:
     """Serve the built-in report plus `templates` from this runtime (before its first template lookup)."""
-    rt.overrides["templates"] = TemplateRegistry([MinatBakatTemplate(), *templates])
+    rt.overrides["templates"] = TemplateRegistry([load_registry().get("minatBakatUmum"), *templates])

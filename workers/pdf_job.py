@@ -12,7 +12,7 @@ from rq import get_current_job
 from rq.job import Job
 from rq.timeouts import JobTimeoutException
 
-from jobs import eta, outcome
+from jobs import eta, failure_text, filenames, outcome
 from jobs.errors import PermanentJobError, is_permanent
 from jobs.lease import HeldLease, job_lease
 from jobs.progress import META_PROGRESS_INTERVAL, SQL_PROGRESS_INTERVAL
@@ -88,7 +88,8 @@ def rendered_pdf(rt: Runtime, job: JobRecord, progress: ProgressReporter) -> byt
     template = rt.templates.get(job.product_id)
     data = load_report_data(rt, job)
     progress(10, "data loaded")
-    pdf = template.render(data, progress=lambda pct, msg: progress(10 + pct * 30 // 100, msg), code=job.code)
+    pdf = template.render(data, progress=lambda pct, msg: progress(10 + pct * 30 // 100, msg), code=job.code,
+                          job_id=job.job_id)
     if staging is not None:
         try:
             staging.save(job.job_id, pdf)
@@ -105,9 +106,9 @@ def stages_uploads(rt: Runtime) -> bool:
 
 def upload_step(rt: Runtime) -> str:
     """The storing step in words, for phases and error messages."""
-    return {"gdrive": "upload to Google Drive", "s3": "upload to S3", "local": "saving to local disk"}.get(
-        rt.storage.name, f"upload to {rt.storage.name} storage"
-    )
+    steps = {"gdrive": "upload to Google Drive", "s3": "upload to S3", "dropbox": "upload to Dropbox",
+             "local": "saving to local disk"}
+    return steps.get(rt.storage.name, f"upload to {rt.storage.name} storage")
 
 
 def _discard_staged(rt: Runtime, job_id: str) -> None:
@@ -131,9 +132,8 @@ def load_report_data(rt: Runtime, job: JobRecord) -> dict[str, Any]:
 
 
 def pdf_filename(job: JobRecord) -> str:
-    """A readable file name: product, code and date."""
-    safe_code = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in job.code)[:80]
-    return f"{job.product_id}_{safe_code}_{job.created_at:%Y%m%d}.pdf"
+    """A readable file name: product, code and date, with no directory part or control character."""
+    return filenames.stored_name(job)
 
 
 def _handle_failure(
@@ -151,7 +151,8 @@ def _handle_failure(
     if permanent and rq_job is not None:
         rq_job.retries_left = 0  # RQ must not retry what can never succeed
     if permanent or not retries_left:
-        log.warning("job=%s event=failed permanent=%s error=%r", job.job_id, permanent, message)
+        log.warning("job=%s event=failed permanent=%s error=%r detail=%r",
+                    job.job_id, permanent, message, failure_text.log_detail(exc))
         outcome.end_job(rt, job.job_id, FAILED, error=message)
         _discard_staged(rt, job.job_id)
         return
@@ -162,19 +163,19 @@ def _handle_failure(
         message = f"{message}; will retry the upload only"
         phase = f"{upload_step(rt)} failed; retrying the upload only"
         kept_on = rt.settings.host_name  # a retry taken by another host renders again
-    log.warning("job=%s event=retrying retries_left=%s pdf_kept_on=%s error=%r",
-                job.job_id, retries_left, kept_on, message)
+    log.warning("job=%s event=retrying retries_left=%s pdf_kept_on=%s error=%r detail=%r",
+                job.job_id, retries_left, kept_on, message, failure_text.log_detail(exc))
     with rt.session() as session:
         job_store.mark_retrying(session, job.job_id, message, retry_at, phase=phase)
 
 
-
 def describe_error(rt: Runtime, exc: BaseException, *, step: str | None = None) -> str:
-    """A message that says what went wrong (and in which step), for the status and the failure webhook."""
+    """What went wrong (and in which step) for the status and the failure webhook: no server paths or
+    exception reprs (workers/failure_text.py); the log keeps the detail with the job id."""
     if isinstance(exc, (JobTimeoutException, JobTimedOutError)):
         text = f"timed out after {rt.settings.job_timeout} s"
     else:
-        text = str(exc) or exc.__class__.__name__
+        text = failure_text.client_text(exc)
     if step:
         text = f"{step} failed: {text}"
     return text[:2000]

@@ -5,7 +5,8 @@ costs more than rendering a report. SimpleWorker runs jobs in-process; everythin
 RQ, except two pieces that each buy one guarantee, both through RQ's public hooks:
 - `death_penalty_class = TimeoutPenalty`: a job past its timeout is interrupted by something library
   code cannot swallow (RQ's JobTimeoutException is an Exception, and pypdf catches Exception while it
-  flattens forms, so a timed-out form job would run on);
+  flattens forms, so a timed-out form job would run on); a Typst compile is native code, so the timeout
+  is raised when it returns to Python, milliseconds later;
 - `kill_horse`: RQ's stop-job command (a cancel, or rq-dashboard's stop button) reaches a running job.
   RQ calls `kill_horse()` from its pubsub thread, a no-op without a horse; here it interrupts the
   job in the main thread with SIGUSR1, whose handler (`install_stop_handler`, called by the entry

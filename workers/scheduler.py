@@ -4,6 +4,7 @@ One loop, several periodic tasks:
 - RQ's scheduler for delayed retries (its lock per queue lives interval + 60 s, so after this
   process is SIGKILLed the restarted one takes over within about a minute);
 - runAt jobs whose time has come (kept in SQL until due, so a Redis wipe cannot lose them);
+- the runs of recurring schedules (jobs/schedules.py; any number of schedulers may run at once);
 - the reconciler, the webhook/Mongo outbox relay and the PDF retention clean-up.
 """
 
@@ -28,6 +29,7 @@ from jobs.queues import PDF_QUEUES
 from jobs.redis_check import warn_if_not_durable
 from jobs.retention import purge_expired_pdfs, sweep_staged
 from jobs.runtime import Runtime, build_runtime, set_runtime
+from jobs.schedules import run_due_schedules
 from jobs.submit import enqueue_job
 from store import jobs as job_store
 from store.db import checkpoint
@@ -124,6 +126,7 @@ def build_tasks(rt: Runtime, retry_scheduler: RetryScheduler) -> list[PeriodicTa
     tasks = [
         PeriodicTask("rq_scheduler", settings.scheduler_interval, retry_scheduler),
         PeriodicTask("run_at", settings.scheduler_interval, enqueue_due_run_at_jobs),
+        PeriodicTask("schedules", settings.scheduler_interval, run_due_schedules),
     ]
     tasks.extend(extra_tasks(settings))
     return tasks

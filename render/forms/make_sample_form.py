@@ -1,7 +1,8 @@
-"""Generate the sample fillable form `formulirPersetujuan.pdf` (psychological test consent) with reportlab.
+"""Generate the sample fillable form render/templates/formulirPersetujuan.pdf (consent to a psychological test).
 
-Run from the repository root: `python workers/render/forms/make_sample_form.py [output.pdf]`.
-The mapping that fills it is `formulirPersetujuan.json` next to it; keep field names in sync.
+Run from the repository root: `python -m render.forms.make_sample_form [output.pdf]`.
+The mapping that fills it is render/templates/formulirPersetujuan.json; keep field names in sync.
+Its text is set in Noto Sans (embedded); the service draws filled values in the same fonts.
 """
 
 from __future__ import annotations
@@ -13,9 +14,14 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.lib.utils import simpleSplit
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 
-OUTPUT = Path(__file__).with_name("formulirPersetujuan.pdf")
+from render.fonts import FONTS_DIR
+
+OUTPUT = Path(__file__).resolve().parent.parent / "templates" / "formulirPersetujuan.pdf"
+REGULAR, BOLD = "NotoSans", "NotoSans-Bold"
 WIDTH, HEIGHT = A4
 LEFT = 20 * mm
 FIELD_X = 75 * mm
@@ -38,11 +44,18 @@ CHECKBOXES = [  # (field name, statement)
 ]
 
 
+def _register_fonts() -> None:
+    """Embed Noto Sans (subset) for the form's own text, like every PDF of the service."""
+    for name, file in ((REGULAR, "NotoSans-Regular.ttf"), (BOLD, "NotoSans-Bold.ttf")):
+        if name not in pdfmetrics.getRegisteredFontNames():
+            pdfmetrics.registerFont(TTFont(name, str(FONTS_DIR / file)))
+
+
 def _text_fields(canvas: Canvas, top: float) -> float:
     """Draw the labelled text fields and return the y below them."""
     y = top
     for name, label, tooltip in TEXT_FIELDS:
-        canvas.setFont("Helvetica", 10)
+        canvas.setFont(REGULAR, 10)
         canvas.drawString(LEFT, y + 6, label)
         canvas.acroForm.textfield(name=name, tooltip=tooltip, x=FIELD_X, y=y, width=FIELD_W, height=18,
                                   fontName="Helvetica", fontSize=10, borderWidth=0.6, borderColor=colors.grey,
@@ -58,7 +71,7 @@ def _checkboxes(canvas: Canvas, top: float) -> float:
         canvas.acroForm.checkbox(name=name, tooltip=statement, x=LEFT, y=y - 3, size=14, buttonStyle="check",
                                  borderWidth=0.8, borderColor=colors.black, fillColor=colors.white,
                                  textColor=colors.black, fieldFlags="")
-        canvas.setFont("Helvetica", 10)
+        canvas.setFont(REGULAR, 10)
         canvas.drawString(LEFT + 22, y, statement)
         y -= 24
     return y
@@ -66,7 +79,7 @@ def _checkboxes(canvas: Canvas, top: float) -> float:
 
 def _signature(canvas: Canvas, top: float) -> None:
     """Draw the place/date fields and the signature lines."""
-    canvas.setFont("Helvetica", 10)
+    canvas.setFont(REGULAR, 10)
     canvas.drawString(LEFT, top + 6, "Dibuat di")
     canvas.acroForm.textfield(name="kota", tooltip="Kota penandatanganan", x=LEFT + 22 * mm, y=top, width=50 * mm,
                               height=18, fontName="Helvetica", fontSize=10, borderWidth=0.6, borderColor=colors.grey,
@@ -84,27 +97,25 @@ def _signature(canvas: Canvas, top: float) -> None:
 
 def build(output: Path = OUTPUT) -> Path:
     """Write the sample form to `output` and return its path."""
-    canvas = Canvas(str(output), pagesize=A4, invariant=True)
+    _register_fonts()
+    canvas = Canvas(str(output), pagesize=A4, invariant=True, initialFontName=REGULAR, initialFontSize=10)
     canvas.setTitle("Formulir Persetujuan Tes Psikologi")
-    canvas.setAuthor("pdf-job-service sample")
     canvas.setFillColor(colors.HexColor("#1f4e79"))
-    canvas.setFont("Helvetica-Bold", 16)
+    canvas.setFont(BOLD, 16)
     canvas.drawCentredString(WIDTH / 2, HEIGHT - 30 * mm, "FORMULIR PERSETUJUAN TES PSIKOLOGI")
     canvas.setFillColor(colors.black)
-    canvas.setFont("Helvetica", 10)
+    canvas.setFont(REGULAR, 10)
     intro = ("Yang bertanda tangan di bawah ini, orang tua / wali dari peserta berikut, menyatakan telah "
              "menerima penjelasan mengenai tujuan dan prosedur tes minat dan bakat:")
     text = canvas.beginText(LEFT, HEIGHT - 42 * mm)
-    for line in simpleSplit(intro, "Helvetica", 10, WIDTH - 2 * LEFT):
+    for line in simpleSplit(intro, REGULAR, 10, WIDTH - 2 * LEFT):
         text.textLine(line)
     canvas.drawText(text)
     y = _text_fields(canvas, HEIGHT - 62 * mm)
-    canvas.setFont("Helvetica-Bold", 11)
+    canvas.setFont(BOLD, 11)
     canvas.drawString(LEFT, y - 4, "Pernyataan persetujuan")
     y = _checkboxes(canvas, y - 30)
     _signature(canvas, y - 16)
-    canvas.setFont("Helvetica-Oblique", 8)
-    canvas.drawString(LEFT, 15 * mm, "Formulir contoh yang dibuat oleh workers/render/forms/make_sample_form.py")
     canvas.showPage()
     canvas.save()
     return output

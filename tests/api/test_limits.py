@@ -188,3 +188,15 @@ def test_limits_storage_is_the_services_redis_through_its_own_pool(runtime: Runt
     assert storage_uri("redis+sentinel://s1:26379,s2:26379/mymaster") == "redis://"
     uri, options = limiter_storage(runtime)
     assert uri.startswith("redis+unix://") and options == {"connection_pool": runtime.redis.connection_pool}
+
+
+def test_a_batch_counts_against_the_client_cap_whole(runtime: Runtime) -> None:
+    client = variant_app(runtime, max_queued_per_client=5, rate_limit_pause=0).test_client()
+    batch = "/api/reports/generate-batch"
+    items = [sample_request() | {"code": f"b{n}"} for n in range(3)]
+    assert client.post(batch, json={"items": items}, headers=auth()).json["accepted"] == 3
+    more = [sample_request() | {"code": f"m{n}", "runAt": later()} for n in range(3)]  # scheduled count too
+    refused = client.post(batch, json={"items": more}, headers=auth())
+    assert refused.status_code == 429 and refused.json["error"] == "client_queue_full"
+    assert client.post(batch, json={"items": more[:2]}, headers=auth()).json["accepted"] == 2
+    assert submit(client, "single").json["error"] == "client_queue_full"

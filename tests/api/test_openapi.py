@@ -97,7 +97,9 @@ def test_openapi_takes_products_from_templates_dir_and_data_is_optional_with_mon
     assert person["required"] == ["name"] and person["properties"]["name"]["type"] == "string"
 
 
-@pytest.mark.parametrize("name", ["JobStatus", "JobList", "QueueStats", "ErrorBody", "TemplateList", "JobAccepted"])
+@pytest.mark.parametrize("name", ["JobStatus", "JobList", "QueueStats", "ErrorBody", "TemplateList", "JobAccepted",
+                                  "BatchAccepted", "BatchItemAccepted", "BatchItemRejected", "Schedule",
+                                  "ScheduleList"])
 def test_openapi_answers_are_closed_objects(app, name: str) -> None:
     schema = document_of(app)["components"]["schemas"][name]
     assert schema["additionalProperties"] is False and schema["required"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from prometheus_client.parser import text_string_to_metric_families
 from rq import Queue
 
@@ -50,7 +52,7 @@ def test_stats_count_queues_scheduled_and_workers(client, runtime) -> None:
     submit(client, "h", priority="high")
     submit(client, "n1")
     submit(client, "n2")
-    submit(client, "later", runAt="2099-01-01T00:00:00Z")
+    submit(client, "later", runAt=(datetime.now(UTC) + timedelta(days=30)).isoformat())
     worker = PdfWorker([Queue("high", connection=runtime.redis)], connection=runtime.redis)
     worker.register_birth()
     worker.set_state("idle")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from store import jobs as job_store
@@ -60,7 +62,7 @@ def test_submit_puts_job_on_its_priority_queue(client, runtime, priority: str) -
         ({"priority": "urgent"}, "priority", "must be one of"),
         ({"data": [1, 2]}, "data", "must be a JSON object"),
         ({"runAt": "2026-01-15T10:30:00"}, "runAt", "time zone"),
-        ({"runAt": "tomorrow"}, "runAt", "datetime"),
+        ({"runAt": "tomorrow"}, "runAt", "date-time"),
         ({"callbackUrl": "https://x"}, "callbackUrl", "is not a field"),
     ],
 )
@@ -105,6 +107,19 @@ def test_submit_invalid_report_data_is_400_naming_the_field(client) -> None:
     assert response.status_code == 400
     assert response.json["error"] == "invalid_data"
     assert any(d["field"].startswith("data.scales[0]") for d in response.json["details"])
+
+
+def test_submit_text_no_font_can_show_is_400_naming_the_field_and_characters(client) -> None:
+    body = sample_request()
+    body["data"]["participant"]["name"] = "Dédé 王小明 🎉"
+    body["data"]["scales"][1]["description"] = "Hebat 👍🏽"
+    response = client.post(URL, json=body, headers=auth())
+    assert response.status_code == 400 and response.json["error"] == "invalid_data"
+    details = {d["field"]: d["message"] for d in response.json["details"]}
+    assert set(details) == {"data.participant.name", "data.scales[1].description"}
+    name = details["data.participant.name"]
+    assert "'🎉' (U+1F389, PARTY POPPER)" in name and "王" not in name
+    assert "U+1F44D" in details["data.scales[1].description"] and "U+1F3FD" in details["data.scales[1].description"]
 
 
 def test_submit_body_over_limit_is_413(client) -> None:
@@ -167,6 +182,7 @@ def test_submit_while_redis_is_down_is_accepted_and_recorded(client, runtime) ->
 
 
 def test_submit_with_future_run_at_is_scheduled_not_queued(client, runtime) -> None:
-    response = client.post(URL, json=sample_request() | {"runAt": "2099-01-01T00:00:00Z"}, headers=auth())
+    run_at = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+    response = client.post(URL, json=sample_request() | {"runAt": run_at}, headers=auth())
     assert response.status_code == 202 and response.json["status"] == "scheduled"
     assert runtime.redis.llen("rq:queue:normal") == 0

@@ -49,3 +49,12 @@ def test_steal_share_is_the_stolen_part_of_the_cpu_time_between_two_readings() -
 def test_cpu_ticks_reads_this_machines_counters() -> None:
     ticks = machine.cpu_ticks()
     assert len(ticks) >= 8 and sum(ticks) > 0
+
+
+def test_previous_renderer_is_shown_beside_the_new_one() -> None:
+    from bench.report import _throughput
+
+    results = Results("quick", "2026-12-07", [], cores=2, render_samples=[0.020, 0.021])
+    results.legacy_render_samples = [0.024, 0.022]
+    [row] = [line for line in _throughput(results) if line.startswith("| previous renderer")]
+    assert "22.0 ms CPU/report, fastest of 24.0 / 22.0" in row and "Typst template: 1.10x faster" in row

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from config import Settings
-from config.docs import env_example, main, missing_readme_rows, readme_rows
+from config.docs import configuration_page, env_example, main, readme_drift, readme_rows, readme_table
 from config.settings import env_name
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,20 +51,23 @@ def test_readme_rows_give_name_description_and_default() -> None:
     assert rows[ENV_NAMES.index("WORKERS")].endswith("| profile: `2` / `3` / `5` |")
 
 
-def test_missing_readme_rows_reports_a_missing_variable_and_a_wrong_default() -> None:
-    rows = readme_rows()
-    readme = "# Configuration\n\nSome text.\n\n| variable | meaning | default |\n|---|---|---|\n" + "\n".join(rows)
-    assert missing_readme_rows(readme) == []
-    port_row = rows[ENV_NAMES.index("PORT")]
-    assert missing_readme_rows(readme.replace(port_row + "\n", "")) == [port_row]
-    assert missing_readme_rows(readme.replace(port_row, "| `PORT` | API port | `8080` |")) == [port_row]
-    # the description is the README's own: only the variable and its default are checked
-    assert missing_readme_rows(readme.replace(port_row, "| `PORT` | where the API listens |  `8000`  |")) == []
+def test_readme_table_names_every_variable_once_with_its_default() -> None:
+    table = readme_table()
+    for name in ENV_NAMES:
+        assert table.count(f"`{name}` ") == 1, name
+    assert "`PORT` `8000`" in table and "`WORKERS` `2/3/5`" in table and "`REDIS_URL` unset" in table
 
 
-def test_readme_has_a_row_per_variable_with_its_default() -> None:
-    missing = missing_readme_rows((ROOT / "README.md").read_text())
-    assert not missing, "add to README.md's configuration table:\n" + "\n".join(missing)
+def test_readme_settings_block_is_the_generated_one() -> None:
+    drift = readme_drift((ROOT / "README.md").read_text())
+    assert drift is None, drift
+    assert readme_drift(readme_table().replace("`PORT` `8000`", "`PORT` `8080`")) is not None
+
+
+def test_configuration_page_is_the_generated_one() -> None:
+    page = (ROOT / "docs" / "configuration.md").read_text()
+    assert page == configuration_page(), "regenerate: python -m config.docs configuration > docs/configuration.md"
+    assert all(row in page for row in readme_rows())
 
 
 def test_readme_mentions_every_variable() -> None:
@@ -76,5 +79,7 @@ def test_readme_mentions_every_variable() -> None:
 def test_docs_command_prints_env_example_and_readme_rows(capsys: pytest.CaptureFixture[str]) -> None:
     main(["env-example"])
     assert capsys.readouterr().out == env_example()
-    main(["readme-rows"])
-    assert capsys.readouterr().out.splitlines() == readme_rows()
+    main(["readme-table"])
+    assert capsys.readouterr().out == readme_table() + "\n"
+    main(["configuration"])
+    assert capsys.readouterr().out == configuration_page()

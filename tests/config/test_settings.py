@@ -102,7 +102,7 @@ def test_settings_list_every_bad_variable_in_one_error() -> None:
         "PUBLIC_BASE_URL must start with http:// or https://, got 'ftp://example.com'",
         "LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got 'loud'",
         "ALERT_FAILURE_RATE must be a fraction between 0 and 1 (0.05 = 5 %), got '5'",
-        "STORAGE_BACKEND must be one of local, gdrive, s3, got 'ftp'",
+        "STORAGE_BACKEND must be one of local, gdrive, s3, dropbox, got 'ftp'",
         "LOOPBACK_ONLY must be true or false, got 'maybe'",
     ]
 
@@ -116,6 +116,29 @@ def test_settings_gdrive_needs_credentials_file_listed_with_the_others() -> None
     ]
     settings = Settings.from_env({"STORAGE_BACKEND": "gdrive", "GOOGLE_DRIVE_CREDENTIALS_FILE": "/etc/sa.json"})
     assert str(settings.google_drive_credentials_file) == "/etc/sa.json"
+
+
+def test_settings_dropbox_needs_app_key_and_refresh_token_and_hides_them() -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env({"STORAGE_BACKEND": "dropbox", "DROPBOX_APP_SECRET": "app-secret-1"})
+    assert info.value.problems == ["STORAGE_BACKEND=dropbox needs DROPBOX_APP_KEY and DROPBOX_REFRESH_TOKEN"]
+    settings = Settings.from_env({"STORAGE_BACKEND": "dropbox", "DROPBOX_APP_KEY": "key-1",
+                                  "DROPBOX_REFRESH_TOKEN": "refresh-1", "DROPBOX_APP_SECRET": "app-secret-1",
+                                  "DROPBOX_FOLDER": "Reports/2026/"})
+    assert (settings.dropbox_app_key, settings.dropbox_folder) == ("key-1", "/Reports/2026")
+    assert "refresh-1" not in repr(settings) and "app-secret-1" not in repr(settings)
+
+
+@pytest.mark.parametrize(("value", "expected"),
+                         [("/", ""), ("pdf-jobs/", "/pdf-jobs"), ("/PDF Reports", "/PDF Reports")])
+def test_settings_dropbox_folder_is_tidied(value: str, expected: str) -> None:
+    assert Settings.from_env({"DROPBOX_FOLDER": value}).dropbox_folder == expected
+
+
+@pytest.mark.parametrize("value", ["/a/../b", "/a/.", "a\\b"])
+def test_settings_dropbox_folder_refuses_dot_parts_and_backslashes(value: str) -> None:
+    with pytest.raises(SettingsError, match="DROPBOX_FOLDER must be a Dropbox folder path"):
+        Settings.from_env({"DROPBOX_FOLDER": value})
 
 
 def test_settings_explicit_values_override_every_profile_value() -> None:
@@ -224,3 +247,21 @@ def test_settings_are_frozen_and_with_changes_validates() -> None:
         settings.with_changes(workers=0)
     with pytest.raises(ValidationError):
         settings.with_changes(worker=3)  # a misspelt field is refused, not added
+def test_settings_report_and_template_settings(tmp_path) -> None:
+    logo = tmp_path / "logo.svg"
+    logo.write_text("<svg xmlns='http://www.w3.org/2000/svg'/>")
+    settings = Settings.from_env({"TEMPLATES_DIR": str(tmp_path), "TEMPLATES_RELOAD_INTERVAL": "0",
+                                  "REPORT_LOGO_FILE": str(logo), "REPORT_TIMEZONE": "Asia/Jakarta",
+                                  "REPORT_ORG_NAME": "Biro Cahaya", "PREVIEW_TIMEOUT": "3"})
+    assert settings.templates_dir == tmp_path and settings.templates_reload_interval == 0
+    assert settings.report_logo_file == logo and settings.report_timezone == "Asia/Jakarta"
+    assert settings.report_org_name == "Biro Cahaya" and settings.preview_timeout == 3.0
+
+
+def test_settings_report_and_template_problems_are_named(tmp_path) -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env({"TEMPLATES_DIR": str(tmp_path / "nope"), "REPORT_LOGO_FILE": str(tmp_path / "logo.bmp"),
+                           "REPORT_TIMEZONE": "Mars/Olympus", "TEMPLATES_RELOAD_INTERVAL": "-1"})
+    text = str(info.value)
+    assert "TEMPLATES_DIR must be an existing directory" in text and "REPORT_LOGO_FILE must be a" in text
+    assert "REPORT_TIMEZONE must be an IANA time zone" in text and "TEMPLATES_RELOAD_INTERVAL" in text

@@ -1,4 +1,4 @@
-"""A genuinely large fillable form (1,500 pages, flattened) for end-to-end tests that need a job to run
+"""A genuinely large fillable form (2,000 pages, flattened) for end-to-end tests that need a job to run
 for a few seconds: cancel while running, live progress. It is an ordinary form template served from a
 test-only TEMPLATES_DIR; production code has no test switch or artificial delay."""
 
@@ -11,7 +11,7 @@ from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen.canvas import Canvas
 
 PRODUCT_ID = "slowForm"
-PAGES = 1500  # about 5 s to fill and flatten on a 2020s laptop core; the tests only need "a while"
+PAGES = 2000  # about 4 s to fill and flatten on a 2020s laptop core; the tests only need "a while"
 DATA = {"name": "Siti Nurhaliza"}
 
 

@@ -6,6 +6,7 @@ with this test run's interpreter (the project's virtualenv), as `make run` would
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import shutil
@@ -13,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,6 +114,18 @@ def test_generated_config_is_private(made_run) -> None:
     conf = (made_run.project / "supervisor" / "supervisord.conf").resolve()
     assert conf.parent == (made_run.project / "var").resolve()
     assert conf.stat().st_mode & 0o777 == 0o600
+
+
+def test_first_start_prints_the_generated_dashboard_password_and_the_cli_shows_it(made_run) -> None:
+    password = (made_run.project / "var" / "dashboard-password").read_text()
+    assert f"login admin / {password}   (generated now, shown this once" in made_run.banner
+    login = {"Authorization": "Basic " + base64.b64encode(f"admin:{password}".encode()).decode()}
+    request = urllib.request.Request(f"http://127.0.0.1:{made_run.port}/rq/", headers=login)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+    shown = subprocess.run([sys.executable, "-m", "ops.cli", "dashboard-password"], cwd=made_run.project,
+                           env={**CLEAN_ENV, "DATA_DIR": "./var"}, capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0 and f"password:  {password}" in shown.stdout, shown.stderr
 
 
 def readme_try_it_block() -> str:

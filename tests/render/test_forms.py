@@ -1,4 +1,4 @@
-"""Tests of fillable PDF form templates (pypdf filling from a JSON mapping) and templates_dir loading."""
+"""Fillable PDF form templates: filling from a JSON mapping, flattened or editable, in the report fonts."""
 
 from __future__ import annotations
 
@@ -6,18 +6,17 @@ import copy
 import dataclasses
 import io
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pypdf import PdfReader
-from pypdf.generic import IndirectObject
 from reportlab.pdfgen.canvas import Canvas
 
-from render import FormTemplate, RenderError, load_registry
+from render import BrokenTemplateError, FormTemplate, RenderError, load_registry
 from render.forms.make_sample_form import build
 from render.registry import BUILTIN_FORMS_DIR
+from tests.render.pdfs import NAME, assert_every_font_embedded, flat, page_texts
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "formulirPersetujuan.json"
 EXPECTED_TEXT = {
@@ -40,8 +39,8 @@ def form() -> FormTemplate:
     return found
 
 
-def flattened(form: FormTemplate) -> FormTemplate:
-    return dataclasses.replace(form, mapping=form.mapping.model_copy(update={"flatten": True}))
+def editable(form: FormTemplate) -> FormTemplate:
+    return dataclasses.replace(form, mapping=form.mapping.model_copy(update={"flatten": False}))
 
 
 def make_form(path: Path, value: str = "") -> None:
@@ -62,49 +61,67 @@ def write_custom(directory: Path, name: str = "customForm", **mapping: Any) -> N
     (directory / f"{name}.json").write_text(json.dumps({"title": "Custom", "fields": fields} | mapping))
 
 
-def test_form_fills_every_mapped_field(form, data):
-    reader = PdfReader(io.BytesIO(form.render(data)))
+def test_form_is_flattened_by_default_and_shows_every_value(form, data):
+    assert form.mapping.flatten is True
+    pdf = form.render(data)
+    reader = PdfReader(io.BytesIO(pdf))
+    assert not reader.get_fields() and "/AcroForm" not in reader.trailer["/Root"]
+    assert not [a for a in reader.pages[0].get("/Annots") or [] if a.get_object()["/Subtype"] == "/Widget"]
+    text = reader.pages[0].extract_text()
+    for value in EXPECTED_TEXT.values():
+        assert value in text
+    assert_every_font_embedded(pdf)
+
+
+def test_form_flattened_unicode_name_extracts_back_exactly(form, data):
+    data["participant"]["name"] = NAME
+    pdf = form.render(data)
+    assert NAME in page_texts(pdf)[0].splitlines()
+    assert_every_font_embedded(pdf)
+
+
+def test_form_has_no_developer_text(form, data):
+    text = flat(page_texts(form.render(data))[0])
+    assert "make_sample_form" not in text and ".py" not in text and "workers/" not in text
+
+
+def test_form_editable_keeps_fields_with_values(form, data):
+    reader = PdfReader(io.BytesIO(editable(form).render(data)))
     assert reader.get_form_text_fields() == EXPECTED_TEXT
     fields = reader.get_fields()
     assert set(fields) == set(form.mapping.fields)
     assert fields["setuju_tes"]["/V"] == "/Yes" and fields["setuju_data"]["/V"] == "/Yes"
     assert fields["setuju_sekolah"]["/V"] == "/Off"
-    assert bool(reader.trailer["/Root"]["/AcroForm"]["/NeedAppearances"]) is True
-
-
-def test_form_checkbox_appearance_state_follows_value(form, data):
-    reader = PdfReader(io.BytesIO(form.render(data)))
     states = {a["/T"]: a["/AS"] for a in (x.get_object() for x in reader.pages[0]["/Annots"]) if "/AS" in a}
     assert states == {"setuju_tes": "/Yes", "setuju_data": "/Yes", "setuju_sekolah": "/Off"}
 
 
-def test_form_gets_zapf_dingbats_as_an_indirect_font_for_viewers_that_redraw_checkboxes(form, data):
-    # The sample form has no /ZaDb: fill_form adds it through pypdf's public clone() (no public add_object).
-    assert "/ZaDb" not in PdfReader(io.BytesIO(form.pdf)).trailer["/Root"]["/AcroForm"]["/DR"]["/Font"]
-    reader = PdfReader(io.BytesIO(form.render(data)))
-    fonts = reader.trailer["/Root"]["/AcroForm"]["/DR"]["/Font"]
-    assert isinstance(fonts.raw_get("/ZaDb"), IndirectObject)
-    assert fonts["/ZaDb"] == {"/Type": "/Font", "/Subtype": "/Type1", "/BaseFont": "/ZapfDingbats"}
+def test_form_editable_unicode_value_is_drawn_in_embedded_fonts(form, data):
+    data["participant"]["name"] = NAME
+    pdf = editable(form).render(data)
+    reader = PdfReader(io.BytesIO(pdf))
+    assert reader.get_form_text_fields()["nama_peserta"] == NAME
+    name_widget = next(a.get_object() for a in reader.pages[0]["/Annots"] if a.get_object()["/T"] == "nama_peserta")
+    appearance = name_widget["/AP"]["/N"].get_object()
+    used = " ".join(str(f.get_object()["/BaseFont"]) for f in appearance["/Resources"]["/Font"].values())
+    assert "NotoSans-Regular" in used and "NotoSansArabic-Regular" in used and "NotoSansCJKsc-Regular" in used
+    assert_every_font_embedded(pdf)
 
 
-def test_form_flattened_has_no_fields_and_shows_values(form, data):
-    reader = PdfReader(io.BytesIO(flattened(form).render(data)))
-    assert not reader.get_fields()
-    assert not [a for a in reader.pages[0].get("/Annots") or [] if a.get_object()["/Subtype"] == "/Widget"]
-    text = reader.pages[0].extract_text()
-    for value in EXPECTED_TEXT.values():
-        assert value in text
+def test_form_characters_no_font_has_are_refused(form, data):
+    data["guardian"]["name"] = "Budi 🎉"
+    assert [e["field"] for e in form.validate(data)] == ["data.guardian.name"]
 
 
 def test_form_optional_fields_may_be_missing(form, data):
     del data["participant"]["school"], data["signed"], data["consent"]["process_data"]
-    fields = PdfReader(io.BytesIO(form.render(data))).get_fields()
+    fields = PdfReader(io.BytesIO(editable(form).render(data))).get_fields()
     assert fields["sekolah"].get("/V", "") == "" and fields["setuju_data"]["/V"] == "/Off"
 
 
 def test_form_date_accepts_iso_datetime(form, data):
     data["test_date"] = "2026-01-12T08:30:00+07:00"
-    assert PdfReader(io.BytesIO(form.render(data))).get_form_text_fields()["tanggal_tes"] == "12/01/2026"
+    assert PdfReader(io.BytesIO(editable(form).render(data))).get_form_text_fields()["tanggal_tes"] == "12/01/2026"
 
 
 def test_form_validate_sample_is_valid(form, data):
@@ -158,7 +175,7 @@ def test_sample_form_script_builds_the_checked_in_pdf(tmp_path):
 
 
 def test_templates_dir_custom_form_is_loaded_and_filled(tmp_path):
-    write_custom(tmp_path)
+    write_custom(tmp_path, flatten=False)
     registry = load_registry(tmp_path)
     assert registry is load_registry(str(tmp_path))
     template = registry.get("customForm")
@@ -170,7 +187,7 @@ def test_templates_dir_custom_form_is_loaded_and_filled(tmp_path):
 
 
 def test_templates_dir_flatten_keeps_unmapped_field_values(tmp_path):
-    write_custom(tmp_path, flatten=True)
+    write_custom(tmp_path)
     pdf = load_registry(tmp_path).get("customForm").render({"person": {"name": "Rina"}, "agree": False})
     reader = PdfReader(io.BytesIO(pdf))
     assert not reader.get_fields()
@@ -188,32 +205,32 @@ def test_templates_dir_flatten_keeps_unmapped_field_values(tmp_path):
         ({"fields": {"full_name": {"path": "a", "type": "colour"}}}, "mapping.fields.full_name.type"),
         ({"fields": {"full_name": {"path": "a"}, "office_use": {"path": "a.b"}}}, "both a value and a parent"),
         ({"fields": {"full_name": {"path": "n", "type": "number", "format": "zz"}}}, "full_name"),
+        ({"fields": {"full_name": {"path": "a", "required": True}}, "example": {}}, "example data.a: is required"),
     ],
 )
-def test_templates_dir_broken_mapping_is_a_clear_error(tmp_path, mapping, expected):
+def test_templates_dir_broken_mapping_is_listed_and_others_keep_working(tmp_path, mapping, expected):
     make_form(tmp_path / "brokenForm.pdf")
     (tmp_path / "brokenForm.json").write_text(json.dumps({"title": "Broken"} | mapping))
-    with pytest.raises(RenderError, match="brokenForm.json") as info:
-        load_registry(tmp_path)
+    write_custom(tmp_path)
+    registry = load_registry(tmp_path)
+    [broken] = registry.broken()
+    assert broken.product_id == "brokenForm" and broken.file == "brokenForm.json" and expected in broken.reason
+    with pytest.raises(BrokenTemplateError, match="brokenForm.json") as info:
+        registry.get("brokenForm")
     assert expected in str(info.value)
+    assert {"minatBakatUmum", "formulirPersetujuan", "customForm"} <= {t.product_id for t in registry.all()}
+    registry.get("customForm").render({"person": {"name": "Rina"}})
 
 
 def test_templates_dir_mapping_without_pdf_and_bad_json(tmp_path):
     (tmp_path / "noPdf.json").write_text(json.dumps({"title": "x", "fields": {"a": {"path": "a"}}}))
     (tmp_path / "badJson.json").write_text("{not json")
     make_form(tmp_path / "badJson.pdf")
-    with pytest.raises(RenderError) as info:
-        load_registry(tmp_path)
-    assert "noPdf.json" in str(info.value) and "badJson.json" in str(info.value)
+    reasons = {b.product_id: b.reason for b in load_registry(tmp_path).broken()}
+    assert set(reasons) == {"noPdf", "badJson"}
+    assert "noPdf.pdf" in reasons["noPdf"] and "badJson.json" in reasons["badJson"]
 
 
-def test_templates_dir_duplicate_product_id_is_an_error(tmp_path):
-    for suffix in (".pdf", ".json"):
-        shutil.copy(BUILTIN_FORMS_DIR / f"formulirPersetujuan{suffix}", tmp_path / f"formulirPersetujuan{suffix}")
-    with pytest.raises(RenderError, match="formulirPersetujuan"):
-        load_registry(tmp_path)
-
-
-def test_templates_dir_missing_directory_is_an_error(tmp_path):
-    with pytest.raises(RenderError, match="does not exist"):
-        load_registry(tmp_path / "nope")
+def test_templates_dir_form_replaces_the_builtin_of_the_same_id(tmp_path):
+    write_custom(tmp_path, name="formulirPersetujuan")
+    assert load_registry(tmp_path).get("formulirPersetujuan").title == "Custom"

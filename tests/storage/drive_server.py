@@ -13,16 +13,17 @@ import json
 import re
 import threading
 from collections import defaultdict, deque
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from tests.storage.loopback_http import FakeServer, serve_fake
 
 ACCESS_TOKEN = "fake-access-token-1"
 
@@ -79,7 +80,7 @@ ROUTES = [
 class DriveHandler(BaseHTTPRequestHandler):
     """Dispatches to the FakeDrive held by the server."""
 
-    server: DriveHTTPServer
+    server: FakeServer
     protocol_version = "HTTP/1.1"
 
     def do_GET(self) -> None:  # noqa: N802
@@ -131,17 +132,6 @@ class DriveHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
-
-
-class DriveHTTPServer(ThreadingHTTPServer):
-    """ThreadingHTTPServer that carries the FakeDrive."""
-
-    daemon_threads = True
-
-    def __init__(self, fake: FakeDrive):
-        super().__init__(("127.0.0.1", 0), DriveHandler)
-        self.fake = fake
-        fake.base_url = f"http://127.0.0.1:{self.server_address[1]}"
 
 
 def _route(command: str, path: str) -> tuple[str, dict[str, str]] | None:
@@ -254,16 +244,6 @@ def _lower_keys(items: Any) -> dict[str, str]:
     return {key.lower(): value for key, value in items}
 
 
-@contextmanager
-def serve_fake_drive() -> Iterator[FakeDrive]:
+def serve_fake_drive() -> AbstractContextManager[FakeDrive]:
     """A FakeDrive served on 127.0.0.1 for the duration of the block."""
-    fake = FakeDrive()
-    server = DriveHTTPServer(fake)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    try:
-        yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    return serve_fake(DriveHandler, FakeDrive())

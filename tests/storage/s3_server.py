@@ -15,15 +15,15 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 from ops.harness import free_port
+from tests.storage.loopback_http import FakeServer, serving
 
 S3_TEST_ENV = {
     "AWS_ACCESS_KEY_ID": "test-access-key",
@@ -116,13 +116,7 @@ def serve_s3_errors(status: int, code: str) -> Iterator[ErrorServer]:
         def log_message(self, format: str, *args: object) -> None:  # noqa: A002
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.endpoint_url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    try:
+    server = FakeServer(Handler)
+    state.endpoint_url = server.base_url
+    with serving(server):
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)

@@ -16,12 +16,13 @@ class SlowTemplate:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    def render(self, data: dict, progress: Any = None, *, code: str | None = None) -> bytes:
+    def render(self, data: dict, progress: Any = None, *, code: str | None = None,
+               job_id: str | None = None) -> bytes:
         self.renders += 1
         deadline = time.monotonic() + self.delay
         while time.monotonic() < deadline:
             time.sleep(0.01)
-        return self.inner.render(data, progress, code=code)
+        return self.inner.render(data, progress, code=code, job_id=job_id)
 
 
 class SlowRegistry:

@@ -16,7 +16,13 @@ from store import jobs as job_store
 from tests.conftest import auth, run_jobs, sample_request
 from tests.storage.drive_server import ACCESS_TOKEN, FakeDrive
 from tests.storage.test_gdrive import write_service_account
-from tests.workers.conftest import CountingTemplates, status, submit
+from tests.workers.conftest import (
+    CountingTemplates,
+    expect_completed_after_one_render,
+    expect_upload_retry,
+    status,
+    submit,
+)
 from workers.pdf_job import pdf_filename
 
 UPLOAD_ATTEMPTS = 3  # the storage's own retry budget per job attempt
@@ -78,24 +84,18 @@ def test_drive_outage_retries_only_the_upload(client, runtime, drive, templates)
     job_id = submit(client, sample_request())
     run_jobs(runtime)
 
-    body = status(client, job_id)
-    assert body["status"] == "queued" and body["retry_count"] == 1, body
-    assert body["error"].startswith("upload to Google Drive failed: Google Drive upload of")
-    assert "HTTP 500" in body["error"] and body["error"].endswith("; will retry the upload only")
-    assert body["phase"].startswith("upload to Google Drive failed; retrying the upload only at ")
-    assert staging_area(runtime.settings.data_dir).path(job_id).read_bytes().startswith(b"%PDF-")
+    expect_upload_retry(client, runtime, job_id, "upload to Google Drive")
+    error = status(client, job_id)["error"]
+    assert error.startswith("upload to Google Drive failed: Google Drive upload of") and "HTTP 500" in error
     assert drive.files == {}
 
     requeue_retry(runtime, job_id)  # Drive is back
     run_jobs(runtime)
 
-    body = status(client, job_id)
-    assert body["status"] == "completed" and body["error"] is None, body
+    body = expect_completed_after_one_render(client, runtime, templates, job_id)  # uploaded on the retry
     (stored,) = drive.files.values()
     assert body["google_drive_link"] == stored["webViewLink"]
     assert len(drive.calls("upload")) == UPLOAD_ATTEMPTS + 1
-    assert templates.renders == [sample_request()["code"]]  # rendered once, uploaded on the retry
-    assert not staging_area(runtime.settings.data_dir).path(job_id).exists()
 
 
 def test_drive_outage_past_every_retry_fails_without_rendering_again(client, runtime, drive, templates) -> None:

@@ -22,7 +22,7 @@ from store import jobs as job_store
 from store.models import JobRecord, utcnow
 from tests.conftest import auth, run_jobs, sample_request
 from tests.storage.s3_server import REGION, s3_client
-from tests.workers.conftest import CountingTemplates, status, submit
+from tests.workers.conftest import CountingTemplates, age_completed_job, status, submit
 from tests.workers.test_drive_jobs import requeue_retry
 
 HOST_A = "worker-a"
@@ -111,10 +111,7 @@ def test_retention_deletes_the_s3_objects(
     old = submit(client, sample_request())
     new = submit(client, sample_request() | {"code": "fresh"})
     run_jobs(runtime)
-    with runtime.session() as session:
-        session.execute(update(JobRecord).where(JobRecord.job_id == old)
-                        .values(completed_at=utcnow() - timedelta(days=31)))
-        session.commit()
+    age_completed_job(runtime, old)
     assert runtime.storage.exists(f"pdfs/{old}.pdf")
 
     assert purge_expired_pdfs(runtime) == 1

@@ -158,12 +158,12 @@ class SwallowingTemplate:
     def __getattr__(self, name: str):  # noqa: ANN204
         return getattr(self.inner, name)
 
-    def render(self, data, progress=None, *, code=None) -> bytes:  # noqa: ANN001
+    def render(self, data, progress=None, *, code=None, job_id=None) -> bytes:  # noqa: ANN001
         if self.stop_itself:
             stop_myself_then_wait(30)
         else:
             swallow_exceptions_for(30)
-        return self.inner.render(data, progress, code=code)
+        return self.inner.render(data, progress, code=code, job_id=job_id)
 
 
 class SwallowingRegistry:
@@ -225,41 +225,15 @@ def test_preload_imports_the_job_function_and_opens_a_sql_connection_before_the_
 
 
 def test_preload_goes_on_when_a_templates_warm_up_fails(runtime, monkeypatch, caplog) -> None:
-    from render import MinatBakatTemplate
+    from render import TypstTemplate
     from workers.pdf_worker import preload
 
     def broken(self) -> None:  # noqa: ANN001
         raise ValueError("font file missing")
 
-    monkeypatch.setattr(MinatBakatTemplate, "warm_up", broken)
+    monkeypatch.setattr(TypstTemplate, "warm_up", broken)
     with caplog.at_level("WARNING"):
         preload(runtime)
     assert "event=warm_up_failed product=minatBakatUmum error='font file missing'" in caplog.text
 
 
-def test_reportlab_runs_with_its_c_accelerators() -> None:
-    # requirements.txt installs rl_accel; without it every render takes ~10 % more CPU, silently.
-    from reportlab.lib import rl_accel
-
-    assert rl_accel.fp_str.__module__ == "_rl_accel"
-
-
-def test_preload_warns_when_reportlab_is_unaccelerated(runtime, monkeypatch, caplog) -> None:
-    import importlib.util
-
-    from workers.pdf_worker import preload
-
-    real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "_rl_accel" else real_find_spec(name, *a))
-    with caplog.at_level("WARNING"):
-        preload(runtime)
-    assert "event=reportlab_unaccelerated" in caplog.text
-
-
-def test_preload_does_not_warn_when_reportlab_is_accelerated(runtime, caplog) -> None:
-    from workers.pdf_worker import preload
-
-    with caplog.at_level("WARNING"):
-        preload(runtime)
-    assert "reportlab_unaccelerated" not in caplog.text

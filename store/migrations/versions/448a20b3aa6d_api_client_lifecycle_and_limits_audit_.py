@@ -1,7 +1,7 @@
 """api client lifecycle and limits, audit events
 
 Revision ID: 448a20b3aa6d
-Revises: 06ddad30060e
+Revises: b2d4ecfed6dc
 Create Date: 2026-12-07 05:55:52.113221
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '448a20b3aa6d'
-down_revision = '06ddad30060e'
+down_revision = 'b2d4ecfed6dc'
 branch_labels = None
 depends_on = None
 

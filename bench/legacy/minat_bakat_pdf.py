@@ -30,8 +30,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from render.base import Progress, report_progress
-from render.minat_bakat import (
+from bench.legacy.minat_bakat import (
     LABELS,
     MinatBakatData,
     category_of,
@@ -40,6 +39,7 @@ from render.minat_bakat import (
     narrative_of,
     summary_of,
 )
+from render.base import Progress, report_progress
 
 PAGE_WIDTH, PAGE_HEIGHT = A4
 MARGIN = 18 * mm

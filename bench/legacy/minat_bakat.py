@@ -192,9 +192,10 @@ class MinatBakatTemplate(Template):
             return exc.errors
         return []
 
-    def render(self, data: dict[str, Any], progress: Progress | None = None, *, code: str | None = None) -> bytes:
+    def render(self, data: dict[str, Any], progress: Progress | None = None, *, code: str | None = None,
+               job_id: str | None = None) -> bytes:
         """Validate and render the report to PDF bytes; `code` (the request's code) goes in the header."""
-        from render.minat_bakat_pdf import build_pdf
+        from bench.legacy.minat_bakat_pdf import build_pdf
 
         model = self.parse(data)
         report_progress(progress, 10, "data validated")
