@@ -167,7 +167,7 @@ def _rate_headers(response: Response) -> Response:
     response.headers["RateLimit-Limit"] = str(current.limit.amount)
     response.headers["RateLimit-Remaining"] = str(remaining)
     response.headers["RateLimit-Reset"] = str(reset)
-    if response.status_code == 429 and "Retry-After" not in response.headers:
+    if "Retry-After" not in response.headers:
         response.headers["Retry-After"] = str(max(1, reset))
     return response
 
