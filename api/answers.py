@@ -120,12 +120,18 @@ class QueueLengths(Answer):
     low: int
 
 
-class Workers(Answer):
-    """PDF workers by state."""
+class WorkerCounts(Answer):
+    """Live PDF workers by state."""
 
     total: int
     busy: int
     idle: int
+
+
+class Workers(WorkerCounts):
+    """Live PDF workers by state (a dead worker stops counting within STALE_JOB_GRACE), and per host."""
+
+    by_host: dict[str, WorkerCounts]
 
 
 class LastHour(Answer):

@@ -16,6 +16,12 @@ SQL's back. Every rq-dashboard 0.9.0 route that accepts more than GET is taken o
 GET never changes state: rq-dashboard's `GET /requeue/<queue>` is refused (405). A POST must come from
 the dashboard's own pages: its Origin (or, without one, its Referer) must name this host, so another
 site cannot make a logged-in browser press the buttons.
+
+The connection: rq-dashboard 0.9.0 builds a client from RQ_DASHBOARD_REDIS_URL on every request (its
+blueprint's `push_rq_connection`), through a parser that knows neither `rediss+sentinel://` nor our
+timeouts. The dashboard here uses the client every other process uses (jobs/runtime.connect_redis: a
+Sentinel-managed master when REDIS_URL names Sentinel), so that per-request hook is taken off its
+blueprint; RQ_DASHBOARD_REDIS_URL is then only the label its pages show, without credentials.
 """
 
 from __future__ import annotations
@@ -28,14 +34,15 @@ from flask import Flask, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 from rq import Queue
 from rq_dashboard import blueprint as rq_blueprint
-from rq_dashboard.web import setup_rq_connection
+from rq_dashboard.legacy_config import upgrade_config
+from rq_dashboard.web import push_rq_connection
 
 from api.auth import check_basic_auth
 from api.errors import ApiError, ConflictError, ForbiddenError, NotFoundError
 from api.extension import runtime
 from config import Settings
 from jobs import control
-from jobs.runtime import redis_url
+from jobs.runtime import connect_redis, redis_url
 from store.jobs import DuplicateJobError
 
 log = logging.getLogger(__name__)
@@ -51,11 +58,15 @@ SWITCHED_OFF = (
 
 def mount_dashboard(app: Flask, settings: Settings) -> None:
     """Serve rq-dashboard at /rq; without RQ_DASHBOARD_PASSWORD it answers 401 to everyone."""
-    app.config["RQ_DASHBOARD_REDIS_URL"] = redis_url(settings)
+    app.config["RQ_DASHBOARD_REDIS_URL"] = (display_url(redis_url(settings)),)
     app.config.setdefault("RQ_DASHBOARD_POLL_INTERVAL", 2500)
     app.config.setdefault("DEPRECATED_OPTIONS", [])
     app.config["RQ_DASHBOARD_DISABLE_DELETE"] = True  # hides its Delete and Empty buttons
-    setup_rq_connection(app)
+    upgrade_config(app)
+    hooks = rq_blueprint.before_request_funcs.setdefault(None, [])
+    if push_rq_connection in hooks:  # the blueprint is a module global: taken off once per process
+        hooks.remove(push_rq_connection)
+    app.redis_conn = connect_redis(settings, socket_timeout=settings.redis_socket_timeout * 4)
     app.register_blueprint(rq_blueprint, url_prefix=PREFIX)
     take_over_actions(app)
 
@@ -74,6 +85,14 @@ def mount_dashboard(app: Flask, settings: Settings) -> None:
                 "Referer) does not name this host.", error="cross_origin_refused",
             )
         return None
+
+
+def display_url(url: str) -> str:
+    """The URL as the dashboard may show it: no password, no query (it may carry sentinel_password)."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        return url.split("?", 1)[0]
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
 
 
 def take_over_actions(app: Flask) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 from flask.typing import ResponseReturnValue
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -87,6 +89,8 @@ class ServiceUnavailableError(ApiError):
         super().__init__(message, headers={"Retry-After": str(retry_after)}, error=error)
 
 
+DATABASE_RETRY_AFTER = 5  # seconds: a PostgreSQL restart or fail-over is usually over by then
+
 _HTTP_MESSAGES = {
     404: ("not_found", "No such endpoint. See /api/docs for the API."),
     405: ("method_not_allowed", "This endpoint does not accept that HTTP method. See /api/docs."),
@@ -111,6 +115,19 @@ def register_error_handlers(app: Flask) -> None:
         headers.pop("Content-Type", None)
         headers.pop("Content-Length", None)
         return jsonify({"error": error, "message": message, "details": []}), code, headers
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    @app.errorhandler(PoolTimeoutError)  # every pooled connection busy for pool_timeout: a database that hangs
+    def handle_database_unavailable(exc: OperationalError | InterfaceError | PoolTimeoutError) -> ResponseReturnValue:
+        # The driver's own message (no statement parameters: engines hide them) says which server and why.
+        cause = getattr(exc, "orig", None) or exc
+        reason = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        log.warning("event=database_unavailable path=%s type=%s reason=%r", request.path, type(cause).__name__,
+                    reason)
+        return handle_api_error(ServiceUnavailableError(
+            f"The database cannot be reached right now; retry after {DATABASE_RETRY_AFTER} s.",
+            retry_after=DATABASE_RETRY_AFTER, error="database_unavailable"))
 
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception) -> ResponseReturnValue:

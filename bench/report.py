@@ -6,12 +6,14 @@ import statistics
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from bench.ha_report import busy_lines, ceiling_lines
 from bench.stats import ms, p50_p95_p99, percentile
 from bench.submit_bench import REFERENCE_BLOCK
 
 if TYPE_CHECKING:
     from bench.bare_rq import BareResult
     from bench.batch_bench import BatchResult
+    from bench.ha_bench import CeilingRow
     from bench.service_bench import E2EResult, IdleLatency
     from bench.submit_bench import CostRow, Growth, RateRow
 
@@ -37,6 +39,9 @@ class Results:
     empty_cost: CostRow | None = None
     growth: Growth | None = None
     rss: list[tuple[str, int]] = field(default_factory=list)
+    busy_rates: list[RateRow] = field(default_factory=list)
+    busy_queue_left: int = 0
+    ceiling_rows: list[CeilingRow] = field(default_factory=list)
     batch: BatchResult | None = None
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -87,6 +92,8 @@ def render(results: Results) -> str:
     lines += ["| machine | |", "|---|---|", *[f"| {k} | {v} |" for k, v in results.machine], ""]
     lines += _throughput(results) + _submit(results) + _batch(results) + _idle(results) + _growth(results)
     lines += _memory(results)
+    lines += busy_lines(results.rates, results.busy_rates, results.busy_queue_left)
+    lines += ceiling_lines(results.ceiling_rows)
     lines += _targets(results)
     lines += ["## Notes", "", *[f"- {note}" for note in results.notes]]
     lines += [f"- bench wall time: {results.seconds:.0f} s", ""]
@@ -261,6 +268,13 @@ def _targets(r: Results) -> list[str]:
     if at200 is not None:
         p99 = percentile(at200.result.latencies, 99)
         checks.append(("submit p99 < 15 ms at 200 req/s", f"{ms(p99)} ms", p99 < 0.015))
+    busy200 = next((row for row in r.busy_rates if row.offered == 200), None)
+    if busy200 is not None:
+        p99 = percentile(busy200.result.latencies, 99)
+        checks.append(("submit p99 < 15 ms at 200 req/s, workers saturated", f"{ms(p99)} ms", p99 < 0.015))
+    for row in r.ceiling_rows:
+        checks.append((f">= 400 jobs/s coordination ceiling ({row.database})", f"{row.result.jobs_per_second:.0f}/s",
+                       row.result.jobs_per_second >= 400))
     saturation = next((row for row in r.rates if not row.offered), None)
     if saturation is not None:
         checks.append((">= 800 accepted submits/s at saturation", f"{saturation.accepted_per_second:.0f}/s",

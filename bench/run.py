@@ -20,6 +20,7 @@ from rq import Queue, Worker
 from bench import machine
 from bench.bare_rq import DEFAULT_WORKER, SIMPLE_WORKER, run_bare_rq
 from bench.batch_bench import run_batch_comparison
+from bench.ha_bench import run_busy_rates, run_ceiling
 from bench.legacy.minat_bakat import MinatBakatTemplate
 from bench.loadgen import Target
 from bench.receiver import WebhookReceiver
@@ -74,16 +75,17 @@ class BenchPlan:
     batches: int = 40  # batches sent by the batch step (back to back by `batch_clients` clients)
     batch_clients: int = 2
     batch_single_seconds: float = 5.0  # the single-submit closed loop the batches are compared with
+    null_jobs: int = 3000  # benchNull jobs per database for the coordination ceiling
 
 
 PLANS = {
     "full": BenchPlan("full", 300, 40, (50, 100, 200, 400), 5, 8, 2, 16, 1000, (10_000, 100_000), 50, 180, 150, 5),
     "quick": BenchPlan("quick", 100, 15, (50, 100, 200), 2, 3, 2, 16, 150, (2_000, 10_000), 50, 90, 40, 1,
-                       batches=12, batch_single_seconds=3.0),
+                       batches=12, batch_single_seconds=3.0, null_jobs=1000),
     # smoke fills to 3,000: the HTTP steps queue ~1,000 first, and a fill of a few dozen jobs can show a
     # negative Redis memory delta (allocator noise)
     "smoke": BenchPlan("smoke", 5, 2, (20,), 1, 1, 1, 4, 5, (3000,), 3, 60, 5, 1, batch_size=50, batches=4,
-                       batch_single_seconds=1.0),
+                       batch_single_seconds=1.0, null_jobs=20),
 }
 
 
@@ -121,6 +123,7 @@ def run_bench(plan: BenchPlan, work_dir: Path) -> Results:
     try:
         run_worker_phase(plan, work_dir, results, receiver, secret)
         run_submit_phase(plan, work_dir, results, secret)
+        run_many_host_phase(plan, work_dir, results, receiver, secret)
     finally:
         receiver.stop()
     results.notes += notes(plan, cores)
@@ -168,6 +171,22 @@ def run_submit_phase(plan: BenchPlan, work_dir: Path, results: Results, secret: 
             service, target, size=plan.batch_size, batches=plan.batches, clients=plan.batch_clients,
             single_seconds=plan.batch_single_seconds, processes=plan.load_processes, threads=plan.load_threads,
             queued_before=queued(service))
+
+
+def run_many_host_phase(plan: BenchPlan, work_dir: Path, results: Results, receiver: WebhookReceiver,
+                        secret: str) -> None:
+    """Submit latency beside saturated workers (WORKER_NICE 10, then 0), and the coordination ceiling on
+    SQLite and PostgreSQL."""
+    at = [rate for rate in plan.rates if rate == 200] or plan.rates[-1:]
+    for nice in (10, 0):
+        rows, results.busy_queue_left = run_busy_rates(
+            work_dir, secret, cores=results.cores, rates=at, seconds=plan.rate_seconds,
+            processes=plan.load_processes, threads=plan.load_threads, nice=nice)
+        results.busy_rates += rows
+    for database in ("sqlite", "postgresql"):
+        results.ceiling_rows.append(run_ceiling(work_dir, secret, receiver, database=database, cores=results.cores,
+                                                jobs=plan.null_jobs, clients=plan.load_threads,
+                                                timeout=plan.timeout * 2))
 
 
 def run_growth_phase(plan: BenchPlan, work_dir: Path, results: Results, service: RunningService, target: Target,
@@ -224,7 +243,19 @@ def notes(plan: BenchPlan, cores: int) -> list[str]:
         f"closed loop for {plan.batch_single_seconds} s, then {plan.batches} batches of {plan.batch_size} items "
         f"posted back to back by {plan.batch_clients} clients (bodies built before the clock); jobs/s = accepted "
         f"items / (first send -> last answer)",
+        "busy workers: the queue filled with real renders, then the PDF workers started and the same open-loop "
+        "step run beside them, once with WORKER_NICE=10 (the default) and once with 0",
+        f"coordination ceiling: {plan.null_jobs} benchNull jobs (BENCH_NULL_RENDER: a fixed tiny PDF, no render) "
+        f"per database, {results_workers(cores)} PDF workers, {plan.load_threads} HTTP clients; PostgreSQL is "
+        "a local server (ops/system_postgres.py) whose own CPU is not in the per-program figures",
     ]
+
+
+def results_workers(cores: int) -> int:
+    """PDF workers of the coordination-ceiling services."""
+    from bench.ha_bench import CEILING_WORKERS_PER_CORE
+
+    return cores * CEILING_WORKERS_PER_CORE
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -85,12 +85,13 @@ class E2EResult:
 
 
 def run_e2e(service: RunningService, target: Target, receiver: WebhookReceiver, *, jobs: int, tag: str,
-            timeout: float) -> E2EResult:
-    """Submit `jobs` jobs over HTTP (4 clients) to idle workers; time until all are completed and called back."""
+            timeout: float, clients: int = 4) -> E2EResult:
+    """Submit `jobs` jobs over HTTP (`clients` clients); time until all are completed and called back."""
     pids = service_pids(service)
     before = cpu_snapshot(pids)
     ticks = machine.cpu_ticks()
-    load = run_load(target, tag=tag, processes=1, threads=4, max_requests=jobs, duration=timeout, keep_bodies=True)
+    load = run_load(target, tag=tag, processes=1, threads=clients, max_requests=jobs, duration=timeout,
+                    keep_bodies=True)
     started = load.wall_started
     ids = {json.loads(body)["job_id"] for body in load.bodies if body.startswith(b"{") and b"job_id" in body}
     factory = service.session_factory()

@@ -21,6 +21,8 @@ from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, fi
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from config.redis_urls import check_redis_url
+
 # APP_ENV profiles: workers, max queue size, job timeout (SPEC.md "Running it").
 PROFILES: dict[str, dict[str, int]] = {
     "development": {"workers": 2, "max_queue_size": 100, "job_timeout": 300},
@@ -124,8 +126,10 @@ def check_rate(value: str) -> str:
 
 
 PositiveInt = Annotated[int, Field(gt=0), Expect("a positive integer")]
+Niceness = Annotated[int, Field(ge=0, le=19), Expect("a niceness 0-19 (0 = same CPU priority as the API)")]
 PositiveFloat = Annotated[float, Field(gt=0), Expect("a positive number")]
 Port = Annotated[int, Field(gt=0, le=65535), Expect("a port number 1-65535")]
+NonNegativeInt = Annotated[int, Field(ge=0), Expect("0 or a positive integer")]
 PortOrZero = Annotated[int, Field(ge=0, le=65535), Expect("0 or a port number 1-65535")]
 Fraction = Annotated[float, Field(gt=0, le=1), Expect("a fraction between 0 and 1 (0.05 = 5 %)")]
 Flag = Annotated[bool, Expect("true or false")]
@@ -161,7 +165,7 @@ HostName = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[\x21-\
                      Expect("a printable name of at most 255 characters without spaces")]
 PresignSeconds = Annotated[int, Field(gt=0, le=604800),
                            Expect("1-604800 seconds (7 days, the longest a presigned URL can live)")]
-RedisUrl = Annotated[str, _starts_with("redis://", "rediss://", "unix://")]
+RedisUrl = Annotated[str, AfterValidator(check_redis_url)]
 MongoUri = Annotated[str, _starts_with("mongodb://", "mongodb+srv://")]
 WebUrl = Annotated[str, _starts_with("http://", "https://")]
 FernetKeys = Annotated[
@@ -251,12 +255,22 @@ class Settings(BaseSettings):
         Path("./var"), description="Data of the embedded defaults: SQLite file, PDFs, Redis AOF and dump, logs")
     redis_url: RedisUrl | None = Field(
         None, repr=False, examples=["redis://127.0.0.1:6379/0"],
-        description="External Redis (redis://, rediss://, unix://); unset: the project starts its own redis-server")
+        description="External Redis (redis://, rediss://, unix://) or Redis Sentinel (redis+sentinel://[:password@]"
+        "host:port[,host:port...]/service_name[/db], rediss+sentinel:// with TLS); unset: the project starts its "
+        "own redis-server")
     embedded_redis_port: PortOrZero = Field(
         0, description="Embedded Redis: also listen on 127.0.0.1:PORT (0 = Unix socket in DATA_DIR/redis only)")
     database_url: str | None = Field(
         None, repr=False, examples=["postgresql+psycopg://user:pass@host/db"],
         description="SQLAlchemy URL (PostgreSQL in production); unset: SQLite in DATA_DIR")
+    db_pool_size: PositiveInt = Field(
+        5, description="SQL connections each process keeps open (PostgreSQL); a host opens up to "
+        "processes x (DB_POOL_SIZE + DB_MAX_OVERFLOW), printed at start")
+    db_max_overflow: NonNegativeInt = Field(
+        10, description="SQL connections a process may open beyond DB_POOL_SIZE under load, closed when returned")
+    db_prepared_statements: Flag = Field(
+        True, description="Let PostgreSQL prepare the statements a connection runs often; false behind PgBouncer "
+        "in transaction mode before 1.21 (or another pooler that moves sessions between server connections)")
     mongo_uri: MongoUri | None = Field(
         None, repr=False, examples=["mongodb://127.0.0.1:27017"],
         description="MongoDB: enables the workflow.psikotes_v2 record and data source")
@@ -335,6 +349,12 @@ class Settings(BaseSettings):
     schedule_missed_after: PositiveInt = Field(
         60, description="Seconds after its time a schedule's run counts as missed (the scheduler was down); the "
         "schedule's `missed` setting then says whether it runs once now or is skipped")
+    scheduler_lease_seconds: PositiveInt = Field(
+        10, description="Seconds the active scheduler's lease in Redis lives: with schedulers on several hosts, "
+        "a standby takes over within this after the active one's host dies")
+    worker_nice: Niceness = Field(
+        10, description="CPU niceness of PDF worker processes (0-19): on a host shared with the API, rendering "
+        "yields the CPU to requests")
     alert_queue_length: PositiveInt = Field(100, description="Alert of GET /api/queue/stats: waiting jobs above this")
     alert_failure_rate: Fraction = Field(
         0.05, description="Alert of GET /api/queue/stats: last hour's failure rate above this (0.05 = 5 %)")
@@ -400,6 +420,9 @@ class Settings(BaseSettings):
     dropbox_api_endpoint: WebUrl | None = Field(
         None, description="Dropbox API root used instead of api.dropboxapi.com and content.dropboxapi.com "
         "(tests use a fake)")
+    bench_null_render: Flag = Field(
+        False, description="Benchmarks only: register the product 'benchNull', whose render returns a tiny fixed PDF "
+        "(measures everything but rendering)")
     loopback_only: Flag = Field(False, description="Refuse every non-loopback connection (the test suite sets this)")
 
     @field_validator("api_clients", mode="before")

@@ -77,7 +77,14 @@ class JobMetricsCollector(Collector):
         yield GaugeMetricFamily("pdfjobs_retry_waiting", "Jobs waiting for a delayed retry.",
                                 value=side["retry_waiting"])
         workers = {"busy": side["workers"]["busy"], "idle": side["workers"]["idle"]}
-        yield _by_label("pdfjobs_workers", "PDF workers registered in Redis, by state.", "state", workers, gauge=True)
+        yield _by_label("pdfjobs_workers", "Live PDF workers, by state (dead ones left in RQ's registry are not "
+                        "counted).", "state", workers, gauge=True)
+        per_host = GaugeMetricFamily("pdfjobs_host_workers", "Live PDF workers per host, by state.",
+                                     labels=["host", "state"])
+        for host, counts in side["workers"]["by_host"].items():
+            for state in ("busy", "idle"):
+                per_host.add_metric([host, state], counts[state])
+        yield per_host
 
 
 def _histogram(histograms: list[stats_store.Histogram]) -> HistogramMetricFamily:

@@ -7,10 +7,12 @@ from functools import cached_property
 from typing import Any
 
 from redis import Redis
+from redis.sentinel import Sentinel
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from config import Settings
+from config.redis_urls import is_sentinel_url, parse_sentinel_url
 from jobs.retry_policy import STORAGE_BACKOFF, api_redis_retry
 from store.db import make_engine, make_session_factory
 
@@ -23,17 +25,29 @@ def redis_url(settings: Settings) -> str:
 
 
 def connect_redis(settings: Settings, *, socket_timeout: float | None) -> Redis:
-    """A Redis client; API calls use short timeouts and one quick retry so an outage never stalls a request."""
-    options: dict[str, Any] = {}
+    """The one way every process builds its Redis client (a Sentinel-managed master for the sentinel form).
+
+    API calls use short timeouts and one quick retry so an outage never stalls a request.
+    """
+    options: dict[str, Any] = {
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": socket_timeout or 5,
+        "health_check_interval": 30,
+    }
     if socket_timeout is not None:
         options["retry"] = api_redis_retry()  # a request must fail fast instead of backing off for seconds
-    return Redis.from_url(
-        redis_url(settings),
-        socket_timeout=socket_timeout,
-        socket_connect_timeout=socket_timeout or 5,
-        health_check_interval=30,
-        **options,
-    )
+    url = redis_url(settings)
+    if is_sentinel_url(url):
+        return sentinel_master(url, options)
+    return Redis.from_url(url, **options)
+
+
+def sentinel_master(url: str, options: dict[str, Any]) -> Redis:
+    """A client of the master that the sentinels name; after a failover it reconnects to the new one."""
+    parsed = parse_sentinel_url(url)
+    timeouts = {name: options[name] for name in ("socket_timeout", "socket_connect_timeout")}
+    sentinel = Sentinel(list(parsed.sentinels), sentinel_kwargs=timeouts | parsed.sentinel_kwargs())
+    return sentinel.master_for(parsed.service_name, **options, **parsed.master_kwargs())
 
 
 @dataclass
@@ -57,8 +71,13 @@ class Runtime:
 
         if "templates" in self.overrides:
             return self.overrides["templates"]
+        extra = ()
+        if self.settings.bench_null_render:  # the bench's product whose render costs nothing
+            from render.bench_null import BenchNullTemplate
+
+            extra = (BenchNullTemplate(),)
         return TemplateCatalog(self.settings.templates_dir, report_context(self.settings),
-                               reload_interval=self.settings.templates_reload_interval)
+                               reload_interval=self.settings.templates_reload_interval, extra=extra)
 
     @cached_property
     def storage(self) -> Any:
@@ -89,7 +108,9 @@ def report_context(settings: Settings) -> Any:
 
 def build_runtime(settings: Settings, *, socket_timeout: float | None = None, wal_checkpoints: bool = True) -> Runtime:
     """Build the resources of one process from settings (see `make_engine` for `wal_checkpoints`)."""
-    engine = make_engine(settings.sqlalchemy_url, wal_checkpoints=wal_checkpoints)
+    engine = make_engine(settings.sqlalchemy_url, pool_size=settings.db_pool_size,
+                         max_overflow=settings.db_max_overflow, wal_checkpoints=wal_checkpoints,
+                         prepared_statements=settings.db_prepared_statements)
     return Runtime(
         settings=settings,
         redis=connect_redis(settings, socket_timeout=socket_timeout),

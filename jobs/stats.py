@@ -10,7 +10,9 @@ from typing import Any
 from redis.exceptions import RedisError
 from rq import Queue, Worker
 from rq.registry import ScheduledJobRegistry
+from rq.utils import now
 
+from jobs.lease import leases_held
 from jobs.queues import PDF_QUEUES, WEBHOOK_READY, rq_queue_key
 from jobs.runtime import Runtime
 from store import schedules as schedule_store
@@ -20,6 +22,12 @@ from store.models import CANCELLED, COMPLETED, FAILED, PROCESSING, QUEUED, SCHED
 log = logging.getLogger(__name__)
 
 WINDOW = timedelta(hours=1)
+# An idle PDF worker heartbeats every IDLE_HEARTBEAT_EVERY seconds (RQ's dequeue timeout: worker_ttl - 15,
+# workers.pdf_worker); one silent for IDLE_SILENCE_LIMIT is dead, although RQ keeps its key for
+# worker_ttl + 60 s. A busy one proves it lives by its job's lease (jobs/lease.py).
+PDF_WORKER_TTL = 35
+IDLE_HEARTBEAT_EVERY = PDF_WORKER_TTL - 15
+IDLE_SILENCE_LIMIT = IDLE_HEARTBEAT_EVERY + 10
 
 
 @dataclass(frozen=True)
@@ -33,7 +41,7 @@ class Alert:
 
 
 def redis_side(rt: Runtime) -> dict[str, Any]:
-    """Queue lengths (the webhook sender's list too), retries waiting and PDF workers by state."""
+    """Queue lengths (the webhook sender's list too), retries waiting and live PDF workers by state and host."""
     with rt.redis.pipeline(transaction=False) as pipe:
         for name in PDF_QUEUES:
             pipe.llen(rq_queue_key(name))
@@ -41,14 +49,46 @@ def redis_side(rt: Runtime) -> dict[str, Any]:
         *lengths, webhook_queue = pipe.execute()
     queues = dict(zip(PDF_QUEUES, lengths, strict=True))
     retrying = sum(ScheduledJobRegistry(name, connection=rt.redis).count for name in PDF_QUEUES)
-    workers = Worker.all(connection=rt.redis, queue=Queue(PDF_QUEUES[0], connection=rt.redis))
-    busy = sum(1 for worker in workers if worker.get_state() == "busy")
     return {
         "queues": queues,
         "webhook_queue": webhook_queue,
         "retry_waiting": retrying,
-        "workers": {"total": len(workers), "busy": busy, "idle": len(workers) - busy},
+        "workers": worker_counts(live_workers(rt)),
     }
+
+
+def live_workers(rt: Runtime) -> list[tuple[str, str]]:
+    """(host, "busy"|"idle") of each PDF worker alive now; RQ's registry also lists dead ones for minutes.
+
+    Busy: its job's lease exists, or it started the job less than STALE_JOB_GRACE ago (RQ heartbeats
+    at a job's start; the lease is taken a moment later). Idle: it heartbeated within IDLE_SILENCE_LIMIT.
+    A dead worker so stops counting within STALE_JOB_GRACE (busy) or IDLE_SILENCE_LIMIT (idle).
+    """
+    workers = Worker.all(connection=rt.redis, queue=Queue(PDF_QUEUES[0], connection=rt.redis))
+    busy = {worker.name: worker.get_current_job_id() for worker in workers if worker.get_state() == "busy"}
+    leased = leases_held(rt.redis, [job_id for job_id in busy.values() if job_id])
+    current = now()
+    alive = []
+    for worker in workers:
+        silent = (current - worker.last_heartbeat).total_seconds() if worker.last_heartbeat else float("inf")
+        if worker.name in busy:
+            live = leased.get(busy[worker.name] or "", False) or silent < rt.settings.stale_job_grace
+        else:
+            live = silent < IDLE_SILENCE_LIMIT
+        if live:
+            alive.append((worker.hostname or "unknown", "busy" if worker.name in busy else "idle"))
+    return alive
+
+
+def worker_counts(alive: list[tuple[str, str]]) -> dict[str, Any]:
+    """Totals and the same per host, from `live_workers`."""
+    def counts(states: list[str]) -> dict[str, int]:
+        busy = states.count("busy")
+        return {"total": len(states), "busy": busy, "idle": len(states) - busy}
+
+    hosts = sorted({host for host, _ in alive})
+    by_host = {host: counts([state for name, state in alive if name == host]) for host in hosts}
+    return counts([state for _, state in alive]) | {"by_host": by_host}
 
 
 def sql_side(rt: Runtime) -> dict[str, Any]:

@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.exc import InterfaceError, OperationalError
+
 from callbacks.payloads import iso
 from jobs.progress import live_progress
 from jobs.runtime import Runtime
@@ -80,31 +82,44 @@ def job_events(
     """The SSE stream of a job: an event per change of state, phase or progress, closed after the end.
 
     Yields heartbeat comments every HEARTBEAT_SECONDS (proxies keep the connection; a gone client is
-    noticed) and ends after `max_seconds`: EventSource clients then reconnect by themselves.
+    noticed) and ends after `max_seconds`: EventSource clients then reconnect by themselves. While the
+    database cannot be reached the stream stays open and asks again each interval (a reconnecting
+    EventSource would meet a 503, on which browsers give up for good).
     """
     yield f"retry: {RECONNECT_MS}\n\n"
     started = last_sent = clock()
     last: JobEvent | None = None
     event_id = 0
     while True:
-        with rt.session() as session:
-            job = job_store.get_job(session, job_id)
-        if job is None:
-            return
-        live = live_progress(rt, job)  # a running job's steps are in its RQ meta; SQL has them now and then
-        if live:
-            job.progress, job.phase = live["progress"], live["phase"]
-        event = event_for(job)
-        if event != last:
+        try:
+            event = _current_event(rt, job_id)
+        except (OperationalError, InterfaceError):  # the database is away: keep the stream open, ask again
+            event = last
+        else:
+            if event is None:
+                return
+        if event is not None and event != last:
             event_id += 1
             last, last_sent = event, clock()
             yield event.encode(event_id)
-        if job.is_final or clock() - started >= max_seconds:
+        if (event is not None and event.name != "progress") or clock() - started >= max_seconds:
             return
         if clock() - last_sent >= HEARTBEAT_SECONDS:
             last_sent = clock()
             yield ": keep-alive\n\n"
         sleep(interval)
+
+
+def _current_event(rt: Runtime, job_id: str) -> JobEvent | None:
+    """The event of the job's state now (None: no such job)."""
+    with rt.session() as session:
+        job = job_store.get_job(session, job_id)
+    if job is None:
+        return None
+    live = live_progress(rt, job)  # a running job's steps are in its RQ meta; SQL has them now and then
+    if live:
+        job.progress, job.phase = live["progress"], live["phase"]
+    return event_for(job)
 
 
 def wait_until_final(

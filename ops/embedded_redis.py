@@ -23,8 +23,11 @@ def redis_server_binary() -> Path:
     return bundled
 
 
-def write_config(directory: Path, *, port: int = 0) -> Path:
-    """Write redis.conf for a durable, non-evicting Redis on a Unix socket (and 127.0.0.1:port if set)."""
+def write_config(directory: Path, *, port: int = 0, replica_of: int | None = None) -> Path:
+    """Write redis.conf for a durable, non-evicting Redis on a Unix socket (and 127.0.0.1:port if set).
+
+    `replica_of`: the port of a master on 127.0.0.1 that this Redis replicates (a Sentinel group).
+    """
     directory = directory.resolve()
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     directory.chmod(0o700)
@@ -50,6 +53,36 @@ def write_config(directory: Path, *, port: int = 0) -> Path:
                 # An RQ job hash has one value of ~85 bytes (its pickled call); above the default
                 # limit of 64 the whole hash becomes a hashtable: ~2.1 KB per queued job instead of ~0.65.
                 "hash-max-ziplist-value 256",
+                "loglevel notice",
+                *([f"replicaof 127.0.0.1 {replica_of}"] if replica_of else []),
+                "",
+            ]
+        )
+    )
+    return conf
+
+
+def write_sentinel_config(directory: Path, *, port: int, master_port: int, service: str = "mymaster",
+                          down_after_ms: int = 1000, failover_timeout_ms: int = 10000) -> Path:
+    """Write sentinel.conf for a sentinel on 127.0.0.1:port watching the master at 127.0.0.1:master_port.
+
+    A quorum of 2: with three sentinels, two must agree that the master is down before a failover.
+    Sentinel rewrites this file itself (what it learns of replicas and other sentinels).
+    """
+    directory = directory.resolve()
+    directory.mkdir(parents=True, exist_ok=True)
+    conf = directory / "sentinel.conf"
+    conf.write_text(
+        "\n".join(
+            [
+                "bind 127.0.0.1",
+                f"port {port}",
+                f"dir {directory}",
+                "daemonize no",
+                f"sentinel monitor {service} 127.0.0.1 {master_port} 2",
+                f"sentinel down-after-milliseconds {service} {down_after_ms}",
+                f"sentinel failover-timeout {service} {failover_timeout_ms}",
+                f"sentinel parallel-syncs {service} 1",
                 "loglevel notice",
                 "",
             ]

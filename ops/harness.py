@@ -14,8 +14,10 @@ import urllib.request
 from pathlib import Path
 
 import redis
+from sqlalchemy import Engine
 
 from config import Settings
+from jobs.runtime import connect_redis
 from ops.supervise import prepare_data_dir, start_supervisord, supervisor_env, supervisorctl, write_config
 from store.db import make_engine, make_session_factory, migrate
 
@@ -43,10 +45,12 @@ class RunningService:
         self.settings = Settings.from_env(self.env)
         self.log_path = log_path or self.data_dir / "service.log"
         self.process: subprocess.Popen[bytes] | None = None
+        self.engine: Engine | None = None
         self.base_url = f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60) -> RunningService:
-        """Migrate, start supervisord and wait until /readyz answers 200."""
+        """Migrate, start supervisord and wait until /readyz answers 200 (a host without the API: until
+        every program runs)."""
         prepare_data_dir(self.settings)
         migrate(self.settings.sqlalchemy_url)
         env = supervisor_env(self.settings, self.env)
@@ -55,8 +59,35 @@ class RunningService:
         self.log_file = os.fdopen(os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
         self.process = start_supervisord(self.conf, env, stdout=self.log_file, stderr=subprocess.STDOUT,
                                          start_new_session=True)
-        self.wait_ready(timeout)
+        if "api" in self.settings.roles:
+            self.wait_ready(timeout)
+        else:
+            self.wait_running(timeout)
         return self
+
+    def wait_running(self, timeout: float = 60) -> None:
+        """Block until supervisorctl shows every program RUNNING."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"supervisord exited; see {self.log_path}")
+            lines = self.ctl("status").splitlines()
+            if lines and all(" RUNNING " in f" {line} " for line in lines):
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"programs not running after {timeout} s; see {self.log_path}")
+
+    def kill_host(self) -> list[int]:
+        """SIGKILL supervisord and every process it started at once, as if the host lost power."""
+        pids = self.leftover_pids()
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if self.process is not None:
+            self.process.wait()
+        return pids
 
     def wait_ready(self, timeout: float = 60) -> None:
         """Block until /readyz answers 200."""
@@ -88,14 +119,16 @@ class RunningService:
         return pids
 
     def redis(self) -> redis.Redis:
-        """A client of the service's Redis."""
+        """A client of the service's Redis (through Sentinel when REDIS_URL names it)."""
         if self.settings.redis_url:
-            return redis.Redis.from_url(self.settings.redis_url)
+            return connect_redis(self.settings, socket_timeout=None)
         return redis.Redis(unix_socket_path=str(self.settings.embedded_redis_dir / "redis.sock"))
 
     def session_factory(self):  # noqa: ANN201
-        """A SQL session factory on the service's database."""
-        return make_session_factory(make_engine(self.settings.sqlalchemy_url))
+        """A SQL session factory on the service's database (one engine, closed by stop())."""
+        if self.engine is None:
+            self.engine = make_engine(self.settings.sqlalchemy_url)
+        return make_session_factory(self.engine)
 
     def stop(self, timeout: float = 90) -> int | None:
         """SIGTERM supervisord (it stops every program), kill the group if it lingers."""
@@ -109,6 +142,9 @@ class RunningService:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         self._kill_leftovers()
+        if self.engine is not None:
+            self.engine.dispose()
+            self.engine = None
         self.log_file.close()
         return self.process.returncode
 

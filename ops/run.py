@@ -12,7 +12,10 @@ import time
 import urllib.request
 from pathlib import Path
 
+from sqlalchemy import make_url
+
 from config import Settings, SettingsError
+from config.deployment import public_base_url_problem
 from ops.clients import DashboardPassword, dashboard_password, development_client
 from ops.supervise import (
     point_current_config,
@@ -54,6 +57,7 @@ def main() -> int:
         print_banner(settings, base, client, password, conf, time.monotonic() - started)
         if settings.redis_url:
             warn_external_redis(settings)
+    warn_public_base_url(settings)
     return supervisord.wait()
 
 
@@ -91,6 +95,14 @@ def warn_external_redis(settings: Settings) -> None:
         print(f"WARNING: {problem}", file=sys.stderr, flush=True)
 
 
+def warn_public_base_url(settings: Settings) -> None:
+    """Say loudly when several hosts would hand out 127.0.0.1 links (PUBLIC_BASE_URL unset or loopback)."""
+    problem = public_base_url_problem(settings)
+    if problem:
+        line = "!" * 100
+        print(f"{line}\nWARNING: {problem}\n{line}", file=sys.stderr, flush=True)
+
+
 def print_banner(settings: Settings, base: str, client: dict[str, str] | None, password: DashboardPassword,
                  conf: Path, seconds: float) -> None:
     """Say where everything is."""
@@ -99,6 +111,7 @@ def print_banner(settings: Settings, base: str, client: dict[str, str] | None, p
         f"PDF job service ready in {seconds:.1f} s ({settings.app_env}; this host runs "
         f"{', '.join(settings.roles)}; {settings.workers} PDF workers)",
         f"  supervisor    {supervisorctl_command(conf)} status   (or: make ctl cmd=status)",
+        f"  SQL           {sql_connections_line(settings)}",
     ]
     if "api" in settings.roles:
         lines += [
@@ -124,6 +137,19 @@ def dashboard_login(username: str, password: DashboardPassword) -> str:
     if password.source == "RQ_DASHBOARD_PASSWORD":
         return f"login {username}, password from RQ_DASHBOARD_PASSWORD"
     return f"login {username}   (password: python -m ops.cli dashboard-password)"
+
+
+def sql_connections_line(settings: Settings) -> str:
+    """The database and the SQL connections this host's processes can open at most (each its own pool)."""
+    per_role = {"api": settings.api_processes, "worker": settings.workers, "webhook": settings.webhook_workers,
+                "scheduler": 1}
+    processes = sum(count for role, count in per_role.items() if role in settings.roles)
+    per_process = settings.db_pool_size + settings.db_max_overflow
+    database = make_url(settings.sqlalchemy_url).render_as_string(hide_password=True)
+    if database.startswith("sqlite"):
+        return f"{database} (SQLite: one host only; DB_POOL_SIZE applies to PostgreSQL)"
+    return (f"{database}: up to {processes * per_process} connections from this host ({processes} processes x "
+            f"(DB_POOL_SIZE {settings.db_pool_size} + DB_MAX_OVERFLOW {settings.db_max_overflow}))")
 
 
 if __name__ == "__main__":

@@ -186,14 +186,20 @@ class TemplateCatalog:
     """
 
     def __init__(self, templates_dir: Path | None, context: ReportContext | None = None,
-                 reload_interval: float = 2.0) -> None:
+                 reload_interval: float = 2.0, extra: tuple[Template, ...] = ()) -> None:
         self.templates_dir = templates_dir.resolve() if templates_dir else None
         self.context = context or ReportContext()
         self.reload_interval = reload_interval
+        self.extra = extra  # templates built in code besides the files (the bench's null product)
         self._reload_requested = False
         self._stamp = fingerprint(self.templates_dir)
         self._checked = time.monotonic()
-        self._registry = shared_registry(self.templates_dir, self.context, self._stamp)
+        self._registry = self._with_extra(shared_registry(self.templates_dir, self.context, self._stamp))
+
+    def _with_extra(self, registry: TemplateRegistry) -> TemplateRegistry:
+        if not self.extra:
+            return registry
+        return TemplateRegistry([*registry.all(), *self.extra], registry.broken())
 
     def request_reload(self) -> None:
         """Reload at the next lookup (safe to call from a signal handler)."""
@@ -204,7 +210,7 @@ class TemplateCatalog:
         self._reload_requested = False
         self._stamp = fingerprint(self.templates_dir)
         self._checked = time.monotonic()
-        self._registry = shared_registry(self.templates_dir, self.context, self._stamp, fresh=True)
+        self._registry = self._with_extra(shared_registry(self.templates_dir, self.context, self._stamp, fresh=True))
         logger.info("event=templates_reloaded count=%s broken=%s", len(self._registry), len(self._registry.broken()))
         return self._registry
 

@@ -2,19 +2,37 @@
 
 from __future__ import annotations
 
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+POOL_SIZE = 5  # DB_POOL_SIZE's default (config/settings.py)
+MAX_OVERFLOW = 10  # DB_MAX_OVERFLOW's default
+# Seconds libpq waits for a PostgreSQL server that does not answer (its own default waits forever): a
+# request meets an unreachable database with a 503 within this, not a hung gunicorn worker.
+CONNECT_TIMEOUT = 5
+# The PostgreSQL advisory lock that migrations hold (any fixed number; "pdfjobs" in ASCII).
+MIGRATION_LOCK_KEY = 0x7064666A6F6273
 
 
-def make_engine(url: str, *, pooled: bool = True, wal_checkpoints: bool = True) -> Engine:
+def make_engine(url: str, *, pool_size: int = POOL_SIZE, max_overflow: int = MAX_OVERFLOW, pooled: bool = True,
+                wal_checkpoints: bool = True, prepared_statements: bool = True) -> Engine:
     """Create the SQLAlchemy engine; SQLite gets WAL and a busy timeout for many processes.
+
+    PostgreSQL: `pool_size` connections kept open, up to `max_overflow` more under load (DB_POOL_SIZE,
+    DB_MAX_OVERFLOW); each is tested before use (`pool_pre_ping`), so the connections a database
+    restart broke are replaced instead of failing one request each. `prepared_statements=False`
+    (DB_PREPARED_STATEMENTS) keeps psycopg from preparing statements on the server: a pooler in
+    transaction mode (PgBouncer before 1.21) runs the next transaction on another server connection,
+    where the prepared statement does not exist.
 
     Several processes write one SQLite file (API, PDF workers, webhook sender, scheduler): a writer
     that finds the database locked waits in SQLite's busy handler, up to BUSY_TIMEOUT, for the other
@@ -40,9 +58,15 @@ def make_engine(url: str, *, pooled: bool = True, wal_checkpoints: bool = True) 
         if not wal_checkpoints:
             event.listen(engine, "connect", _no_autocheckpoint)
         return engine
+    connect_args: dict[str, object] = {}
+    if "connect_timeout" not in make_url(url).query:
+        connect_args["connect_timeout"] = CONNECT_TIMEOUT
+    if not prepared_statements and make_url(url).get_driver_name() == "psycopg":
+        connect_args["prepare_threshold"] = None
     if not pooled:
-        return create_engine(url, poolclass=NullPool, hide_parameters=True)
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, hide_parameters=True)
+        return create_engine(url, poolclass=NullPool, connect_args=connect_args, hide_parameters=True)
+    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow,
+                         connect_args=connect_args, hide_parameters=True)
 
 
 BUSY_TIMEOUT = 30.0  # seconds an SQLite writer waits for another one's commit before "database is locked"
@@ -75,10 +99,38 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 def migrate(url: str) -> None:
-    """Bring the schema to the newest Alembic revision (idempotent)."""
+    """Bring the schema to the newest Alembic revision (idempotent), holding the migration lock.
+
+    Hosts that start at once on an empty database take turns: the first migrates, the others then
+    find the schema at head. Every migration runs in one transaction, which on PostgreSQL also holds
+    the lock (a transaction-level advisory lock: it ends with the transaction, whatever happens to the
+    process, and works through PgBouncer in transaction mode); SQLite's is a file lock beside the database.
+    """
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    command.upgrade(config, "head")
+    engine = make_engine(url, pooled=False, prepared_statements=False)  # one connection, each statement run once
+    try:
+        with engine.connect() as connection, connection.begin(), migration_lock(connection):
+            config.attributes["connection"] = connection  # store/migrations/env.py migrates in this transaction
+            command.upgrade(config, "head")
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def migration_lock(connection: Connection) -> Iterator[None]:
+    """Hold the migration lock of the connection's database until its transaction ends (PostgreSQL) or we leave."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        yield
+        return
+    database = connection.engine.url.database if connection.dialect.name == "sqlite" else None
+    if not database or database == ":memory:":  # nothing another process could migrate at the same time
+        yield
+        return
+    with open(f"{database}.migrate-lock", "a") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)  # released when the file closes, or the process dies
+        yield

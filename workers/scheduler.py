@@ -1,21 +1,20 @@
 """The scheduler program: `python -m workers.scheduler`.
 
 One loop, several periodic tasks:
-- RQ's scheduler for delayed retries (its lock per queue lives interval + 60 s, so after this
-  process is SIGKILLed the restarted one takes over within about a minute);
+- RQ's scheduler for delayed retries;
 - runAt jobs whose time has come (kept in SQL until due, so a Redis wipe cannot lose them);
-- the runs of recurring schedules (jobs/schedules.py; any number of schedulers may run at once);
+- the runs of recurring schedules (jobs/schedules.py; safe with any number of schedulers at once);
 - the reconciler, the webhook/Mongo outbox relay and the PDF retention clean-up.
+Any number of hosts may run it: those tasks run only in the process that holds the leader lease in
+Redis (jobs/leader.py); the others stand by and take over within SCHEDULER_LEASE_SECONDS of the
+leader's death. SQLite checkpoints and the sweep of this host's staged PDFs run in every one.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import signal
-import socket
 import time
-import uuid
 
 from rq import Queue
 from rq.scheduler import RQScheduler
@@ -24,6 +23,7 @@ from config import Settings
 from config.logging import setup_logging
 from config.netguard import install_loopback_guard
 from jobs import webhook_relay as relay
+from jobs.leader import LeaderLease
 from jobs.mongo_relay import RELAY_INTERVAL, relay_mongo_records
 from jobs.queues import PDF_QUEUES
 from jobs.redis_check import warn_if_not_durable
@@ -47,44 +47,44 @@ CHECKPOINT_INTERVAL = 1.0  # SQLite's WAL, which the API does not checkpoint its
 class RetryScheduler:
     """Moves due RQ jobs (delayed retries) from the scheduled registries to their queues.
 
-    RQ's scheduler lock outlives a killed holder by about a minute. The name of this scheduler
-    carries host and pid, so a restarted scheduler on the same host sees that the holder is dead
-    and takes its locks at once; a holder on another host is waited out (lock TTL, ~61 s).
+    Only the leader runs it (jobs/leader.py), under the leader's own name. RQ's scheduler locks would
+    outlive a killed holder by about a minute; a new leader knows that any lock held under another
+    name is a former leader's (no one else takes these locks), so it takes them over at once.
     """
 
-    def __init__(self, rt: Runtime):
+    def __init__(self, rt: Runtime, name: str):
         self.names = set(PDF_QUEUES)  # the queues whose locks this scheduler holds
-        queues = [Queue(name, connection=rt.redis) for name in PDF_QUEUES]
-        name = f"{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+        queues = [Queue(queue, connection=rt.redis) for queue in PDF_QUEUES]
         self.scheduler = RQScheduler(queues, connection=rt.redis, interval=1, name=name)
         self.redis = rt.redis
-        self.released_dead = False
+        self.took_over = False
 
     def __call__(self, rt: Runtime) -> None:
-        if not self.released_dead:
-            self.release_locks_of_dead_holders()
-            self.released_dead = True
+        if not self.took_over:
+            self.take_over_former_leaders_locks()
+            self.took_over = True
         if self.scheduler.acquired_locks != self.names:
             self.scheduler.acquire_locks()
         else:
             self.scheduler.heartbeat()
         self.scheduler.enqueue_scheduled_jobs()
 
-    def release_locks_of_dead_holders(self) -> int:
-        """Delete scheduler locks held by a dead process on this host; returns how many."""
+    def take_over_former_leaders_locks(self) -> int:
+        """Delete the scheduler locks held under another name (a former leader's); returns how many."""
         released = 0
         for queue_name in self.names:
             key = RQScheduler.get_locking_key(queue_name)
             holder = self.redis.get(key)
-            if holder and holder_is_dead(holder.decode()):
-                # Compare-and-delete: only if the dead holder still owns it.
+            if holder and holder.decode() != self.scheduler.name:
+                # Compare-and-delete: only if that former leader still owns it.
                 released += self.redis.eval(_DELETE_IF_EQUAL, 1, key, holder)
         if released:
             log.warning("event=scheduler_locks_taken_over count=%s", released)
         return released
 
     def stop(self) -> None:
-        """Release the locks so another scheduler can take over at once."""
+        """Release the locks (leadership ends) so the next leader takes them at once."""
+        self.took_over = False
         try:
             self.scheduler.release_locks()
         except Exception:  # noqa: BLE001
@@ -92,22 +92,6 @@ class RetryScheduler:
 
 
 _DELETE_IF_EQUAL = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
-
-
-def holder_is_dead(holder: str) -> bool:
-    """Whether a scheduler named host.pid.suffix ran on this host and its process is gone."""
-    parts = holder.rsplit(".", 2)
-    if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
-        return False
-    if int(parts[1]) == os.getpid():  # an earlier scheduler whose pid this process reuses
-        return True
-    try:
-        os.kill(int(parts[1]), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 def enqueue_due_run_at_jobs(rt: Runtime) -> int:
@@ -121,27 +105,67 @@ def enqueue_due_run_at_jobs(rt: Runtime) -> int:
 
 
 def build_tasks(rt: Runtime, retry_scheduler: RetryScheduler) -> list[PeriodicTask]:
-    """The periodic tasks of this program, with their intervals from settings."""
+    """The leader's periodic tasks (shared state: one scheduler across hosts runs them)."""
     settings = rt.settings
-    tasks = [
+    return [
         PeriodicTask("rq_scheduler", settings.scheduler_interval, retry_scheduler),
         PeriodicTask("run_at", settings.scheduler_interval, enqueue_due_run_at_jobs),
         PeriodicTask("schedules", settings.scheduler_interval, run_due_schedules),
+        *shared_tasks(settings),
     ]
-    tasks.extend(extra_tasks(settings))
-    return tasks
 
 
-def extra_tasks(settings: Settings) -> list[PeriodicTask]:
-    """Reconciler, outbox relays, retention and staging clean-up."""
+def shared_tasks(settings: Settings) -> list[PeriodicTask]:
+    """Reconciler, outbox relays and retention: the leader's besides retries and runAt."""
     return [
         PeriodicTask("reconciler", settings.reconcile_interval, reconcile),
         PeriodicTask("webhook_relay", settings.scheduler_interval, relay.relay_due_deliveries),
         PeriodicTask("retention", RETENTION_INTERVAL, purge_expired_pdfs),
-        PeriodicTask("sql_checkpoint", CHECKPOINT_INTERVAL, lambda rt: checkpoint(rt.engine)),
         PeriodicTask("mongo_relay", RELAY_INTERVAL, relay_mongo_records),
+    ]
+
+
+def host_tasks() -> list[PeriodicTask]:
+    """Tasks on this host's own files, run by every scheduler, leader or not (SQLite's WAL, staged PDFs)."""
+    return [
+        PeriodicTask("sql_checkpoint", CHECKPOINT_INTERVAL, lambda rt: checkpoint(rt.engine)),
         PeriodicTask("staging_sweep", STAGING_SWEEP_INTERVAL, sweep_staged),
     ]
+
+
+class SchedulerLoop:
+    """The scheduler's tick: hold (or try to take) the leader lease, then run what this process may run."""
+
+    def __init__(self, rt: Runtime, leader: LeaderLease):
+        self.rt = rt
+        self.leader = leader
+        self.retry_scheduler = RetryScheduler(rt, leader.name)
+        self.leader_tasks = build_tasks(rt, self.retry_scheduler)
+        self.own_tasks = host_tasks()
+        # A standby must notice a dead leader well within the lease: renew/try a few times per ttl.
+        self.hold_every = min(rt.settings.scheduler_interval, leader.ttl_ms / 3000)
+        self.held_at = -self.hold_every
+        self.acting = False
+
+    def tick(self, now: float) -> None:
+        """Run the due tasks (the leader's only while this process holds the lease)."""
+        if now - self.held_at >= self.hold_every:
+            self.held_at = now
+            acting = self.leader.hold()
+            if self.acting and not acting:
+                self.retry_scheduler.stop()
+            self.acting = acting
+        if self.leader.is_leader:
+            for task in self.leader_tasks:
+                task.maybe_run(self.rt, now)
+        for task in self.own_tasks:
+            task.maybe_run(self.rt, now)
+
+    def stop(self) -> None:
+        """Give up the RQ locks and the lease so a standby takes over at its next tick."""
+        if self.acting:
+            self.retry_scheduler.stop()
+        self.leader.release()
 
 
 def main() -> int:
@@ -162,15 +186,13 @@ def main() -> int:
     signal.signal(signal.SIGINT, request_stop)
     if settings.redis_url:  # the embedded Redis is configured by us; an external one may not be
         warn_if_not_durable(rt.redis)
-    retry_scheduler = RetryScheduler(rt)
-    tasks = build_tasks(rt, retry_scheduler)
-    log.info("event=scheduler_start tasks=%s", ",".join(task.name for task in tasks))
+    loop = SchedulerLoop(rt, LeaderLease(rt.redis, settings.scheduler_lease_seconds, host=settings.host_name))
+    log.info("event=scheduler_start holder=%s lease_seconds=%s tasks=%s", loop.leader.name,
+             settings.scheduler_lease_seconds, ",".join(task.name for task in loop.leader_tasks + loop.own_tasks))
     while not stopping:
-        now = time.monotonic()
-        for task in tasks:
-            task.maybe_run(rt, now)
+        loop.tick(time.monotonic())
         time.sleep(min(0.2, settings.scheduler_interval))
-    retry_scheduler.stop()
+    loop.stop()
     log.info("event=scheduler_stop")
     return 0
 

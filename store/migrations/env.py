@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy import Connection
 
 from store.db import make_engine
 from store.models import Base, UTCDateTime
@@ -18,19 +19,27 @@ def render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
 
 
 def run_migrations_online() -> None:
-    """Run migrations with a connection to the configured database."""
-    url = context.config.get_main_option("sqlalchemy.url")
-    engine = make_engine(url, pooled=False)
+    """Run migrations in the transaction `store.db.migrate` holds the migration lock in, else on a new connection."""
+    connection = context.config.attributes.get("connection")
+    if connection is not None:
+        run_migrations(connection)
+        return
+    engine = make_engine(context.config.get_main_option("sqlalchemy.url"), pooled=False)
     with engine.connect() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=target_metadata,
-            render_as_batch=True,
-            render_item=render_item,
-        )
-        with context.begin_transaction():
-            context.run_migrations()
+        run_migrations(connection)
     engine.dispose()
+
+
+def run_migrations(connection: Connection) -> None:
+    """Migrate to the target revision on `connection`."""
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=True,
+        render_item=render_item,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
 
 
 run_migrations_online()

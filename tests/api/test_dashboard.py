@@ -8,6 +8,8 @@ from rq.job import Job
 
 from tests.conftest import auth, break_job_data, run_jobs, sample_request
 
+pytestmark = pytest.mark.sqlite_only  # not about SQL: SQLite only (tests/conftest.py)
+
 LOGIN = ("admin", "dash-secret")
 HOME = "http://localhost"  # the test client's host
 SAME = {"Origin": HOME}

@@ -19,6 +19,8 @@ from schemathesis import GenerationMode
 
 from tests.conftest import auth
 
+pytestmark = pytest.mark.sqlite_only  # not about SQL: SQLite only (tests/conftest.py)
+
 # (valid, invalid) examples per operation: mostly submits (each accepted sync submit waits SYNC_TIMEOUT,
 # 1 s, for a PDF no worker renders here); invalid examples cost schemathesis the most time to make.
 EXAMPLES = {"/api/reports/generate-async": (80, 25), "/api/reports/generate": (6, 6)}

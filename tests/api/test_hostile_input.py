@@ -11,6 +11,8 @@ from sqlalchemy import update
 from store.models import JobRecord
 from tests.conftest import auth, run_jobs, sample_request
 
+pytestmark = pytest.mark.sqlite_only  # not about SQL: SQLite only (tests/conftest.py)
+
 ASYNC = "/api/reports/generate-async"
 SYNC = "/api/reports/generate"
 JSON = {"Content-Type": "application/json"}

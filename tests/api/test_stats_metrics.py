@@ -41,7 +41,7 @@ def alert_names(body: dict) -> set[str]:
 def test_stats_of_an_idle_service_show_empty_queues_and_no_workers_alert(client) -> None:
     body = stats(client)
     assert body["queues"] == {"high": 0, "normal": 0, "low": 0}
-    assert body["workers"] == {"total": 0, "busy": 0, "idle": 0}
+    assert body["workers"] == {"total": 0, "busy": 0, "idle": 0, "by_host": {}}
     assert body["last_hour"] == {"completed": 0, "failed": 0, "cancelled": 0, "failure_rate": 0.0,
                                  "avg_processing_seconds": None, "p95_processing_seconds": None}
     assert alert_names(body) == {"no_workers"}
@@ -62,8 +62,58 @@ def test_stats_count_queues_scheduled_and_workers(client, runtime) -> None:
         worker.register_death()
     assert body["queues"] == {"high": 1, "normal": 2, "low": 0} and body["scheduled"] == 1
     assert body["webhook_queue"] == 0
-    assert body["workers"] == {"total": 1, "busy": 0, "idle": 1}
+    assert body["workers"] == {"total": 1, "busy": 0, "idle": 1,
+                               "by_host": {worker.hostname: {"total": 1, "busy": 0, "idle": 1}}}
     assert "no_workers" not in alert_names(body)
+
+
+def registered_worker(runtime, name: str, hostname: str, *, busy_with: str | None = None,
+                      silent_for: float = 0.0) -> PdfWorker:
+    """A PDF worker as RQ registers it (real keys in Redis), its last heartbeat `silent_for` seconds ago."""
+    from datetime import timedelta
+
+    from rq.utils import now, utcformat
+
+    worker = PdfWorker([Queue("high", connection=runtime.redis)], connection=runtime.redis, name=name)
+    worker.hostname = hostname
+    worker.register_birth()
+    runtime.redis.hset(worker.key, "last_heartbeat", utcformat(now() - timedelta(seconds=silent_for)))
+    if busy_with is None:
+        worker.set_state("idle")
+        return worker
+    job = Queue("high", connection=runtime.redis).enqueue("builtins.print", job_id=busy_with)
+    worker.prepare_execution(job)  # what RQ does when it starts a job: the worker's current execution
+    worker.set_state("busy")
+    runtime.redis.hset(worker.key, "last_heartbeat", utcformat(now() - timedelta(seconds=silent_for)))
+    return worker
+
+
+def test_dead_workers_stop_counting_although_rq_still_lists_them(client, runtime) -> None:
+    from jobs.lease import lease_key
+
+    grace = runtime.settings.stale_job_grace
+    registered_worker(runtime, "w-busy-leased", "host-a", busy_with="job-live", silent_for=grace * 10)
+    runtime.redis.set(lease_key("job-live"), 1, ex=grace)  # its lease keeper still refreshes: alive
+    registered_worker(runtime, "w-busy-dead", "host-b", busy_with="job-orphan", silent_for=grace + 1)
+    registered_worker(runtime, "w-busy-starting", "host-b", busy_with="job-new", silent_for=0)  # lease comes next
+    registered_worker(runtime, "w-idle", "host-a", silent_for=1)
+    registered_worker(runtime, "w-idle-dead", "host-b", silent_for=40)  # missed two idle heartbeats
+
+    body = stats(client)
+
+    assert len(runtime.redis.smembers("rq:workers")) == 5  # RQ keeps every one for minutes
+    assert body["workers"] == {"total": 3, "busy": 2, "idle": 1, "by_host": {
+        "host-a": {"total": 2, "busy": 1, "idle": 1}, "host-b": {"total": 1, "busy": 1, "idle": 0}}}
+    samples = metrics(client)
+    assert samples["pdfjobs_workers{state=busy}"] == 2 and samples["pdfjobs_host_workers{host=host-b,state=idle}"] == 0
+
+
+def test_no_workers_alert_when_the_last_worker_is_dead_but_still_registered(client, runtime) -> None:
+    registered_worker(runtime, "w-gone", "host-a", silent_for=40)
+
+    body = stats(client)
+
+    assert body["workers"]["total"] == 0 and "no_workers" in alert_names(body)
 
 
 def test_stats_and_alerts_change_as_jobs_fail(client, runtime) -> None:

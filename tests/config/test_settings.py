@@ -220,7 +220,7 @@ def test_settings_errors_never_echo_secret_values() -> None:
     with pytest.raises(SettingsError) as info:
         Settings.from_env({"REDIS_URL": "http://:hunter2@cache", "MONGO_URI": "http://:hunter3@db"})
     assert info.value.problems == [
-        "REDIS_URL must start with redis:// or rediss:// or unix://",
+        "REDIS_URL must start with redis:// or rediss:// or unix:// or redis+sentinel:// or rediss+sentinel://",
         "MONGO_URI must start with mongodb:// or mongodb+srv://",
     ]
 

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from ops.harness import RunningService
-from tests.conftest import CLIENT_A, auth, clients_json
+from tests.conftest import CLIENT_A, auth, clients_json, database_kinds, own_database
 
 E2E_ENV = {
     "API_CLIENTS": clients_json(),
@@ -57,15 +57,28 @@ class Api:
         raise AssertionError(f"job {job_id} did not reach {states} in {timeout} s: {body}")
 
 
-def start_service(data_dir: Path, **env: str) -> RunningService:
-    """Start the whole service with the e2e environment plus `env`."""
-    return RunningService(data_dir, E2E_ENV | env).start()
+def start_service(data_dir: Path, database_url: str | None = None, **env: str) -> RunningService:
+    """Start the whole service with the e2e environment plus `env`, on `database_url` (unset: SQLite)."""
+    database = {"DATABASE_URL": database_url} if database_url else {}
+    return RunningService(data_dir, E2E_ENV | database | env).start()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A module's service runs once per database kind, for each test not marked sqlite_only."""
+    if "service_database" in metafunc.fixturenames:
+        metafunc.parametrize("service_database", database_kinds(metafunc), indirect=True, scope="module")
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
-    """One running service per test module."""
-    running = start_service(tmp_path_factory.mktemp("service") / "var")
+def service_database(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """DATABASE_URL of a module's service: SQLite in its DATA_DIR, or an empty PostgreSQL database of its own."""
+    yield from own_database(request, request.param)
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory, service_database: str | None) -> Iterator[RunningService]:
+    """One running service per test module and database kind."""
+    running = start_service(tmp_path_factory.mktemp("service") / "var", service_database)
     yield running
     running.stop()
 

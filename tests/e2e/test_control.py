@@ -25,10 +25,10 @@ from tests.e2e.slow_form import DATA, PRODUCT_ID, write_slow_form
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
+def service(tmp_path_factory: pytest.TempPathFactory, service_database: str | None) -> Iterator[RunningService]:
     """The service with the large test form in TEMPLATES_DIR and a short SYNC_TIMEOUT."""
     templates = write_slow_form(tmp_path_factory.mktemp("templates"))
-    running = start_service(tmp_path_factory.mktemp("control") / "var", TEMPLATES_DIR=str(templates),
+    running = start_service(tmp_path_factory.mktemp("control") / "var", service_database, TEMPLATES_DIR=str(templates),
                             SYNC_TIMEOUT="3", JOB_WATCH_INTERVAL="0.1")
     yield running
     running.stop()
@@ -78,6 +78,7 @@ class WorkersStopped:
         poll(lambda: len(Worker.all(queue=queue)) == expected, what=f"{expected} workers registered again")
 
 
+@pytest.mark.sqlite_only
 def test_e2e_position_counts_higher_queues_while_workers_are_stopped(api: Api, service: RunningService) -> None:
     with WorkersStopped(service):
         normal = [accepted(api.submit(quick(f"pos-n{i}"))) for i in range(3)]
@@ -89,6 +90,7 @@ def test_e2e_position_counts_higher_queues_while_workers_are_stopped(api: Api, s
         assert api.wait_for(job_id)["status"] == "completed"
 
 
+@pytest.mark.sqlite_only
 def test_e2e_cancel_queued_job_never_runs(api: Api, service: RunningService) -> None:
     with WorkersStopped(service):
         job_id = accepted(api.submit(quick("cancel-queued")))
@@ -101,6 +103,7 @@ def test_e2e_cancel_queued_job_never_runs(api: Api, service: RunningService) -> 
     assert job.status == "cancelled" and job.started_at is None
 
 
+@pytest.mark.sqlite_only
 def test_e2e_scheduled_job_waits_until_due_then_runs(api: Api) -> None:
     run_at = utcnow() + timedelta(seconds=2)
     job_id = accepted(api.submit(quick("scheduled", runAt=run_at.isoformat())))
@@ -113,6 +116,7 @@ def test_e2e_scheduled_job_waits_until_due_then_runs(api: Api) -> None:
     assert api.wait_for(past.json()["job_id"])["status"] == "completed"
 
 
+@pytest.mark.sqlite_only
 def test_e2e_cancel_scheduled_job_never_runs(api: Api, service: RunningService) -> None:
     soon = utcnow() + timedelta(seconds=2)
     cancelled = accepted(api.submit(quick("sched-cancel", runAt=soon.isoformat())))
@@ -123,6 +127,7 @@ def test_e2e_cancel_scheduled_job_never_runs(api: Api, service: RunningService) 
     assert job.status == "cancelled" and job.started_at is None
 
 
+@pytest.mark.sqlite_only
 def test_e2e_cancel_running_job_stops_it_and_serves_no_file(api: Api, service: RunningService) -> None:
     job_id = accepted(api.submit(slow("cancel-running")))
     api.wait_for(job_id, states=("processing",))
@@ -189,6 +194,7 @@ def read_events(api: Api, job_id: str) -> list[tuple[str, dict, datetime]]:
     return events
 
 
+@pytest.mark.sqlite_only
 def test_e2e_sse_stream_delivers_progress_in_order_and_closes(api: Api, service: RunningService) -> None:
     job_id = accepted(api.submit(slow("sse")))
     events = read_events(api, job_id)
@@ -202,6 +208,7 @@ def test_e2e_sse_stream_delivers_progress_in_order_and_closes(api: Api, service:
     assert min(running) < row(service, job_id).completed_at  # streamed live, not buffered until the end
 
 
+@pytest.mark.sqlite_only
 def test_e2e_sync_returns_pdf_for_quick_job_and_202_when_it_takes_longer(api: Api, service: RunningService) -> None:
     response = api.post("/api/reports/generate", json=quick("sync-quick"))
     assert response.status_code == 200 and response.headers["Content-Type"] == "application/pdf"

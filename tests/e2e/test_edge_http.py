@@ -12,6 +12,8 @@ import pytest
 from ops.harness import RunningService
 from tests.conftest import auth, sample_request
 
+pytestmark = pytest.mark.sqlite_only  # HTTP edges, not SQL: SQLite only (tests/conftest.py)
+
 SUBMITS = ("/api/reports/generate-async", "/api/reports/generate")
 
 

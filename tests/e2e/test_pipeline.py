@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import time
 
+import pytest
 from pypdf import PdfReader
 
 from ops.harness import RunningService
@@ -13,6 +14,7 @@ from tests.conftest import sample_request
 from tests.e2e.conftest import Api, start_service
 
 
+@pytest.mark.sqlite_only
 def test_pipeline_job_completes_pdf_downloads_and_sql_row_is_written(api: Api, service: RunningService) -> None:
     response = api.submit(sample_request() | {"code": "e2e-one"})
     assert response.status_code == 202
@@ -31,6 +33,7 @@ def test_pipeline_job_completes_pdf_downloads_and_sql_row_is_written(api: Api, s
     assert row.file_size == len(pdf.content) and row.file_path and row.error_message is None
 
 
+@pytest.mark.sqlite_only
 def test_pipeline_supervisorctl_shows_every_program(service: RunningService) -> None:
     status = service.ctl("status")
     for program in ("redis", "api", "pdf_worker:pdf_worker-00", "pdf_worker:pdf_worker-01",
@@ -38,6 +41,7 @@ def test_pipeline_supervisorctl_shows_every_program(service: RunningService) -> 
         assert program in status and "RUNNING" in status.split(program, 1)[1].splitlines()[0], status
 
 
+@pytest.mark.sqlite_only
 def test_pipeline_high_priority_jobs_all_finish_before_any_low_starts(api: Api, service: RunningService) -> None:
     service.ctl("stop", "pdf_worker:*")
     low = [api.submit(sample_request() | {"code": f"low-{i}", "priority": "low"}).json()["job_id"] for i in range(5)]

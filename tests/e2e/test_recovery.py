@@ -16,11 +16,14 @@ from store.models import JobRecord, utcnow
 from tests.conftest import sample_request
 from tests.e2e.conftest import Api, start_service
 
+# Process kills: SQLite only. The reconciler's SQL runs on PostgreSQL in tests/workers/test_reconciler.py.
+pytestmark = pytest.mark.sqlite_only
+
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+def service(tmp_path_factory: pytest.TempPathFactory, service_database: str | None):  # noqa: ANN201
     """One worker, so any processing job is that worker's."""
-    running = start_service(tmp_path_factory.mktemp("recovery") / "var", WORKERS="1")
+    running = start_service(tmp_path_factory.mktemp("recovery") / "var", service_database, WORKERS="1")
     yield running
     running.stop()
 

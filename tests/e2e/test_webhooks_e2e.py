@@ -20,16 +20,19 @@ from tests.conftest import CLIENT_A, auth, sample_request
 from tests.e2e.conftest import start_service
 from tests.workers.webhook_support import script, wait_until
 
+# Process kills: SQLite only. The outbox's SQL runs on PostgreSQL in tests/workers/test_webhook_sender.py
+# and tests/jobs/test_relay.py.
+pytestmark = pytest.mark.sqlite_only
+
 WEBHOOK_TIMEOUT = 2
 LEASE = 2 * WEBHOOK_TIMEOUT + 10  # jobs.webhook_relay.lease_seconds
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
+def service(tmp_path_factory: pytest.TempPathFactory, service_database: str | None) -> Iterator[RunningService]:
     """One service for this module, with short webhook timeouts and a single webhook sender."""
-    running = start_service(
-        tmp_path_factory.mktemp("webhooks") / "var", WEBHOOK_TIMEOUT=str(WEBHOOK_TIMEOUT), WEBHOOK_WORKERS="1"
-    )
+    running = start_service(tmp_path_factory.mktemp("webhooks") / "var", service_database,
+                            WEBHOOK_TIMEOUT=str(WEBHOOK_TIMEOUT), WEBHOOK_WORKERS="1")
     yield running
     running.stop()
 
@@ -78,6 +81,7 @@ def test_e2e_receiver_down_then_back_same_webhook_id(service: RunningService, re
     Webhook(CLIENT_A.webhook_secret).verify(receiver.requests[-1].body, receiver.requests[-1].headers)
 
 
+@pytest.mark.sqlite_only
 def test_e2e_killed_webhook_worker_still_one_delivery(service: RunningService, receiver: Receiver) -> None:
     script(receiver, "/crash", Reply(hang=True), Reply(200))
     job_id = _submit(service, receiver.url("/crash"), "E2E-WH-KILL")
@@ -118,6 +122,7 @@ def test_e2e_sender_sigkilled_mid_send_every_webhook_acknowledged(
     assert sorted((r.attempt_number, r.status_code) for r in rows) == [(2, 200)] * 5  # the killed ones left none
 
 
+@pytest.mark.sqlite_only
 def test_e2e_hanging_receiver_does_not_slow_pdf_jobs(service: RunningService, receiver: Receiver) -> None:
     receiver.replies["/hang"] = Reply(hang=True)
     job_ids = [_submit(service, receiver.url("/hang"), f"E2E-WH-HANG-{i}") for i in range(4)]

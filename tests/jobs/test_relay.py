@@ -158,7 +158,7 @@ def test_relay_concurrent_relays_hand_each_delivery_once(runtime: Runtime, recei
 
 
 def test_relay_is_a_scheduler_task(settings: Settings) -> None:
-    tasks = {task.name: task for task in scheduler.extra_tasks(settings)}
+    tasks = {task.name: task for task in scheduler.shared_tasks(settings)}
     assert tasks["webhook_relay"].run is relay.relay_due_deliveries
     assert tasks["webhook_relay"].interval == settings.scheduler_interval
 

@@ -8,7 +8,7 @@ from jobs import outcome
 from jobs.submit import JobRequest, submit_job
 from jobs.watch import HEARTBEAT_SECONDS, job_events, wait_until_final
 from store import jobs as job_store
-from tests.conftest import sample_request
+from tests.conftest import sample_request, take_database_down
 
 
 def new_job(rt) -> str:
@@ -95,6 +95,24 @@ def test_events_send_heartbeats_and_close_after_max_seconds(runtime) -> None:
     chunks = list(job_events(runtime, job_id, interval=5, max_seconds=40, sleep=sleep, clock=lambda: now[0]))
     assert len(parse(chunks)) == 1  # nothing changed after the first event
     assert chunks.count(": keep-alive\n\n") == int(40 // HEARTBEAT_SECONDS)
+
+
+def test_events_stream_waits_out_a_database_outage_and_goes_on(runtime) -> None:
+    job_id = new_job(runtime)
+    engine, session_factory = runtime.engine, runtime.session_factory
+
+    def database_down(rt, job_id: str) -> None:
+        started(rt, job_id)
+        take_database_down(rt)
+
+    def database_back(rt, job_id: str) -> None:
+        rt.engine, rt.session_factory = engine, session_factory
+        completed(rt, job_id)
+
+    steps = Steps(runtime, job_id, [database_down, nothing, nothing, database_back])
+    events = parse(list(job_events(runtime, job_id, interval=0.5, max_seconds=3600, sleep=steps)))
+    assert [name for name, _ in events] == ["progress", "complete"]  # the outage ended no stream
+    assert steps.sleeps == 4
 
 
 def test_wait_until_final_returns_the_ended_job_or_the_latest_state(runtime) -> None:

@@ -1,7 +1,7 @@
 """The per-job statements on a Core Connection: values through the column types, column defaults, one
 transaction each (rolled back whole on error), SQLAlchemy's errors with the values left out.
 
-These run on SQLite, and on PostgreSQL when TEST_DATABASE_URL is set (the `runtime` fixture).
+These run on SQLite and on PostgreSQL (the `database` fixture of tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -141,7 +141,7 @@ def test_an_unreachable_database_is_sqlalchemys_operational_error(tmp_path) -> N
 
 def test_a_connection_lost_mid_transaction_is_operational_error_and_the_pool_replaces_it(runtime: Runtime) -> None:
     if runtime.engine.dialect.name != "postgresql":
-        pytest.skip("a server connection to lose: PostgreSQL (TEST_DATABASE_URL)")
+        pytest.skip("only a database server has a connection to lose")
     _claimed_job(runtime, "pdf_7")
     with pytest.raises(OperationalError) as raised, runtime.engine.begin() as connection:
         pid = connection.execute(text("SELECT pg_backend_pid()")).scalar()

@@ -25,6 +25,8 @@ from tests.workers.conftest import (
 )
 from workers.pdf_job import pdf_filename
 
+pytestmark = pytest.mark.sqlite_only  # not about SQL: SQLite only (tests/conftest.py)
+
 UPLOAD_ATTEMPTS = 3  # the storage's own retry budget per job attempt
 
 

@@ -26,7 +26,7 @@ from tests.workers.conftest import CountingTemplates, age_completed_job, status,
 from tests.workers.test_drive_jobs import requeue_retry
 
 HOST_A = "worker-a"
-pytestmark = pytest.mark.usefixtures("aws_env")
+pytestmark = [pytest.mark.usefixtures("aws_env"), pytest.mark.sqlite_only]  # sqlite_only: not about SQL
 
 
 @pytest.fixture

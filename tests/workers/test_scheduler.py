@@ -1,9 +1,7 @@
-"""The scheduler program's tasks: due runAt jobs, RQ retry scheduling, dead lock holders."""
+"""The scheduler program's tasks: due runAt jobs, RQ retry scheduling, a new leader's lock takeover."""
 
 from __future__ import annotations
 
-import socket
-import subprocess
 from datetime import timedelta
 
 from rq.scheduler import RQScheduler
@@ -12,13 +10,7 @@ from sqlalchemy import update
 from store import jobs as job_store
 from store.models import JobRecord, utcnow
 from tests.conftest import auth, run_jobs, sample_request
-from workers.scheduler import RetryScheduler, enqueue_due_run_at_jobs, holder_is_dead
-
-
-def dead_pid() -> int:
-    process = subprocess.Popen(["true"])
-    process.wait()
-    return process.pid
+from workers.scheduler import RetryScheduler, enqueue_due_run_at_jobs
 
 
 def test_scheduled_job_is_enqueued_when_due_and_runs(client, runtime) -> None:
@@ -42,27 +34,17 @@ def test_run_at_in_the_past_runs_now(client, runtime) -> None:
     assert runtime.redis.llen("rq:queue:normal") == 1
 
 
-def test_holder_is_dead_only_for_dead_local_processes() -> None:
-    host = socket.gethostname()
-    assert holder_is_dead(f"{host}.{dead_pid()}.abcd1234")
-    assert not holder_is_dead(f"{host}.1.abcd1234")  # pid 1 is alive
-    assert not holder_is_dead(f"other-host.{dead_pid()}.abcd1234")
-    assert not holder_is_dead("0123456789abcdef")  # RQ's default uuid names: cannot tell
-
-
-def test_retry_scheduler_takes_over_locks_of_a_killed_scheduler(runtime) -> None:
-    dead = f"{socket.gethostname()}.{dead_pid()}.deadbeef"
+def test_new_leader_takes_over_the_rq_locks_of_a_former_leader(runtime) -> None:
     for name in ("high", "normal", "low"):
-        runtime.redis.set(RQScheduler.get_locking_key(name), dead, ex=61)
-    scheduler = RetryScheduler(runtime)
+        runtime.redis.set(RQScheduler.get_locking_key(name), "other-host.4242.deadbeef", ex=61)
+    scheduler = RetryScheduler(runtime, "this-host.1.cafe0000")
     scheduler(runtime)
     assert scheduler.scheduler.acquired_locks == {"high", "normal", "low"}
+    assert runtime.redis.get(RQScheduler.get_locking_key("low")).decode() == "this-host.1.cafe0000"
 
 
-def test_retry_scheduler_leaves_live_holders_alone(runtime) -> None:
-    live = f"{socket.gethostname()}.1.cafe0000"
-    runtime.redis.set(RQScheduler.get_locking_key("normal"), live, ex=61)
-    scheduler = RetryScheduler(runtime)
+def test_leaving_leadership_releases_the_rq_locks(runtime) -> None:
+    scheduler = RetryScheduler(runtime, "this-host.1.cafe0000")
     scheduler(runtime)
-    assert "normal" not in scheduler.scheduler.acquired_locks
-    assert runtime.redis.get(RQScheduler.get_locking_key("normal")).decode() == live
+    scheduler.stop()
+    assert runtime.redis.get(RQScheduler.get_locking_key("normal")) is None

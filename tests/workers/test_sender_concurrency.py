@@ -33,6 +33,8 @@ from tests.workers.webhook_support import (
 )
 from workers import webhook_sender
 
+pytestmark = pytest.mark.sqlite_only  # not about SQL: SQLite only (tests/conftest.py)
+
 
 def _deliveries(rt: Runtime, receiver: Receiver, count: int, path: str = "/hook") -> list[int]:
     ids = []

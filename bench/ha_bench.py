@@ -1,0 +1,123 @@
+"""Issue 17's two many-host figures (`make bench` runs both; `python -m bench.ha_bench busy|ceiling` alone).
+
+- Busy workers (item 9): submit latency at fixed rates while the PDF workers on the same cores are
+  saturated (a deep queue of real renders), beside the figure with the workers stopped. WORKER_NICE
+  (default 10) is what lets the API keep its latency.
+- Coordination ceiling (item 10): jobs/s through API + SQL + Redis + webhook when rendering costs
+  nothing (BENCH_NULL_RENDER's benchNull product), on SQLite and on PostgreSQL, with the CPU each
+  program spends per job: how many worker hosts one API, Redis and SQL server can feed.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.fill import fill_queue
+from bench.loadgen import Target
+from bench.receiver import WebhookReceiver
+from bench.service_bench import CLIENT_NAME, E2EResult, run_e2e, service_env, target_for
+from bench.submit_bench import RateRow, queued, run_rates
+from jobs.runtime import build_runtime
+from ops.harness import RunningService
+from ops.system_postgres import postgres_url
+from render.bench_null import PRODUCT_ID
+
+CEILING_WORKERS_PER_CORE = 2  # a null job waits on SQL and Redis most of its time: more workers than cores
+
+
+@dataclass
+class CeilingRow:
+    """Null-render jobs through the whole service on one SQL database."""
+
+    database: str
+    workers: int
+    result: E2EResult
+
+    def cpu_ms_per_job(self) -> dict[str, float]:
+        """CPU milliseconds per completed job, by program (the load generator's too)."""
+        done = max(self.result.completed, 1)
+        return {name: 1000 * seconds / done for name, seconds in sorted(self.result.cpu.items())}
+
+
+def run_busy_rates(work_dir: Path, secret: str, *, cores: int, rates: list[int], seconds: float,
+                   processes: int, threads: int, nice: int = 10) -> tuple[list[RateRow], int]:
+    """Submit latency at `rates` while `cores` PDF workers at WORKER_NICE=`nice` render a deep queue; returns
+    the rows and the queue length left at the end (> 0: the workers were busy throughout)."""
+    renders = int(sum(rates) * seconds) + 100 * cores * int(seconds + 5)  # more than the workers can finish
+    env = service_env(secret, workers=cores, max_queue=renders * 4, extra={"WORKER_NICE": str(nice)})
+    # Short folder names: supervisord's and Redis's Unix socket paths must stay under 108 bytes.
+    with RunningService(work_dir / f"busy-{nice}", env) as service:
+        service.ctl("stop", "pdf_worker:*")
+        target = target_for(service, "http://127.0.0.1:9/pdf-complete")
+        rt = build_runtime(service.settings)
+        try:
+            fill_queue(rt, renders, client_name=CLIENT_NAME, body=target.body, tag="busy")
+        finally:
+            rt.engine.dispose()
+            rt.redis.close()
+        service.ctl("start", "pdf_worker:*")
+        rows = run_rates(service, target, rates=rates, seconds=seconds, processes=processes, threads=threads)
+        for row in rows:
+            row.label = f"{row.label}, workers saturated, WORKER_NICE={nice}"
+        return rows, queued(service)
+
+
+def run_ceiling(work_dir: Path, secret: str, receiver: WebhookReceiver, *, database: str, cores: int, jobs: int,
+                clients: int, timeout: float) -> CeilingRow:
+    """`jobs` benchNull jobs submitted by `clients` HTTP clients; time until every webhook arrived."""
+    workers = cores * CEILING_WORKERS_PER_CORE
+    server = postgres_url() if database == "postgresql" else nullcontext(None)
+    with server as database_url:
+        extra = {"BENCH_NULL_RENDER": "1"}
+        if database_url:
+            extra["DATABASE_URL"] = database_url
+        env = service_env(secret, workers=workers, max_queue=jobs * 2, extra=extra)
+        with RunningService(work_dir / f"null-{database}", env) as service:
+            target = target_for(service, receiver.url)
+            target = Target(target.port, target.api_key, target.body | {"productId": PRODUCT_ID})
+            result = run_e2e(service, target, receiver, jobs=jobs, tag=f"ceiling-{database}", timeout=timeout,
+                             clients=clients)
+    return CeilingRow(database, workers, result)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one section alone and print its figures (the full report comes from `make bench`)."""
+    import argparse
+    import shutil
+    import tempfile
+
+    from bench import machine
+    from bench.ha_report import busy_lines, ceiling_lines
+    from bench.service_bench import new_secret
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("section", choices=["busy", "ceiling"])
+    parser.add_argument("--jobs", type=int, default=2000)
+    parser.add_argument("--seconds", type=float, default=5)
+    args = parser.parse_args(argv)
+    work_dir, secret, cores = Path(tempfile.mkdtemp(prefix="pdfjobs-bench-")), new_secret(), machine.cores()
+    try:
+        if args.section == "busy":
+            rows, left = [], 0
+            for nice in (10, 0):
+                more, left = run_busy_rates(work_dir, secret, cores=cores, rates=[200], seconds=args.seconds,
+                                            processes=2, threads=16, nice=nice)
+                rows += more
+            print("\n".join(busy_lines([], rows, left)))
+        else:
+            receiver = WebhookReceiver(secret).start()
+            try:
+                ceiling = [run_ceiling(work_dir, secret, receiver, database=database, cores=cores, jobs=args.jobs,
+                                       clients=16, timeout=300) for database in ("sqlite", "postgresql")]
+            finally:
+                receiver.stop()
+            print("\n".join(ceiling_lines(ceiling)))
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,26 @@
+"""WORKER_NICE: a PDF worker process lowers its own CPU priority at start (in a child: niceness cannot be undone)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.conftest import PROJECT_DIR
+
+SCRIPT = (
+    "import os; from workers.pdf_worker import lower_cpu_priority; "
+    "print(lower_cpu_priority({wanted}), lower_cpu_priority(0), os.getpriority(os.PRIO_PROCESS, 0))"
+)
+
+
+def niceness_after(wanted: int, start_at: int = 0) -> list[int]:
+    command = [sys.executable, "-c", SCRIPT.format(wanted=wanted)]
+    if start_at:
+        command = ["nice", "-n", str(start_at), *command]
+    output = subprocess.run(command, cwd=PROJECT_DIR, capture_output=True, text=True, check=True).stdout
+    return [int(value) for value in output.split()]
+
+
+def test_worker_runs_at_the_configured_niceness_and_never_raises_its_priority() -> None:
+    assert niceness_after(10) == [10, 10, 10]  # the later call with 0 leaves it at 10
+    assert niceness_after(5, start_at=12) == [12, 12, 12]  # started nicer already: left alone
