@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from api import (
+    audit,
     callbacks,
     control,
     docs,
@@ -19,25 +20,32 @@ from api import (
     sync_reports,
     templates,
 )
+from api.audit import install_audit
+from api.auth import install_auth
 from api.dashboard import mount_dashboard
 from api.errors import register_error_handlers
 from api.extension import EXTENSION
+from api.limits import install_limits
 from config import Settings
 from jobs.runtime import Runtime, build_runtime
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
-    """Build the app: resources in app.extensions, error handlers, blueprints, rq-dashboard at /rq."""
+    """Build the app: resources in app.extensions, error handlers, access log and audit, authentication and
+    rate limits (in this order: each request is identified before it is counted), blueprints, rq-dashboard."""
     settings = settings or (runtime.settings if runtime else Settings.from_env())
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
-    app.extensions[EXTENSION] = runtime or build_runtime(
+    rt = app.extensions[EXTENSION] = runtime or build_runtime(
         settings, socket_timeout=settings.redis_socket_timeout, wal_checkpoints=False
     )
     register_error_handlers(app)
+    install_audit(app)
+    install_auth(app)
+    install_limits(app, rt)
     blueprints = (health, reports, jobs, job_list, control, events, sync_reports, queue_stats, metrics, docs,
-                  templates, callbacks, schedules)
+                  templates, callbacks, schedules, audit)
     for module in blueprints:
         app.register_blueprint(module.bp)
     mount_dashboard(app, settings)

@@ -279,7 +279,30 @@ class ScheduleList(Answer):
     limit: int
 
 
+class AuditEventAnswer(Answer):
+    """One state-changing call: who (client), what (action, job), when, from where, and its answer."""
+
+    id: int
+    at: Instant
+    client: str = Field(description="The client that called, or `cli` for operator commands")
+    action: str = Field(description="job.submit, job.cancel, job.retry, job.redeliver, client.create, "
+                        "client.disable, ... (other endpoints: their name)")
+    job_id: str | None
+    source: str | None = Field(description="The caller's address (cli@<host> for operator commands)")
+    request_id: str | None = Field(description="The X-Request-Id of the call (in the access log too)")
+    status: int | None = Field(description="HTTP status of the answer")
+    detail: dict[str, Any] | None
+
+
+class AuditPage(Answer):
+    """A page of audit events, newest first."""
+
+    events: list[AuditEventAnswer]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
+    limit: int
+
+
 MODELS: tuple[type[BaseModel], ...] = (
     ErrorBody, JobAccepted, JobStatus, JobList, Redelivery, QueueStats, TemplateInfo, TemplateList, Health,
-    Readiness, BatchAccepted, Schedule, ScheduleList,
+    Readiness, BatchAccepted, Schedule, ScheduleList, AuditPage,
 )

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from api.openapi_schemas import components, list_parameters, ref, submit_examples
+from api.audit import AuditQuery
+from api.openapi_schemas import components, list_parameters, query_parameters, ref, submit_examples
 from render import Template
 
 JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}, "example": "pdf_0123"}
@@ -31,6 +32,9 @@ def _op(summary: str, tag: str, responses: dict[str, Any], *, secured: bool = Tr
     if secured:
         operation["security"] = SECURED
         responses.setdefault("401", _error("missing or invalid API key"))
+        responses.setdefault("429", _error(
+            "over the client's rate limit, or too many failed authentications from this address (Retry-After, "
+            "RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset)"))
     if parameters:
         operation["parameters"] = parameters
     if body:
@@ -47,6 +51,8 @@ _SUBMIT_ERRORS = {
     "400": _error("invalid JSON or fields (details name each)"),
     "413": _error("body too large"),
     "422": _error("unknown productId, or Idempotency-Key reused with another body"),
+    "429": _error("over the client's rate limit, or the client has its maximum of queued and scheduled jobs "
+                  "(client_queue_full); Retry-After says when to retry"),
     "503": _error("queue full (Retry-After)"),
 }
 
@@ -54,7 +60,7 @@ _SUBMIT_ERRORS = {
 def paths(examples: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Every route of the app: path -> method -> operation; `examples` are the named submit examples."""
     return {**_service_paths(), **_report_paths(examples), **_job_paths(), **_schedule_paths(), **_template_paths(),
-            **_docs_paths()}
+            **_docs_paths(), **_audit_paths()}
 
 
 def _service_paths() -> dict[str, dict[str, Any]]:
@@ -214,6 +220,16 @@ def _docs_paths() -> dict[str, dict[str, Any]]:
             "Swagger UI assets", "docs", {"200": {"description": "asset"}, "404": _error("no such asset")},
             secured=False, parameters=[{"name": "filename", "in": "path", "required": True,
                                         "schema": {"type": "string"}}])},
+    }
+
+
+def _audit_paths() -> dict[str, dict[str, Any]]:
+    return {
+        "/api/audit": {"get": _op(
+            "Audit trail: who changed what, when, from where (admin clients only), newest first", "audit",
+            {"200": _json("AuditPage", "a page of audit events"), "400": _error("invalid filter, limit or cursor"),
+             "403": _error("not an admin client")},
+            parameters=query_parameters(AuditQuery))},
     }
 
 

@@ -8,6 +8,7 @@ from copy import deepcopy
 from functools import cache
 from typing import Any
 
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from api.answers import MODELS
@@ -213,5 +214,15 @@ def list_parameters() -> list[dict[str, Any]]:
     }
     return [
         {"name": name, "in": "query", "required": False, "schema": prop, "description": described.get(name, "")}
+        for name, prop in schema["properties"].items()
+    ]
+
+
+def query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """The query parameters of a pydantic query model, each described by its Field description."""
+    schema = to_openapi30(model.model_json_schema(), {})
+    return [
+        {"name": name, "in": "query", "required": False, "description": prop.get("description", ""),
+         "schema": {key: value for key, value in prop.items() if key != "description"}}
         for name, prop in schema["properties"].items()
     ]

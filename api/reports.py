@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, g, jsonify
 from flask.typing import ResponseReturnValue
 
+from api.audit import audit_entry
 from api.auth import current_client, require_client
 from api.batch import parse_items, read_items
 from api.errors import ApiError, ServiceUnavailableError, UnprocessableError
@@ -42,8 +43,11 @@ def answer_estimate(result: SubmitResult) -> tuple[int | None, datetime | None]:
 
 def submit_or_refuse(job_request: JobRequest) -> SubmitResult:
     """Submit for the current client; a full queue is 503, a reused Idempotency-Key 422."""
+    client = current_client()
     try:
-        return submit_job(runtime(), current_client().name, job_request)
+        # a created job's audit row goes into the job's own transaction (recorded as 202: the job was accepted)
+        result = submit_job(runtime(), client.name, job_request, max_queued=client.max_queued,
+                            audit=audit_entry(client.name, status=202))
     except QueueFullError as exc:
         raise ServiceUnavailableError(
             f"The queue is full ({exc.queued} jobs waiting, the maximum is {exc.limit}); "
@@ -53,6 +57,9 @@ def submit_or_refuse(job_request: JobRequest) -> SubmitResult:
         ) from None
     except IdempotencyKeyReusedError as exc:
         raise key_reused_error(exc) from None
+    g.audit_job_id = result.job.job_id  # the audit trail records the submit whatever the answer is
+    g.audit_recorded = result.audited
+    return result
 
 
 def key_reused_error(exc: IdempotencyKeyReusedError) -> UnprocessableError:
@@ -85,7 +92,8 @@ def submit_report_batch() -> ResponseReturnValue:
 def batch_or_refuse(requests: list[JobRequest]) -> list[Outcome]:
     """Submit a batch for the current client; 503 when its queued jobs do not fit in the queue."""
     try:
-        return submit_batch(runtime(), current_client().name, requests)
+        client = current_client()
+        return submit_batch(runtime(), client.name, requests, max_queued=client.max_queued)
     except BatchQueueFullError as exc:
         if exc.adding > exc.limit:  # no wait makes it fit
             raise UnprocessableError(

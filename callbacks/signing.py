@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 SECRET_PREFIX = "whsec_"
 SIGNATURE_VERSION = "v1"
@@ -48,12 +48,19 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     return f"{SIGNATURE_VERSION},{base64.b64encode(digest).decode('ascii')}"
 
 
-def signature_headers(secret: str, msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
-    """Return the three Standard Webhooks headers for one delivery attempt."""
+def signature_headers(secret: str | Sequence[str], msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    """Return the three Standard Webhooks headers for one delivery attempt.
+
+    Several secrets (a rotation's overlap: the new one first) give one signature each, space-separated
+    (`v1,<new> v1,<old>`), so a receiver that verifies with either secret accepts the message.
+    """
+    secrets_ = (secret,) if isinstance(secret, str) else tuple(secret)
+    if not secrets_:
+        raise ValueError("no webhook secret to sign with")
     return {
         "webhook-id": msg_id,
         "webhook-timestamp": str(int(timestamp)),
-        "webhook-signature": sign(secret, msg_id, timestamp, body),
+        "webhook-signature": " ".join(sign(each, msg_id, timestamp, body) for each in secrets_),
     }
 
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+from cryptography.fernet import Fernet
+from limits import parse_many
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -39,16 +41,28 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True)
 class ClientConfig:
-    """An API client: its key, its webhook signing secret and optional static callback header."""
+    """An API client: its key, its webhook signing secret(s), optional static callback header and limits.
+
+    `previous_webhook_secret` is set while a rotated-out secret still signs beside the new one;
+    `rate_limit` and `max_queued` are None where the client uses RATE_LIMIT and MAX_QUEUED_PER_CLIENT.
+    """
 
     name: str
     api_key: str
     webhook_secret: str
     callback_auth_header: tuple[str, str] | None = None
     admin: bool = False
+    rate_limit: str | None = None
+    max_queued: int | None = None
+    previous_webhook_secret: str | None = None
 
     def __repr__(self) -> str:  # never print secrets
         return f"ClientConfig(name={self.name!r}, admin={self.admin})"
+
+    @property
+    def signing_secrets(self) -> tuple[str, ...]:
+        """The secrets that sign its webhooks: the current one, then the previous one during an overlap."""
+        return (self.webhook_secret, *((self.previous_webhook_secret,) if self.previous_webhook_secret else ()))
 
 
 @dataclass(frozen=True)
@@ -95,6 +109,22 @@ def _upper(value: Any) -> Any:
     return value.upper() if isinstance(value, str) else value
 
 
+def _fernet_key(key: str) -> str:
+    Fernet(key.encode())  # raises ValueError on anything but 32 url-safe base64 bytes
+    return key
+
+
+def check_rate(value: str) -> str:
+    """A rate in the `limits` notation (`600/minute`, `10/second;1000/hour`); ValueError otherwise."""
+    try:
+        items = parse_many(value)
+    except (ValueError, TypeError):
+        items = []
+    if not items:
+        raise ValueError(f"must be a rate such as 600/minute or 10/second;1000/hour, got {value!r}")
+    return value
+
+
 PositiveInt = Annotated[int, Field(gt=0), Expect("a positive integer")]
 Niceness = Annotated[int, Field(ge=0, le=19), Expect("a niceness 0-19 (0 = same CPU priority as the API)")]
 PositiveFloat = Annotated[float, Field(gt=0), Expect("a positive number")]
@@ -138,6 +168,12 @@ PresignSeconds = Annotated[int, Field(gt=0, le=604800),
 RedisUrl = Annotated[str, AfterValidator(check_redis_url)]
 MongoUri = Annotated[str, _starts_with("mongodb://", "mongodb+srv://")]
 WebUrl = Annotated[str, _starts_with("http://", "https://")]
+FernetKeys = Annotated[
+    tuple[str, ...], BeforeValidator(_comma_list), AfterValidator(lambda keys: tuple(_fernet_key(k) for k in keys)),
+    Expect("a comma list of Fernet keys (32 url-safe base64 bytes each: python -m ops.cli encryption-key)"),
+]
+Rate = Annotated[str, AfterValidator(check_rate),
+                 Expect("a rate such as 600/minute, or several joined by ';' (10/second;1000/hour)")]
 DropboxFolder = Annotated[
     str,
     BeforeValidator(_dropbox_folder),
@@ -246,7 +282,8 @@ class Settings(BaseSettings):
     api_clients: tuple[ClientConfig, ...] = Field(
         (), repr=False, examples=['[{"name":"n8n","api_key":"change-me","webhook_secret":"whsec_..."}]'],
         description='API clients: JSON list of {"name", "api_key", "webhook_secret", "callback_auth_header"?: '
-        '{"name", "value"}, "admin"?}; unset: `make run` creates a development client and prints its key')
+        '{"name", "value"}, "admin"?, "rate_limit"?, "max_queued"?, "previous_webhook_secret"?}; unset: `make run` '
+        'creates a development client and prints its key')
     callback_allowed_hosts: Hosts = Field(
         (), examples=["n8n.internal:5678,10.0.0.0/8"],
         description="Comma list of host, host:port or CIDR that callbacks may reach besides public hosts")
@@ -257,7 +294,24 @@ class Settings(BaseSettings):
     workers: PositiveInt = Field(2, description="PDF worker processes")
     webhook_workers: PositiveInt = Field(1, description="Webhook sender processes")
     webhook_concurrency: PositiveInt = Field(8, description="Webhook attempts each sender process makes at once")
-    max_queue_size: PositiveInt = Field(100, description="Queued jobs at which submit answers 503 + Retry-After")
+    max_queue_size: PositiveInt = Field(
+        100, description="Queued and scheduled jobs at which submit answers 503 + Retry-After")
+    rate_limit: Rate = Field(
+        "600/minute", description="Requests one client may make (per client, across API processes; a client "
+        "may carry its own rate_limit); over it: 429 + Retry-After")
+    max_queued_per_client: PositiveInt = Field(
+        1000, description="Queued and scheduled jobs one client may have (a client may carry its own max_queued); "
+        "over it submit answers 429 + Retry-After. It binds only below MAX_QUEUE_SIZE: lower it when several "
+        "clients share the service")
+    rate_limit_pause: Annotated[float, Field(ge=0, le=10), Expect("0 to 10 seconds")] = Field(
+        1.0, description="Seconds a refused request (429) is held before its answer (at most its Retry-After): a "
+        "client looping on 429 cannot take the cores from the others (0: answer at once)")
+    auth_failure_limit: Rate = Field(
+        "20/minute", description="Failed authentications one source address may make before it gets 429")
+    secrets_encryption_key: FernetKeys = Field(
+        (), repr=False, examples=["<output of: python -m ops.cli encryption-key>"],
+        description="Comma list of Fernet keys: webhook secrets and callback headers of CLI-created clients are "
+        "stored encrypted with the first (the others still decrypt); unset: stored in plain text")
     job_timeout: PositiveInt = Field(300, description="Seconds a job may run")
     sync_timeout: PositiveInt = Field(60, description="Seconds POST /api/reports/generate waits before answering 202")
     job_watch_interval: PositiveFloat = Field(
@@ -480,4 +534,24 @@ def _client(index: int, item: Any) -> ClientConfig:
         webhook_secret=str(item["webhook_secret"]),
         callback_auth_header=header,
         admin=bool(item.get("admin", False)),
+        rate_limit=_client_rate(index, item.get("rate_limit")),
+        max_queued=_client_max_queued(index, item.get("max_queued")),
+        previous_webhook_secret=str(item["previous_webhook_secret"]) if item.get("previous_webhook_secret") else None,
     )
+
+
+def _client_rate(index: int, value: Any) -> str | None:
+    if value is None:
+        return None
+    try:
+        return check_rate(str(value))
+    except ValueError as exc:
+        raise ValueError(f"item {index}: rate_limit {exc}") from None
+
+
+def _client_max_queued(index: int, value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"item {index}: max_queued must be a positive integer, got {value!r}")
+    return value

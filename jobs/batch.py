@@ -2,7 +2,8 @@
 
 Each item keeps the rules of a single submit (jobs/submit.py): its Idempotency-Key replays its earlier job,
 the same code + productId while an earlier job is active returns that job, runAt jobs wait in SQL, and the
-queue's maximum size counts every new queued item (the whole batch is refused when they do not fit).
+queue's maximum size counts every new queued and scheduled item, and so does the client's cap (the whole batch
+is refused when they do not fit).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from jobs import eta
 from jobs.batch_queue import admit_many, assign_tickets, earlier_snapshots, enqueue_rows
 from jobs.eta import QueueSnapshot
 from jobs.runtime import Runtime
-from jobs.submit import IdempotencyKeyReusedError, JobRequest, new_job_row
+from jobs.submit import IdempotencyKeyReusedError, JobRequest, admit_client, new_job_row
 from store import batch as batch_store
 from store.jobs import active_key_for
 from store.models import QUEUED, JobRecord
@@ -63,15 +64,18 @@ Outcome = BatchEntry | IdempotencyKeyReusedError
 Planned = JobRecord | int | IdempotencyKeyReusedError
 
 
-def submit_batch(rt: Runtime, client_name: str, requests: Sequence[JobRequest]) -> list[Outcome]:
+def submit_batch(rt: Runtime, client_name: str, requests: Sequence[JobRequest], *,
+                 max_queued: int | None = None) -> list[Outcome]:
     """Record the new jobs of `requests` in one committed transaction, then enqueue them in one pipeline;
     the outcome of each request, in order. Raises batch_queue.BatchQueueFullError (nothing recorded) when the
-    batch's queued jobs do not fit."""
+    batch's queued and scheduled jobs do not fit in MAX_QUEUE_SIZE, submit.ClientQuotaError when they do not
+    fit under the client's cap (`max_queued`, None: MAX_QUEUED_PER_CLIENT)."""
     rows = [new_job_row(client_name, request) for request in requests]
     for row in rows:
         row["active_key"] = active_key_for(client_name, row["code"], row["product_id"])
+    cap = max_queued or rt.settings.max_queued_per_client
     with rt.session() as session:
-        planned, first_tickets = _record(rt, session, client_name, requests, rows)
+        planned, first_tickets = _record(rt, session, client_name, requests, rows, cap)
     new = [rows[index] for index, item in enumerate(planned) if item == index]
     queued = [row for row in new if row["status"] == QUEUED]
     tickets = assign_tickets(queued, first_tickets)
@@ -89,12 +93,15 @@ def submit_batch(rt: Runtime, client_name: str, requests: Sequence[JobRequest]) 
 
 
 def _record(rt: Runtime, session: Session, client_name: str, requests: Sequence[JobRequest],
-            rows: list[dict[str, Any]]) -> tuple[list[Planned], dict[str, int] | None]:
+            rows: list[dict[str, Any]], max_queued: int) -> tuple[list[Planned], dict[str, int] | None]:
     """Plan, admit and insert; planned again (new tickets) when a concurrent submit won one of our keys."""
     for attempt in range(1, ATTEMPTS + 1):
         planned = plan(session, client_name, requests, rows)
         new = [rows[index] for index, item in enumerate(planned) if item == index]
-        first_tickets = admit_many(rt, session, Counter(row["priority"] for row in new if row["status"] == QUEUED))
+        counts = Counter(row["priority"] for row in new if row["status"] == QUEUED)
+        scheduled = admit_client(rt, session, client_name, len(new), max_queued)
+        first_tickets = admit_many(rt, session, counts, scheduled=scheduled,
+                                   new_scheduled=len(new) - sum(counts.values()))
         try:
             batch_store.insert_jobs(session, new)
             session.commit()

@@ -43,20 +43,28 @@ class BatchQueueFullError(QueueFullError):
         super().__init__(queued, limit, retry_after)
 
 
-def admit_many(rt: Runtime, session: Session, counts: Counter[str]) -> dict[str, int] | None:
+def admit_many(rt: Runtime, session: Session, counts: Counter[str], *, scheduled: int = 0,
+               new_scheduled: int = 0) -> dict[str, int] | None:
     """The first queue ticket of each priority's new queued jobs (None when Redis does not answer and SQL
-    counted the queue); BatchQueueFullError when they do not fit under MAX_QUEUE_SIZE."""
+    counted the queue); BatchQueueFullError when they do not fit under MAX_QUEUE_SIZE.
+
+    Args:
+        scheduled: jobs waiting for their runAt (every client's, in SQL) and `new_scheduled` this batch's
+            new ones: they count toward MAX_QUEUE_SIZE too.
+    """
     adding = sum(counts.values())
-    if not adding:
+    if not adding and not new_scheduled:
         return {}
+    scheduled += new_scheduled
     limit, priorities = rt.settings.max_queue_size, sorted(counts)
     keys = [rq_queue_key(name) for name in PDF_QUEUES] + [eta.TICKET_KEY.format(name) for name in priorities]
     try:
-        queued, *last = rt.redis.eval(_ADMIT_MANY, len(keys), *keys, limit, len(PDF_QUEUES),
+        queued, *last = rt.redis.eval(_ADMIT_MANY, len(keys), *keys, limit - scheduled, len(PDF_QUEUES),
                                       *(counts[name] for name in priorities))
         firsts = {name: int(end) - counts[name] + 1 for name, end in zip(priorities, last, strict=False)}
+        queued = int(queued) + scheduled
     except RedisError:
-        queued, firsts = queued_in_sql(session), None
+        queued, firsts = queued_in_sql(session) + new_scheduled, None  # SQL counts the earlier scheduled ones
     if queued + adding > limit:  # (the script took no tickets)
         retry_after = max(5, min(300, int(queued) // max(rt.settings.workers, 1)))
         raise BatchQueueFullError(int(queued), limit, retry_after, adding)

@@ -29,8 +29,11 @@ def write_config(directory: Path, *, port: int = 0, replica_of: int | None = Non
     `replica_of`: the port of a master on 127.0.0.1 that this Redis replicates (a Sentinel group).
     """
     directory = directory.resolve()
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    directory.chmod(0o700)
     conf = directory / "redis.conf"
+    conf.touch(mode=0o600)
+    conf.chmod(0o600)
     conf.write_text(
         "\n".join(
             [

@@ -40,6 +40,8 @@ class RunningService:
             "DATA_DIR": str(self.data_dir),
             "PORT": str(self.port),
             "RQ_DASHBOARD_PASSWORD": "dashboard-test",
+            # a stop must not wait 30 s on the idle keep-alive connections the test's clients left open
+            "GUNICORN_CMD_ARGS": "--graceful-timeout 3",
             **(env or {}),
         }
         self.settings = Settings.from_env(self.env)
@@ -55,7 +57,8 @@ class RunningService:
         migrate(self.settings.sqlalchemy_url)
         env = supervisor_env(self.settings, self.env)
         self.conf = write_config(self.settings, env)
-        self.log_file = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        # closed in stop(); private like every file of DATA_DIR
+        self.log_file = os.fdopen(os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
         self.process = start_supervisord(self.conf, env, stdout=self.log_file, stderr=subprocess.STDOUT,
                                          start_new_session=True)
         if "api" in self.settings.roles:

@@ -54,11 +54,30 @@ def supervisor_env(settings: Settings, base: dict[str, str] | None = None) -> di
 
 
 def prepare_data_dir(settings: Settings) -> None:
-    """Create DATA_DIR's folders and, for the embedded Redis, its config."""
+    """Create DATA_DIR's folders (0700) and, for the embedded Redis, its config; create the SQLite file 0600
+    (SQLite gives its -wal and -shm files the same mode) and tighten what an older version left readable.
+
+    Files the programs create later are 0600 too: supervisord runs them with umask 077 (the template).
+    """
     for folder in (settings.data_dir, settings.log_dir, settings.pdf_dir):
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        folder.chmod(0o700)
+    if settings.database_url is None:
+        sqlite_file = settings.data_dir / "pdfjobs.sqlite3"
+        os.close(os.open(sqlite_file, os.O_WRONLY | os.O_CREAT, 0o600))
     if settings.redis_url is None:
         embedded_redis.write_config(settings.embedded_redis_dir, port=settings.embedded_redis_port)
+    for folder in (settings.data_dir, settings.embedded_redis_dir, settings.log_dir):
+        restrict_files(folder)
+
+
+def restrict_files(folder: Path) -> None:
+    """Make the files directly in `folder` readable by their owner only (sockets and links are left alone)."""
+    if not folder.is_dir():
+        return
+    for path in folder.iterdir():
+        if path.is_file() and not path.is_symlink() and path.stat().st_mode & 0o077:
+            path.chmod(0o600)
 
 
 def config_path(settings: Settings) -> Path:
@@ -111,7 +130,9 @@ def point_current_config(path: Path) -> None:
 def start_supervisord(conf: Path, env: dict[str, str], **popen_kwargs: object) -> subprocess.Popen[bytes]:
     """Start `supervisord -n -c conf` (the caller owns the process)."""
     command = [sys.executable, "-m", "supervisor.supervisord", "-n", "-c", str(conf)]
-    return subprocess.Popen(command, env=env, cwd=PROJECT_DIR, **popen_kwargs)  # type: ignore[call-overload]
+    # umask 077: supervisord's own log and pid file are private too (its umask= applies only when it daemonizes)
+    return subprocess.Popen(command, env=env, cwd=PROJECT_DIR, umask=0o077,  # type: ignore[call-overload]
+                            **popen_kwargs)
 
 
 def supervisorctl(conf: Path, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:

@@ -51,7 +51,7 @@ class LocalDiskStorage:
         location = f"{self._now():%Y/%m/%d}/{key}"
         target = self._path(location)
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            _make_private_dirs(target.parent)
             _write_atomically(target, data)
         except OSError as exc:
             message = f"cannot write {target}: {exc.strerror or exc}"
@@ -110,6 +110,16 @@ class LocalDiskStorage:
         return path
 
 
+def _make_private_dirs(folder: Path) -> None:
+    """Create `folder` and its missing parents 0700 (mkdir's parents=True gives the parents the default mode)."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for each in reversed(missing):
+        each.mkdir(mode=0o700, exist_ok=True)
+
+
 def _write_atomically(target: Path, data: bytes) -> None:
     """Write to a temp file in target's folder, fsync, rename over target, fsync the folder."""
     fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=TEMP_SUFFIX)
@@ -118,7 +128,7 @@ def _write_atomically(target: Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(temp_name, 0o644)
+        os.chmod(temp_name, 0o600)  # reports hold personal data: the service's user only (docs/security.md)
         os.replace(temp_name, target)
     except BaseException:
         _remove_quietly(temp_name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -131,6 +132,8 @@ def migration_lock(connection: Connection) -> Iterator[None]:
     if not database or database == ":memory:":  # nothing another process could migrate at the same time
         yield
         return
-    with open(f"{database}.migrate-lock", "a") as lock_file:
+    # 0600 like every file in DATA_DIR (docs/security.md), whatever the umask of the process that migrates
+    lock_fd = os.open(f"{database}.migrate-lock", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(lock_fd, "a") as lock_file:
         fcntl.flock(lock_file, fcntl.LOCK_EX)  # released when the file closes, or the process dies
         yield

@@ -93,6 +93,8 @@ class JobRecord(Base):
         UniqueConstraint("client_name", "idempotency_key", name="uq_job_client_idempotency"),
         Index("ix_job_status_updated", "status", "updated_at"),
         Index("ix_job_client_created", "client_name", "created_at"),
+        # MAX_QUEUED_PER_CLIENT: a submit counts the client's queued and scheduled jobs.
+        Index("ix_job_client_status", "client_name", "status"),
         Index("ix_job_code_product", "code", "product_id"),
         Index("ix_job_created", "created_at"),
         Index("ix_job_completed", "completed_at"),
@@ -119,6 +121,40 @@ class ApiClient(Base):
     admin: Mapped[bool] = mapped_column(Boolean, default=False)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # A rotated-out key keeps working until previous_key_expires_at (the grace period).
+    previous_key_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    previous_key_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A rotated-out webhook secret signs beside the new one until previous_secret_expires_at.
+    previous_webhook_secret: Mapped[str | None] = mapped_column(Text)
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # None: RATE_LIMIT and MAX_QUEUED_PER_CLIENT apply.
+    rate_limit: Mapped[str | None] = mapped_column(String(100))
+    max_queued: Mapped[int | None] = mapped_column(Integer)
+    # A revoked client stays (the audit trail names it) but can never be enabled again.
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AuditEvent(Base):
+    """One state-changing call: who (client), what (action, job), when and from where."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    client_name: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(64))
+    job_id: Mapped[str | None] = mapped_column(String(64))
+    source: Mapped[str | None] = mapped_column(String(255))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    # GET /api/audit pages newest first by id, filtered by client, action or job.
+    __table_args__ = (
+        Index("ix_audit_client", "client_name", "id"),
+        Index("ix_audit_action", "action", "id"),
+        Index("ix_audit_job", "job_id", "id"),
+    )
 
 
 # Webhook delivery states.

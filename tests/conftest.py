@@ -106,14 +106,22 @@ _database_numbers = itertools.count(1)
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Register the marker of SQL-facing tests whose subject is not SQL."""
+    """Register the markers of SQL-facing tests that run on one database only."""
     config.addinivalue_line("markers", "sqlite_only: its subject is not SQL (input checks, storage backends, "
                             "threads): run on SQLite only, not on PostgreSQL too (saves minutes of `make test`)")
+    config.addinivalue_line("markers", "postgresql_only: a long run (a minute) whose SQL path is the production "
+                            "database's; its SQLite twin would prove nothing more")
 
 
 def database_kinds(metafunc: pytest.Metafunc) -> tuple[str, ...]:
-    """The databases a test runs on: all of DATABASES, or the first for a test marked sqlite_only."""
-    return DATABASES[:1] if metafunc.definition.get_closest_marker("sqlite_only") else DATABASES
+    """The databases a test runs on: all of DATABASES, or the one its marker names."""
+    if TEST_DATABASE_URL:
+        return DATABASES
+    if metafunc.definition.get_closest_marker("sqlite_only"):
+        return ("sqlite",)
+    if metafunc.definition.get_closest_marker("postgresql_only"):
+        return ("postgresql",)
+    return DATABASES
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -48,7 +48,7 @@ def attempt(settings: Settings, claim: Claim, client: ClientConfig | None, sessi
         name, value = client.callback_auth_header
         headers[name] = value
     try:
-        headers.update(signature_headers(client.webhook_secret, claim.webhook_id, int(time.time()), body))
+        headers.update(signature_headers(client.signing_secrets, claim.webhook_id, int(time.time()), body))
     except ValueError as exc:
         return AttemptResult(GIVE_UP, None, 0, error=f"client {client.name!r} webhook secret is unusable: {exc}")
     return deliver(

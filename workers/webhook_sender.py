@@ -205,7 +205,8 @@ class WebhookSender:
         try:
             claims = self._claims(entries, now)
             clients = find_clients_by_name(self.rt.session, self.rt.settings.api_clients,
-                                           {claim.client_name or "" for claim in claims})
+                                           {claim.client_name or "" for claim in claims},
+                                           keys=self.rt.settings.secrets_encryption_key)
         except SQLAlchemyError as exc:  # try them again after the others, after a pause
             log.warning("event=claim_failed deliveries=%s reason=%r", len(entries), str(exc))
             self._put_back(entries, front=False)

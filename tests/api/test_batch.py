@@ -36,6 +36,7 @@ def exec_calls(redis) -> int:  # noqa: ANN001
 
 
 @pytest.mark.timeout(900)
+@pytest.mark.postgresql_only
 def test_batch_of_1000_with_3_invalid_items_makes_997_jobs_that_complete(app, client, runtime) -> None:
     runtime.settings = runtime.settings.with_changes(max_queue_size=2000)
     items: list[Any] = [item(f"batch-{n}") for n in range(1000)]
@@ -110,9 +111,10 @@ def test_batch_backpressure_counts_every_queued_item(client, runtime) -> None:
     assert int(refused.headers["Retry-After"]) > 0 and "room for 20 more jobs" in refused.json["message"]
     assert job_count(runtime) == limit - 20  # nothing of the refused batch was recorded
     run_at = (datetime.now(UTC) + timedelta(days=30)).isoformat()
-    later = [item(f"later-{n}", runAt=run_at) for n in range(limit + 5)]
-    assert post(client, later).json["accepted"] == limit + 5  # runAt jobs wait in SQL, not in the queue
-    assert post(client, [item(f"fits-{n}") for n in range(20)]).json["accepted"] == 20
+    later = [item(f"later-{n}", runAt=run_at) for n in range(20)]
+    assert post(client, later).json["accepted"] == 20  # runAt jobs count toward MAX_QUEUE_SIZE too (issue 18)
+    for extra in (item("one-more"), item("one-more-later", runAt=run_at)):
+        assert post(client, [extra]).json["error"] == "queue_full"
     never = post(client, [item(f"never-{n}") for n in range(limit + 1)])  # no wait would make it fit
     assert never.status_code == 422 and never.json["error"] == "batch_exceeds_queue"
 

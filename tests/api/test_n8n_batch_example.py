@@ -58,7 +58,7 @@ def test_n8n_batch_workflow_posts_each_batch_with_an_idempotency_key() -> None:
 @pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js to run the Code nodes")
 def test_n8n_batch_code_nodes_build_batches_the_api_accepts_and_list_rejected_rows(client, runtime,
                                                                                   tmp_path: Path) -> None:
-    runtime.settings = runtime.settings.with_changes(max_queue_size=2000)
+    runtime.settings = runtime.settings.with_changes(max_queue_size=2000, max_queued_per_client=2000)
     rows = [sheet_row(number) for number in range(1, 1203)]
     rows[4]["data.guardian.name"] = ""  # a required field left empty: that row is rejected, the others are not
     rows[1100]["notes"] = "call first"  # a column that is not a submit field

@@ -120,3 +120,19 @@ def test_new_webhook_secret_holds_24_random_bytes() -> None:
 def test_new_message_id_is_prefixed_and_unique() -> None:
     first, second = signing.new_message_id(), signing.new_message_id()
     assert first.startswith("msg_") and first != second
+
+
+def test_two_secrets_give_two_signatures_and_either_verifies() -> None:
+    new, old = signing.new_webhook_secret(), signing.new_webhook_secret()
+    headers = signing.signature_headers((new, KNOWN_SECRET), KNOWN_ID, KNOWN_TIMESTAMP, KNOWN_BODY)
+    first, second = headers["webhook-signature"].split(" ")
+    assert first == signing.sign(new, KNOWN_ID, KNOWN_TIMESTAMP, KNOWN_BODY) and second == KNOWN_SIGNATURE
+    body = b'{"job_id": "j1"}'
+    both = _now_headers((new, old), body)  # type: ignore[arg-type]
+    for secret in (new, old):
+        Webhook(secret).verify(body, both, json_parse=False)
+        signing.verify(secret, both, body)
+    with pytest.raises(SignatureError):
+        signing.verify(signing.new_webhook_secret(), both, body)
+    with pytest.raises(ValueError):
+        signing.signature_headers((), "msg_1", KNOWN_TIMESTAMP, body)

@@ -57,3 +57,16 @@ def test_api_worker_scheduler_and_dashboard_on_sentinel(group: SentinelGroup, tm
     scheduler.stop()
     set_runtime(None)
     rt.engine.dispose()
+
+
+def test_rate_limits_through_sentinel(group: SentinelGroup, tmp_path: Path) -> None:
+    from api import create_app
+
+    settings = Settings(data_dir=tmp_path, redis_url=group.url(db=5), api_clients=CLIENTS, loopback_only=True,
+                        rate_limit="2/minute", rate_limit_pause=0)
+    migrate(settings.sqlalchemy_url)
+    rt = build_runtime(settings, socket_timeout=2)
+    client = create_app(runtime=rt).test_client()
+    assert [client.get("/api/jobs", headers=auth()).status_code for _ in range(3)] == [200, 200, 429]
+    assert any(key.startswith(b"LIMITS") for key in rt.redis.keys())  # the counts live on the master
+    rt.engine.dispose()

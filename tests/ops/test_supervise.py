@@ -32,3 +32,28 @@ def test_supervise_config_is_private_and_escapes_percent(tmp_path) -> None:
     conf = write_config(settings, supervisor_env(settings, {}))
     assert conf.stat().st_mode & 0o777 == 0o600
     assert "data%%1" in conf.read_text()
+
+
+def test_prepare_data_dir_makes_data_dir_private_and_tightens_old_files(tmp_path) -> None:
+    from ops.supervise import prepare_data_dir
+
+    data_dir = tmp_path / "var"
+    (data_dir / "redis").mkdir(parents=True, mode=0o755)
+    old = data_dir / "dashboard-password"
+    old.write_text("x")
+    old.chmod(0o644)
+    (data_dir / "redis" / "dump.rdb").write_bytes(b"x")
+    (data_dir / "redis" / "dump.rdb").chmod(0o644)
+    settings = Settings.from_env({"DATA_DIR": str(data_dir)})
+    prepare_data_dir(settings)
+    for folder in (data_dir, data_dir / "logs", data_dir / "pdfs", data_dir / "redis"):
+        assert folder.stat().st_mode & 0o777 == 0o700, folder
+    for path in (old, data_dir / "redis" / "dump.rdb", data_dir / "redis" / "redis.conf", data_dir / "pdfjobs.sqlite3"):
+        assert path.stat().st_mode & 0o777 == 0o600, path
+
+
+def test_every_program_runs_with_umask_077(tmp_path) -> None:
+    settings = Settings.from_env({"DATA_DIR": str(tmp_path)})
+    text = write_config(settings, supervisor_env(settings, {})).read_text()
+    sections = re.split(r"^\[program:", text, flags=re.M)[1:]
+    assert len(sections) == 5 and all("\numask=077\n" in section for section in sections)

@@ -171,3 +171,13 @@ def test_build_storage_default_is_local_under_pdf_dir(tmp_path: Path) -> None:
 
     assert isinstance(storage, LocalDiskStorage)
     assert storage.root == (tmp_path / "pdfs").resolve()
+
+
+def test_local_put_writes_private_files_and_folders(storage: LocalDiskStorage) -> None:
+    stored = storage.put("report-1", b"%PDF-1.4", "report.pdf")
+    path = storage.path_of(stored.location)
+    assert path.stat().st_mode & 0o777 == 0o600
+    folder = path.parent
+    while folder != storage.root:
+        assert folder.stat().st_mode & 0o777 == 0o700, folder
+        folder = folder.parent
