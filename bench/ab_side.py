@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.proctree import ProcessTree, descendants, process_table, start_times
-from ops.harness import free_port, session_members
+from ops.harness import free_port, session_members, terminate_group
 from ops.run import wait_ready
 
 REPO_DIR = Path(__file__).resolve().parent.parent
@@ -145,13 +145,7 @@ class ServiceSide:
         if self.process is None:
             return
         below = start_times(descendants(self.process.pid, process_table())[1:])  # before a kill reparents them
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        terminate_group(self.process, timeout)
         # supervisord gives each program a process group of its own, so a group kill misses them
         left = set(session_members(self.process.pid))
         left |= {pid for pid, started in start_times(list(below)).items() if below[pid] == started}

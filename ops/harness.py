@@ -29,6 +29,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def terminate_group(process: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM `process` and wait up to `timeout` s; then SIGKILL its process group."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
 class RunningService:
     """The service under supervisord, started with `env` on top of the current environment."""
 
@@ -136,13 +148,7 @@ class RunningService:
         """SIGTERM supervisord (it stops every program), kill the group if it lingers."""
         if self.process is None:
             return None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        terminate_group(self.process, timeout)
         self._kill_leftovers()
         if self.engine is not None:
             self.engine.dispose()

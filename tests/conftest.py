@@ -244,12 +244,13 @@ def client(app):
     return app.test_client()
 
 
-@pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[str]:
-    """moto's S3 server in a process of its own on 127.0.0.1, for the whole session (tests/storage/s3_server.py)."""
+@pytest.fixture(scope="module")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """moto's S3 server in a process of its own on 127.0.0.1, one per test module (tests/storage/s3_server.py);
+    its output goes to moto.log in the module's temporary folder."""
     from tests.storage.s3_server import serve_moto
 
-    with serve_moto() as url:
+    with serve_moto(tmp_path_factory.mktemp("moto") / "moto.log") as url:
         yield url
 
 

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 
 from ops.harness import free_port
 from tests.storage.loopback_http import FakeServer, serving
@@ -37,12 +38,14 @@ START_TIMEOUT = 60.0
 
 
 @contextmanager
-def serve_moto() -> Iterator[str]:
-    """moto's S3 server on 127.0.0.1:<free port> for the duration of the block; yields its endpoint URL."""
+def serve_moto(log_path: Path | None = None) -> Iterator[str]:
+    """moto's S3 server on 127.0.0.1:<free port> for the duration of the block; yields its endpoint URL.
+    Its output goes to `log_path` (none: discarded)."""
     port = free_port()
     command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
     env = {**os.environ, **S3_TEST_ENV}
-    with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env) as process:
+    with open(log_path or os.devnull, "ab") as log, subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env=env) as process:
         try:
             _wait_until_listening(port, process)
             yield f"http://127.0.0.1:{port}"
