@@ -52,7 +52,8 @@ def test_bench_smoke_plan_runs_every_measurement_and_writes_the_table(tmp_path: 
     assert text == render(results) == second.read_text()
     for line in ("ratio vs rq-default: ", "ratio vs rq-simple: ", "## Targets", "| cores |", "## Batch submit",
                  "batch / single jobs/s: ", "jobs/s accepted through the batch endpoint", "## Coordination ceiling",
-                 "workers saturated, WORKER_NICE=10", "coordination ceiling (postgresql)"):
+                 "workers saturated, WORKER_NICE=10",
+                 *(f"coordination ceiling ({database})" for database in plan.ceiling_databases)):
         assert line in text
 
 

@@ -21,6 +21,9 @@ E2E_ENV = {
     "RECONCILE_INTERVAL": "2",
     "STALE_JOB_GRACE": "3",
     "LOOPBACK_ONLY": "1",
+    # the tests poll job status in tight loops (200 jobs: thousands of requests a minute); the limits have
+    # tests of their own (tests/e2e/test_edge_e2e.py, tests/api/test_limits.py)
+    "RATE_LIMIT": "100000/minute",
 }
 
 
@@ -38,7 +41,9 @@ class Api:
                               headers=self.headers | headers, timeout=10)
 
     def status(self, job_id: str) -> dict:
-        return self.http.get(f"{self.base}/api/jobs/{job_id}", headers=self.headers, timeout=10).json()
+        response = self.http.get(f"{self.base}/api/jobs/{job_id}", headers=self.headers, timeout=10)
+        assert response.status_code == 200, f"status of {job_id}: {response.status_code} {response.text}"
+        return response.json()
 
     def get(self, path: str, **kwargs) -> requests.Response:  # noqa: ANN003
         return self.http.get(f"{self.base}{path}", headers=self.headers, timeout=10, **kwargs)
