@@ -54,6 +54,12 @@ def product_data() -> dict:
     return data
 
 
+def api_workers(service: RunningService) -> set[int]:
+    """PIDs of the gunicorn worker processes (the children of the api program's master)."""
+    [master] = service.program_pids("api")
+    return {int(pid) for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split()}
+
+
 def listing(api: Api) -> dict:
     response = api.get("/api/templates")
     assert response.status_code == 200, response.text
@@ -70,8 +76,12 @@ def test_e2e_product_dropped_into_templates_dir_lists_previews_and_completes_wit
     make_form(templates / "brokenForm.pdf")
     (templates / "brokenForm.json").write_text(json.dumps({"title": "B", "fields": {"nope": {"path": "a"}}}))
 
+    before = api_workers(service)
+    assert before
     service.ctl("signal", "HUP", "api", "pdf_worker:*")
 
+    # gunicorn replaces its workers on SIGHUP; until the old ones exit, a request may reach one of them
+    assert wait_until(lambda: not before & api_workers(service), 30)
     assert wait_until(lambda: PRODUCT in {t["productId"] for t in listing(api)["templates"]}
                       and {b["productId"] for b in listing(api)["broken"]} == {"brokenReport", "brokenForm"}, 30)
     preview = api.post(f"/api/templates/{PRODUCT}/preview", json={"data": product_data()})
