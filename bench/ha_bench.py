@@ -42,11 +42,14 @@ class CeilingRow:
 
 
 def run_busy_rates(work_dir: Path, secret: str, *, cores: int, rates: list[int], seconds: float,
-                   processes: int, threads: int, nice: int = 10) -> tuple[list[RateRow], int]:
-    """Submit latency at `rates` while `cores` PDF workers at WORKER_NICE=`nice` render a deep queue; returns
-    the rows and the queue length left at the end (> 0: the workers were busy throughout)."""
+                   processes: int, threads: int, nice: int = 10,
+                   database_url: str | None = None) -> tuple[list[RateRow], int]:
+    """Submit latency at `rates` while `cores` PDF workers at WORKER_NICE=`nice` render a deep queue (on
+    `database_url`, SQLite when None); returns the rows and the queue length left at the end (> 0: the
+    workers were busy throughout)."""
     renders = int(sum(rates) * seconds) + 100 * cores * int(seconds + 5)  # more than the workers can finish
-    env = service_env(secret, workers=cores, max_queue=renders * 4, extra={"WORKER_NICE": str(nice)})
+    extra = {"WORKER_NICE": str(nice)} | ({"DATABASE_URL": database_url} if database_url else {})
+    env = service_env(secret, workers=cores, max_queue=renders * 4, extra=extra)
     # Short folder names: supervisord's and Redis's Unix socket paths must stay under 108 bytes.
     with RunningService(work_dir / f"busy-{nice}", env) as service:
         service.ctl("stop", "pdf_worker:*")
@@ -60,7 +63,7 @@ def run_busy_rates(work_dir: Path, secret: str, *, cores: int, rates: list[int],
         service.ctl("start", "pdf_worker:*")
         rows = run_rates(service, target, rates=rates, seconds=seconds, processes=processes, threads=threads)
         for row in rows:
-            row.label = f"{row.label}, workers saturated, WORKER_NICE={nice}"
+            row.label = f"{row.label}, workers saturated{', PostgreSQL' if database_url else ''}, WORKER_NICE={nice}"
         return rows, queued(service)
 
 
@@ -96,14 +99,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("section", choices=["busy", "ceiling"])
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite",
+                        help="busy: the service's database (a local PostgreSQL server, ops/system_postgres.py)")
     args = parser.parse_args(argv)
     work_dir, secret, cores = Path(tempfile.mkdtemp(prefix="pdfjobs-bench-")), new_secret(), machine.cores()
     try:
         if args.section == "busy":
             rows, left = [], 0
-            for nice in (10, 0):
-                more, left = run_busy_rates(work_dir, secret, cores=cores, rates=[200], seconds=args.seconds,
-                                            processes=2, threads=16, nice=nice)
+            for nice in (10, 0):  # a new PostgreSQL database each time: the fills reuse their codes
+                server = postgres_url() if args.database == "postgresql" else nullcontext(None)
+                with server as database_url:
+                    more, left = run_busy_rates(work_dir, secret, cores=cores, rates=[200], seconds=args.seconds,
+                                                processes=2, threads=16, nice=nice, database_url=database_url)
                 rows += more
             print("\n".join(busy_lines([], rows, left)))
         else:
