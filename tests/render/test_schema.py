@@ -17,7 +17,8 @@ PROJECT = Path(__file__).resolve().parents[2]
 SCHEMAS = [PROJECT / "render" / "templates" / "minatBakatUmum.schema.json",
            PROJECT / "examples" / "templates" / "gayaBelajar.schema.json"]
 EXAMPLE = json.loads((PROJECT / "examples" / "minatBakatUmum.json").read_text(encoding="utf-8"))["data"]
-BLANKS = ["", " ", "\t\n", "\u00a0", "\u3000", "\u2003", "\u200b", "\ufeff", "x", " x ", "Ωμέγα", "王小明"]
+BLANKS = ["", " ", "\t\n", "\u00a0", "\u3000", "\u2003", "\u200b", "\ufeff", "x", " x ", "Ωμέγα", "王小明",
+          "\ud800"]  # a lone surrogate (JSON can carry one): no verdict from the fast validator, no error
 DATES = ["2026-01-15", "20260115", "2026-1-15", "2026-02-30", "2026-01-15T00:00:00", "15/01/2026", "2026-W03-4"]
 
 
