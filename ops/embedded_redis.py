@@ -101,14 +101,21 @@ def start(directory: Path, *, port: int = 0) -> subprocess.Popen[bytes]:
 
 def wait_until_ready(socket_path: Path, process: subprocess.Popen[bytes] | None = None, timeout: float = 20) -> None:
     """Block until the Redis at `socket_path` answers PING (raise after `timeout` seconds)."""
+    wait_until_answering(redis.Redis(unix_socket_path=str(socket_path), socket_timeout=1), str(socket_path),
+                         process, timeout)
+
+
+def wait_until_answering(client: redis.Redis, where: str, process: subprocess.Popen[bytes] | None = None,
+                         timeout: float = 20) -> None:
+    """Block until `client`'s redis-server (`where`, for the messages) answers PING; raise when `process`
+    exits first or after `timeout` seconds."""
     deadline = time.monotonic() + timeout
-    client = redis.Redis(unix_socket_path=str(socket_path), socket_timeout=1)
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            raise RuntimeError(f"redis-server exited with status {process.returncode}")
+            raise RuntimeError(f"redis-server at {where} exited with status {process.returncode}")
         try:
             if client.ping():
                 return
         except redis.RedisError:
             time.sleep(0.05)
-    raise TimeoutError(f"redis-server at {socket_path} did not answer within {timeout} s")
+    raise TimeoutError(f"redis-server at {where} did not answer within {timeout} s")

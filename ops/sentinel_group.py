@@ -114,17 +114,9 @@ class SentinelGroup:
         self._wait_ping(port)
 
     def _wait_ping(self, port: int, timeout: float = 20) -> None:
-        deadline = time.monotonic() + timeout
         client = redis.Redis(port=port, socket_timeout=1)
-        while time.monotonic() < deadline:
-            if self.processes[port].poll() is not None:
-                raise RuntimeError(f"redis-server on port {port} exited; see {self.directory}")
-            try:
-                if client.ping():
-                    return
-            except redis.RedisError:
-                time.sleep(0.05)
-        raise TimeoutError(f"redis-server on port {port} did not answer within {timeout} s")
+        where = f"127.0.0.1:{port} (logs in {self.directory})"
+        embedded_redis.wait_until_answering(client, where, self.processes[port], timeout)
 
     def _wait_in_sync(self, replica: int, timeout: float = 20) -> None:
         deadline = time.monotonic() + timeout

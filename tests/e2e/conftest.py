@@ -62,6 +62,17 @@ class Api:
         raise AssertionError(f"job {job_id} did not reach {states} in {timeout} s: {body}")
 
 
+def poll(predicate, timeout: float = 30.0, what: str = "condition", interval: float = 0.05):  # noqa: ANN001, ANN201
+    """Call `predicate` every `interval` s until it returns something truthy, and return that; raise after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"{what} not reached within {timeout} s")
+
+
 def start_service(data_dir: Path, database_url: str | None = None, **env: str) -> RunningService:
     """Start the whole service with the e2e environment plus `env`, on `database_url` (unset: SQLite)."""
     database = {"DATABASE_URL": database_url} if database_url else {}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -20,7 +19,7 @@ from ops.harness import RunningService
 from store import jobs as job_store
 from store.models import utcnow
 from tests.conftest import auth, break_job_data, sample_request
-from tests.e2e.conftest import Api, start_service
+from tests.e2e.conftest import Api, poll, start_service
 from tests.e2e.slow_form import DATA, PRODUCT_ID, write_slow_form
 
 
@@ -50,16 +49,6 @@ def accepted(response: requests.Response) -> str:
 def row(service: RunningService, job_id: str):
     with service.session_factory()() as session:
         return job_store.get_job(session, job_id)
-
-
-def poll(predicate, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"{what} not reached within {timeout} s")
 
 
 class WorkersStopped:

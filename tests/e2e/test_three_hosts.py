@@ -22,7 +22,7 @@ from ops.sentinel_group import SentinelGroup
 from ops.system_postgres import postgres_url
 from store.models import JobRecord, utcnow
 from tests.conftest import sample_request
-from tests.e2e.conftest import E2E_ENV, Api
+from tests.e2e.conftest import E2E_ENV, Api, poll
 from tests.e2e.test_sentinel_failover import wait_all
 from tests.storage.s3_server import REGION, S3_TEST_ENV, s3_client
 
@@ -36,16 +36,6 @@ def host(directory: Path, env: dict[str, str], name: str, roles: str) -> Running
 
 def niceness(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
-
-
-def wait_until(check, timeout: float, what: str):  # noqa: ANN001, ANN201
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"{what} not within {timeout} s")
 
 
 def test_three_hosts_survive_a_dead_worker_host_and_a_redis_failover(
@@ -75,7 +65,7 @@ def test_three_hosts_survive_a_dead_worker_host_and_a_redis_failover(
                 assert response.status_code == 202, response.text
                 ids.append(response.json()["job_id"])
                 if index == JOBS // 4:  # mid-run, once host 2 has stored PDFs: it dies whole, and the Redis master
-                    wait_until(lambda: _stored_by(api_host, ids, "host-2") >= 3, 60, "host 2 storing PDFs")
+                    poll(lambda: _stored_by(api_host, ids, "host-2") >= 3, 60, "host 2 storing PDFs", interval=0.5)
                     doomed.kill_host()
                     old_master = group.kill_master()
             group.wait_failover(old_master)
@@ -84,8 +74,9 @@ def test_three_hosts_survive_a_dead_worker_host_and_a_redis_failover(
             seconds = time.monotonic() - started
             log.warning("three hosts: %s jobs in %.1f s, %.1f jobs/s", JOBS, seconds, JOBS / seconds)
             downloads = [api.get(f"/api/jobs/{job_id}/download") for job_id in ids]
-            acknowledged = wait_until(lambda: _acknowledged(receiver, ids), 120, "200 distinct webhooks")
-            by_host = wait_until(lambda: _workers_by_host(api) == {"host-3"}, 60, "only host-3's workers counted")
+            acknowledged = poll(lambda: _acknowledged(receiver, ids), 120, "200 distinct webhooks", interval=0.5)
+            by_host = poll(lambda: _workers_by_host(api) == {"host-3"}, 60, "only host-3's workers counted",
+                           interval=0.5)
             bucket = s3_client(s3_endpoint)
             stored = bucket.list_objects_v2(Bucket=s3_bucket, Prefix="three-hosts/").get("KeyCount", 0)
             with api_host.session_factory()() as session:  # the PDFs are 31 days old now
@@ -93,14 +84,14 @@ def test_three_hosts_survive_a_dead_worker_host_and_a_redis_failover(
                                 .values(completed_at=utcnow().replace(year=utcnow().year - 1)))
                 session.commit()
             api_host.ctl("restart", "scheduler")  # retention runs at a scheduler's first tick as leader
-            left = wait_until(
+            left = poll(
                 lambda: bucket.list_objects_v2(Bucket=s3_bucket, Prefix="three-hosts/").get("KeyCount", 0) == 0,
-                120, "retention emptying the bucket")
+                120, "retention emptying the bucket", interval=0.5)
             gone = api.get(f"/api/jobs/{ids[0]}/download")
             with api_host.session_factory()() as session:
                 hosts_used = set(session.scalars(select(JobRecord.stored_by_host).where(JobRecord.job_id.in_(ids))))
             survivor.kill_host()  # the last worker host dies: the alert follows within a minute
-            no_workers = wait_until(lambda: "no_workers" in _alerts(api), 60, "the no_workers alert")
+            no_workers = poll(lambda: "no_workers" in _alerts(api), 60, "the no_workers alert", interval=0.5)
         finally:
             for running in hosts:
                 running.stop()
