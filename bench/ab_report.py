@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 
+from bench.machine import steal_percent
 from bench.proctree import LAUNCHER, SUPERVISORD
 from bench.stats import ms
 
@@ -105,10 +106,6 @@ def spread(values: list[float]) -> str:
     return f"median {statistics.median(values):.3f}, min {min(values):.3f}, max {max(values):.3f}"
 
 
-def _steal(value: float | None) -> str:
-    return "n/a" if value is None else f"{value * 100:.1f}"
-
-
 def programs_seen(rounds: list[Round]) -> list[str]:
     """The programs to show, the known ones first in a fixed order."""
     seen = {name for row in rounds for name in row.cpu}
@@ -124,7 +121,7 @@ def rounds_table(rounds: list[Round]) -> list[str]:
     ]
     for number, row in enumerate(rounds, start=1):
         cells = [str(number), row.side, f"{row.jobs_per_second:.2f}", f"{row.webhooks}/{row.jobs}",
-                 _steal(row.steal), ms(row.cpu_per_job())]
+                 steal_percent(row.steal), ms(row.cpu_per_job())]
         cells += [ms(row.cpu_per_job(name)) for name in programs]
         cells.append(ms(row.load_cpu / row.webhooks) if row.webhooks else "n/a")
         lines.append("| " + " | ".join(cells) + " |")
@@ -139,7 +136,8 @@ def pairs_table(pairs: list[Pair]) -> list[str]:
         note = "" if pair.complete else " (incomplete: not in the ratios)"
         lines.append(
             f"| {pair.number} | {pair.order} | {pair.a.jobs_per_second:.2f} | {pair.b.jobs_per_second:.2f} | "
-            f"{pair.speed_ratio:.3f}{note} | {pair.cpu_ratio:.3f} | {_steal(pair.a.steal)} / {_steal(pair.b.steal)} |"
+            f"{pair.speed_ratio:.3f}{note} | {pair.cpu_ratio:.3f} | "
+            f"{steal_percent(pair.a.steal)} / {steal_percent(pair.b.steal)} |"
         )
     return lines
 

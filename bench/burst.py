@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.loadgen import Connection, LoadResult, Target, run_load
+from bench.machine import cpu_ticks, steal_percent, steal_share
 from bench.stats import p50_p95_p99, percentile
 from ops.harness import RunningService
 
@@ -75,6 +76,7 @@ def measure_round(service: RunningService, args: argparse.Namespace, number: int
     steady = Steady(Target(service.port, STEADY_KEY, body), args.steady_rate)
     thread = threading.Thread(target=steady.run, daemon=True)
     thread.start()
+    ticks = cpu_ticks()
     try:
         time.sleep(args.quiet)
         burst = run_load(Target(service.port, burst_key(number), body), tag=f"burst{number}",
@@ -86,7 +88,7 @@ def measure_round(service: RunningService, args: argparse.Namespace, number: int
         thread.join()
     during = [s for s in steady.samples if burst.started <= s[0] <= burst.ended]
     around = [s for s in steady.samples if s[0] < burst.started or s[0] > burst.ended]
-    return {"around": around, "during": during, "burst": burst}
+    return {"around": around, "during": during, "burst": burst, "steal": steal_share(ticks, cpu_ticks())}
 
 
 def report(rounds: list[dict[str, object]], args: argparse.Namespace) -> str:
@@ -101,8 +103,8 @@ def report(rounds: list[dict[str, object]], args: argparse.Namespace) -> str:
         "PDF workers stopped.",
         "",
         "| round | steady around the burst: n, p50 / p95 / p99 ms | steady during the burst: n, p50 / p95 / p99 ms "
-        "| p99 ratio | burst answers | burst seconds | burst requests/s | steady answers |",
-        "|---|---|---|---|---|---|---|---|",
+        "| p99 ratio | burst answers | burst seconds | burst requests/s | steady answers | steal |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for number, row in enumerate(rounds, 1):
         around, during, burst = row["around"], row["during"], row["burst"]
@@ -114,7 +116,7 @@ def report(rounds: list[dict[str, object]], args: argparse.Namespace) -> str:
         lines.append(
             f"| {number} | {len(quiet)}, {p50_p95_p99(quiet)} | {len(busy)}, {p50_p95_p99(busy)} | {ratio:.2f} | "
             f"{answers} | {burst.duration:.1f} | {sum(burst.statuses.values()) / burst.duration:.0f} | "
-            f"{steady_answers} |")
+            f"{steady_answers} | {steal_percent(row['steal'])} |")
     return "\n".join(lines) + "\n"
 
 

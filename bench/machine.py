@@ -42,6 +42,11 @@ def steal_share(before: tuple[int, ...], after: tuple[int, ...]) -> float | None
     return spent[7] / total if total > 0 else None
 
 
+def steal_percent(share: float | None) -> str:
+    """A `steal_share` as the percentage the reports print ("n/a" when unknown)."""
+    return "n/a" if share is None else f"{share * 100:.1f}"
+
+
 def memory_total() -> str:
     """Total memory from /proc/meminfo, in GiB."""
     for line in Path("/proc/meminfo").read_text().splitlines():

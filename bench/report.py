@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bench.ha_report import busy_lines, ceiling_lines
+from bench.machine import steal_percent
 from bench.stats import ms, p50_p95_p99, percentile
 from bench.submit_bench import REFERENCE_BLOCK
 
@@ -100,10 +101,6 @@ def render(results: Results) -> str:
     return "\n".join(lines)
 
 
-def _steal(share: float | None) -> str:
-    return f"{share * 100:.1f}" if share is not None else "n/a"
-
-
 def _ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}" if b else "n/a"
 
@@ -125,11 +122,11 @@ def _throughput(r: Results) -> list[str]:
         name = "rq-default (forking Worker)" if bare.worker_class.endswith(".Worker") else "rq-simple (SimpleWorker)"
         lines.append(f"| bare {name} #{bare.round_no} | {bare.workers} | {bare.jobs} | {bare.finished} | "
                      f"{bare.seconds:.2f} | {bare.jobs_per_second:.1f} | {_pct(bare.jobs_per_second, r.ceiling)} | "
-                     f"{ms(bare.cpu_per_job)} | {_steal(bare.steal)} |")
+                     f"{ms(bare.cpu_per_job)} | {steal_percent(bare.steal)} |")
     for number, run in enumerate(r.e2e_runs, 1):
         lines.append(f"| service #{number} (HTTP -> RQ -> render -> store -> SQL -> {run.end_marker}) | {r.cores} | "
                      f"{run.jobs} | {run.completed} | {run.seconds:.2f} | {run.jobs_per_second:.1f} | "
-                     f"{_pct(run.jobs_per_second, r.ceiling)} | {ms(run.cpu_per_job)} | {_steal(run.steal)} |")
+                     f"{_pct(run.jobs_per_second, r.ceiling)} | {ms(run.cpu_per_job)} | {steal_percent(run.steal)} |")
     e2e = r.e2e
     if e2e is not None:
         lines += ["", "```",
