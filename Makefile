@@ -8,7 +8,7 @@ RUN_STAMP := $(VENV)/.requirements.sha256
 DEV_STAMP := $(VENV)/.requirements-dev.sha256
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: run test lint bench fuzz samples ctl status clean-data
+.PHONY: run test lint bench fuzz samples n8n ctl status clean-data
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
@@ -40,6 +40,11 @@ bench: $(DEV_STAMP)
 # fails on any 5xx or when a product gets no job accepted. make fuzz FUZZ_EXAMPLES=500 for a longer run.
 fuzz: $(DEV_STAMP)
 	$(PY) -m tests.e2e.fuzz_run --max-examples $(or $(FUZZ_EXAMPLES),200)
+
+# A real n8n (and the Node it needs) from the npm registry, once per machine, for the tests of the shipped
+# workflows (tests/e2e/test_n8n_workflows.py; they skip without it): 2.8 GB in ~/.cache/pdfjobs, a few minutes.
+n8n: $(DEV_STAMP)
+	$(PY) -m tests.e2e.n8n install
 
 # Every sample report and form as PDF and one PNG per page, to look at: var/samples/*.png
 samples: $(DEV_STAMP)
