@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask
+from sqlalchemy.orm import configure_mappers
 
 from api import (
     audit,
@@ -50,3 +51,14 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         app.register_blueprint(module.bp)
     mount_dashboard(app, settings)
     return app
+
+
+def warm_up(app: Flask) -> None:
+    """Load, before the first request, what the first requests would otherwise load while clients wait: the
+    template catalog (each template's schema compiled and its sample rendered once: tens of milliseconds in
+    which a gevent worker answers nobody), the ORM mappings and the first SQL and Redis connections.
+    gunicorn imports the app in each worker after its fork (api/wsgi.py): every worker comes up warm."""
+    rt = app.extensions[EXTENSION]
+    rt.templates.all()
+    configure_mappers()  # SQLAlchemy would set up the ORM mappings at the first query
+    rt.open_connections()

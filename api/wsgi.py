@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from api import create_app
+from api import create_app, warm_up
 from config import Settings
 from config.deployment import public_base_url_problem
 from config.heap import freeze_startup_objects
@@ -19,4 +19,5 @@ problem = public_base_url_problem(settings)
 if problem:
     logging.getLogger("api").warning("event=public_base_url_missing problem=%r", problem)
 app = create_app(settings)
+warm_up(app)
 freeze_startup_objects()  # each gunicorn worker imports this module once, after its fork

@@ -41,19 +41,26 @@ class CeilingRow:
         return {name: 1000 * seconds / done for name, seconds in sorted(self.result.cpu.items())}
 
 
+WARM_UP_RATE, WARM_UP_SECONDS = 50, 2.0
+
+
 def run_busy_rates(work_dir: Path, secret: str, *, cores: int, rates: list[int], seconds: float,
-                   processes: int, threads: int, nice: int = 10,
+                   processes: int, threads: int, callback_url: str, nice: int = 10,
                    database_url: str | None = None) -> tuple[list[RateRow], int]:
     """Submit latency at `rates` while `cores` PDF workers at WORKER_NICE=`nice` render a deep queue (on
-    `database_url`, SQLite when None); returns the rows and the queue length left at the end (> 0: the
-    workers were busy throughout)."""
+    `database_url`, SQLite when None) and their webhooks go to `callback_url` (a receiver that answers, as
+    n8n does: an unreachable one would add a wave of retries every second that no deployment runs in
+    for long); returns the rows and the queue length left at the end (> 0: the workers were busy throughout).
+
+    A first step at WARM_UP_RATE req/s, not reported, opens the load generator's connections and warms the
+    API's per-process caches, as the idle-worker figure's 200 req/s step comes after its 50 and 100 req/s steps."""
     renders = int(sum(rates) * seconds) + 100 * cores * int(seconds + 5)  # more than the workers can finish
     extra = {"WORKER_NICE": str(nice)} | ({"DATABASE_URL": database_url} if database_url else {})
     env = service_env(secret, workers=cores, max_queue=renders * 4, extra=extra)
     # Short folder names: supervisord's and Redis's Unix socket paths must stay under 108 bytes.
     with RunningService(work_dir / f"busy-{nice}", env) as service:
         service.ctl("stop", "pdf_worker:*")
-        target = target_for(service, "http://127.0.0.1:9/pdf-complete")
+        target = target_for(service, callback_url)
         rt = build_runtime(service.settings)
         try:
             fill_queue(rt, renders, client_name=CLIENT_NAME, body=target.body, tag="busy")
@@ -61,6 +68,7 @@ def run_busy_rates(work_dir: Path, secret: str, *, cores: int, rates: list[int],
             rt.engine.dispose()
             rt.redis.close()
         service.ctl("start", "pdf_worker:*")
+        run_rates(service, target, rates=[WARM_UP_RATE], seconds=WARM_UP_SECONDS, processes=processes, threads=threads)
         rows = run_rates(service, target, rates=rates, seconds=seconds, processes=processes, threads=threads)
         for row in rows:
             row.label = f"{row.label}, workers saturated{', PostgreSQL' if database_url else ''}, WORKER_NICE={nice}"
@@ -106,12 +114,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.section == "busy":
             rows, left = [], 0
-            for nice in (10, 0):  # a new PostgreSQL database each time: the fills reuse their codes
-                server = postgres_url() if args.database == "postgresql" else nullcontext(None)
-                with server as database_url:
-                    more, left = run_busy_rates(work_dir, secret, cores=cores, rates=[200], seconds=args.seconds,
-                                                processes=2, threads=16, nice=nice, database_url=database_url)
-                rows += more
+            receiver = WebhookReceiver(secret).start()
+            try:
+                for nice in (10, 0):  # a new PostgreSQL database each time: the fills reuse their codes
+                    server = postgres_url() if args.database == "postgresql" else nullcontext(None)
+                    with server as database_url:
+                        more, left = run_busy_rates(work_dir, secret, cores=cores, rates=[200], seconds=args.seconds,
+                                                    processes=2, threads=16, callback_url=receiver.url, nice=nice,
+                                                    database_url=database_url)
+                    rows += more
+            finally:
+                receiver.stop()
             print("\n".join(busy_lines([], rows, left)))
         else:
             receiver = WebhookReceiver(secret).start()

@@ -183,7 +183,7 @@ def run_many_host_phase(plan: BenchPlan, work_dir: Path, results: Results, recei
     for nice in plan.busy_nices:
         rows, results.busy_queue_left = run_busy_rates(
             work_dir, secret, cores=results.cores, rates=at, seconds=plan.rate_seconds,
-            processes=plan.load_processes, threads=plan.load_threads, nice=nice)
+            processes=plan.load_processes, threads=plan.load_threads, callback_url=receiver.url, nice=nice)
         results.busy_rates += rows
     for database in plan.ceiling_databases:
         results.ceiling_rows.append(run_ceiling(work_dir, secret, receiver, database=database, cores=results.cores,

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 from redis import Redis
+from redis.exceptions import RedisError
 from redis.sentinel import Sentinel
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from config import Settings
 from config.redis_urls import is_sentinel_url, parse_sentinel_url
 from jobs.retry_policy import STORAGE_BACKOFF, api_redis_retry
 from store.db import make_engine, make_session_factory
+
+log = logging.getLogger(__name__)
 
 
 def redis_url(settings: Settings) -> str:
@@ -63,6 +68,20 @@ class Runtime:
     def session(self) -> Session:
         """A new SQL session (use as a context manager)."""
         return self.session_factory()
+
+    def open_connections(self) -> None:
+        """Open an SQL and a Redis connection now, so that the first job or request does not wait for them.
+        A dependency that is down is only logged: the process starts anyway and connects at first use (a
+        process restarted during an outage must not crash-loop)."""
+        try:
+            with self.session() as session:
+                session.execute(text("SELECT 1"))
+        except SQLAlchemyError as exc:
+            log.warning("event=sql_unavailable_at_start reason=%r", str(exc).splitlines()[0])
+        try:
+            self.redis.ping()
+        except RedisError as exc:
+            log.warning("event=redis_unavailable_at_start reason=%r", str(exc).splitlines()[0])
 
     @cached_property
     def templates(self) -> Any:

@@ -13,8 +13,6 @@ import signal
 
 from rq import Queue
 from rq.utils import import_attribute
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 
 from config import Settings
 from config.heap import freeze_startup_objects
@@ -89,8 +87,8 @@ def preload(runtime) -> None:  # noqa: ANN001
 
     Without this a fresh worker's first job would wait for RQ to import the job function and for its
     first render; loading the templates renders each one's sample once, `warm_up` once more, and the
-    first SQL connection is opened (when SQL is down the worker starts anyway and its first job
-    connects: a worker restarted during a database outage must not crash-loop).
+    first SQL and Redis connections are opened (`Runtime.open_connections`: when SQL is down the worker
+    starts anyway and its first job connects).
     """
     for template in runtime.templates.all():
         try:
@@ -99,11 +97,7 @@ def preload(runtime) -> None:  # noqa: ANN001
             log.warning("event=warm_up_failed product=%s error=%r", template.product_id, str(exc))
     _ = runtime.storage
     import_attribute(GENERATE_PDF)  # as RQ does at the first job
-    try:
-        with runtime.session() as session:
-            session.execute(text("SELECT 1"))
-    except SQLAlchemyError as exc:
-        log.warning("event=sql_unavailable_at_start reason=%r", str(exc).splitlines()[0])
+    runtime.open_connections()
 
 
 if __name__ == "__main__":
