@@ -111,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="busy: the service's database (a local PostgreSQL server, ops/system_postgres.py)")
     args = parser.parse_args(argv)
     work_dir, secret, cores = Path(tempfile.mkdtemp(prefix="pdfjobs-bench-")), new_secret(), machine.cores()
+    ticks = machine.cpu_ticks()
     try:
         if args.section == "busy":
             rows, left = [], 0
@@ -136,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(ceiling_lines(ceiling)))
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
+    print(f"- steal during the run: {machine.steal_percent(machine.steal_share(ticks, machine.cpu_ticks()))} %")
     return 0
 
 
