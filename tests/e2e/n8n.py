@@ -18,7 +18,6 @@ import shutil
 import signal
 import sqlite3
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -150,17 +149,18 @@ class N8n:
         self.process = subprocess.Popen([str(self.node), str(self.cli), "start"], env=self.env, stdout=log,
                                         stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"n8n exited {self.process.returncode}: {self.log()[-2000:]}")
-            try:
-                if requests.get(f"{self.base_url}/healthz", timeout=2).status_code == 200:
-                    return self
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.5)
-        raise AssertionError(f"n8n did not answer within {timeout} s: {self.log()[-2000:]}")
+        from tests.e2e.conftest import poll  # here, so that `install` does not load the test suite
+
+        poll(self._answering, timeout=timeout, what="n8n answering /healthz", interval=0.5)
+        return self
+
+    def _answering(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            raise AssertionError(f"n8n exited {self.process.returncode}: {self.log()[-2000:]}")
+        try:
+            return requests.get(f"{self.base_url}/healthz", timeout=2).status_code == 200
+        except requests.ConnectionError:
+            return False
 
     def log(self) -> str:
         """What n8n printed so far."""
@@ -198,13 +198,10 @@ class N8n:
 
     def wait_for(self, execution_id: int, statuses: tuple[str, ...], timeout: float = 60) -> Execution:
         """The execution once its status is one of `statuses`."""
-        deadline = time.monotonic() + timeout
-        while True:
-            execution = self.execution(execution_id)
-            if execution.status in statuses or time.monotonic() > deadline:
-                assert execution.status in statuses, f"execution {execution_id}: {execution.status}"
-                return execution
-            time.sleep(0.2)
+        from tests.e2e.conftest import poll
+
+        return poll(lambda: (found := self.execution(execution_id)).status in statuses and found, timeout=timeout,
+                    what=f"execution {execution_id} in {statuses}", interval=0.2)
 
     def stop(self) -> None:
         """Stop n8n and its task runners."""
