@@ -112,30 +112,24 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     work_dir, secret, cores = Path(tempfile.mkdtemp(prefix="pdfjobs-bench-")), new_secret(), machine.cores()
     ticks = machine.cpu_ticks()
+    receiver = WebhookReceiver(secret).start()
     try:
         if args.section == "busy":
             rows, left = [], 0
-            receiver = WebhookReceiver(secret).start()
-            try:
-                for nice in (10, 0):  # a new PostgreSQL database each time: the fills reuse their codes
-                    server = postgres_url() if args.database == "postgresql" else nullcontext(None)
-                    with server as database_url:
-                        more, left = run_busy_rates(work_dir, secret, cores=cores, rates=[200], seconds=args.seconds,
-                                                    processes=2, threads=16, callback_url=receiver.url, nice=nice,
-                                                    database_url=database_url)
-                    rows += more
-            finally:
-                receiver.stop()
+            for nice in (10, 0):  # a new PostgreSQL database each time: the fills reuse their codes
+                server = postgres_url() if args.database == "postgresql" else nullcontext(None)
+                with server as database_url:
+                    more, left = run_busy_rates(work_dir, secret, cores=cores, rates=[200], seconds=args.seconds,
+                                                processes=2, threads=16, callback_url=receiver.url, nice=nice,
+                                                database_url=database_url)
+                rows += more
             print("\n".join(busy_lines([], rows, left)))
         else:
-            receiver = WebhookReceiver(secret).start()
-            try:
-                ceiling = [run_ceiling(work_dir, secret, receiver, database=database, cores=cores, jobs=args.jobs,
-                                       clients=16, timeout=300) for database in ("sqlite", "postgresql")]
-            finally:
-                receiver.stop()
+            ceiling = [run_ceiling(work_dir, secret, receiver, database=database, cores=cores, jobs=args.jobs,
+                                   clients=16, timeout=300) for database in ("sqlite", "postgresql")]
             print("\n".join(ceiling_lines(ceiling)))
     finally:
+        receiver.stop()
         shutil.rmtree(work_dir, ignore_errors=True)
     print(f"- steal during the run: {machine.steal_percent(machine.steal_share(ticks, machine.cpu_ticks()))} %")
     return 0
