@@ -30,6 +30,7 @@ N8N_VERSION = "2.40.7"
 NODE_VERSION = "24.22.3"  # n8n 2.40 refuses Node < 24
 NODE_GYP_VERSION = "13.1.0"
 INSTALL_DIR = Path.home() / ".cache" / "pdfjobs" / f"n8n-{N8N_VERSION}-node-{NODE_VERSION}"
+READY_LINE = "Editor is now accessible via"  # what `n8n start` prints last when it is ready
 GUARD = Path(__file__).resolve().with_name("loopback_guard.cjs")
 _ARCH = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"}
 
@@ -143,24 +144,30 @@ class N8n:
         return done.stdout.decode()
 
     def start(self, timeout: float = 120) -> N8n:
-        """Start `n8n start` and wait until /healthz answers (its first start migrates its database)."""
+        """Start `n8n start` and wait until it is ready: /healthz answers and it printed its editor's URL.
+
+        /healthz alone is too early: n8n listens before its start-up recovery, which marks as crashed any
+        execution it finds running (one `execute` started then would be), and before it registers the
+        Webhook nodes of published workflows; it prints the URL once both are done. Its first start also
+        migrates its database."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        log = (self.folder / "n8n.log").open("ab")
+        log = (self.folder / "n8n.log").open("wb")  # this start's log only: READY_LINE is looked for in it
         self.process = subprocess.Popen([str(self.node), str(self.cli), "start"], env=self.env, stdout=log,
                                         stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         from tests.e2e.conftest import poll  # here, so that `install` does not load the test suite
 
-        poll(self._answering, timeout=timeout, what="n8n answering /healthz", interval=0.5)
+        poll(self._ready, timeout=timeout, what="n8n ready", interval=0.5)
         return self
 
-    def _answering(self) -> bool:
+    def _ready(self) -> bool:
         if self.process is not None and self.process.poll() is not None:
             raise AssertionError(f"n8n exited {self.process.returncode}: {self.log()[-2000:]}")
         try:
-            return requests.get(f"{self.base_url}/healthz", timeout=2).status_code == 200
+            answering = requests.get(f"{self.base_url}/healthz", timeout=2).status_code == 200
         except requests.ConnectionError:
             return False
+        return answering and READY_LINE in self.log()
 
     def log(self) -> str:
         """What n8n printed so far."""

@@ -97,7 +97,7 @@ def verdicts(n8n: N8n, execution_id: int) -> list[dict]:
 
 def assert_downloaded(n8n: N8n, execution_id: int, job_id: str) -> None:
     execution = n8n.wait_for(execution_id, OVER)
-    assert execution.status == "success", n8n.log()[-3000:]
+    assert execution.status == "success", n8n.log()[-6000:]
     [pdf] = execution.outputs("Download PDF")
     assert pdf["binary"]["data"]["mimeType"] == "application/pdf"
     assert verdicts(n8n, execution_id)[-1] | {"webhookId": None} == {
