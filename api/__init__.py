@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
     rt = app.extensions[EXTENSION] = runtime or build_runtime(
-        settings, socket_timeout=settings.redis_socket_timeout, wal_checkpoints=False
+        settings, socket_timeout=settings.redis_socket_timeout, wal_checkpoints=False, polling_lock_wait=True
     )
     register_error_handlers(app)
     install_audit(app)

@@ -42,12 +42,19 @@ class CeilingRow:
 
 
 WARM_UP_RATE, WARM_UP_SECONDS = 50, 2.0
+# The PDF workers' CPU priority in the busy-worker steps, by label: the default first, then niceness alone.
+WORKER_PRIORITIES = {
+    "WORKER_SCHED_IDLE=true": {"WORKER_SCHED_IDLE": "true", "WORKER_NICE": "10"},
+    "WORKER_NICE=10": {"WORKER_SCHED_IDLE": "false", "WORKER_NICE": "10"},
+    "WORKER_NICE=0": {"WORKER_SCHED_IDLE": "false", "WORKER_NICE": "0"},
+}
+DEFAULT_PRIORITY = next(iter(WORKER_PRIORITIES))
 
 
 def run_busy_rates(work_dir: Path, secret: str, *, cores: int, rates: list[int], seconds: float,
-                   processes: int, threads: int, callback_url: str, nice: int = 10,
+                   processes: int, threads: int, callback_url: str, priority: str = DEFAULT_PRIORITY,
                    database_url: str | None = None) -> tuple[list[RateRow], int]:
-    """Submit latency at `rates` while `cores` PDF workers at WORKER_NICE=`nice` render a deep queue (on
+    """Submit latency at `rates` while `cores` PDF workers at `priority` (WORKER_PRIORITIES) render a deep queue (on
     `database_url`, SQLite when None) and their webhooks go to `callback_url` (a receiver that answers, as
     n8n does: an unreachable one would add a wave of retries every second that no deployment runs in
     for long); returns the rows and the queue length left at the end (> 0: the workers were busy throughout).
@@ -55,10 +62,10 @@ def run_busy_rates(work_dir: Path, secret: str, *, cores: int, rates: list[int],
     A first step at WARM_UP_RATE req/s, not reported, opens the load generator's connections and warms the
     API's per-process caches, as the idle-worker figure's 200 req/s step comes after its 50 and 100 req/s steps."""
     renders = int(sum(rates) * seconds) + 100 * cores * int(seconds + 5)  # more than the workers can finish
-    extra = {"WORKER_NICE": str(nice)} | ({"DATABASE_URL": database_url} if database_url else {})
+    extra = WORKER_PRIORITIES[priority] | ({"DATABASE_URL": database_url} if database_url else {})
     env = service_env(secret, workers=cores, max_queue=renders * 4, extra=extra)
     # Short folder names: supervisord's and Redis's Unix socket paths must stay under 108 bytes.
-    with RunningService(work_dir / f"busy-{nice}", env) as service:
+    with RunningService(work_dir / f"busy-{list(WORKER_PRIORITIES).index(priority)}", env) as service:
         service.ctl("stop", "pdf_worker:*")
         target = target_for(service, callback_url)
         rt = build_runtime(service.settings)
@@ -71,7 +78,7 @@ def run_busy_rates(work_dir: Path, secret: str, *, cores: int, rates: list[int],
         run_rates(service, target, rates=[WARM_UP_RATE], seconds=WARM_UP_SECONDS, processes=processes, threads=threads)
         rows = run_rates(service, target, rates=rates, seconds=seconds, processes=processes, threads=threads)
         for row in rows:
-            row.label = f"{row.label}, workers saturated{', PostgreSQL' if database_url else ''}, WORKER_NICE={nice}"
+            row.label = f"{row.label}, workers saturated{', PostgreSQL' if database_url else ''}, {priority}"
         return rows, queued(service)
 
 
@@ -116,11 +123,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.section == "busy":
             rows, left = [], 0
-            for nice in (10, 0):  # a new PostgreSQL database each time: the fills reuse their codes
+            for priority in WORKER_PRIORITIES:  # a new PostgreSQL database each time: the fills reuse their codes
                 server = postgres_url() if args.database == "postgresql" else nullcontext(None)
                 with server as database_url:
                     more, left = run_busy_rates(work_dir, secret, cores=cores, rates=[200], seconds=args.seconds,
-                                                processes=2, threads=16, callback_url=receiver.url, nice=nice,
+                                                processes=2, threads=16, callback_url=receiver.url, priority=priority,
                                                 database_url=database_url)
                 rows += more
             print("\n".join(busy_lines([], rows, left)))

@@ -15,7 +15,7 @@ def busy_lines(idle: list[RateRow], busy: list[RateRow], queue_left: int) -> lis
     """Submit latency with the PDF workers saturated on the same cores, beside the rows with them stopped."""
     if not busy:
         return []
-    lines = ["## Submit latency while the PDF workers render (WORKER_NICE)", "",
+    lines = ["## Submit latency while the PDF workers render (WORKER_SCHED_IDLE, WORKER_NICE)", "",
              "| load | 202 | other | accepted/s | latency p50 / p95 / p99 ms | pdf_worker CPU (cores) |",
              "|---|---|---|---|---|---|"]
     offered = {row.offered for row in busy}

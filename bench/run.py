@@ -20,7 +20,7 @@ from rq import Queue, Worker
 from bench import machine
 from bench.bare_rq import DEFAULT_WORKER, SIMPLE_WORKER, run_bare_rq
 from bench.batch_bench import run_batch_comparison
-from bench.ha_bench import run_busy_rates, run_ceiling
+from bench.ha_bench import DEFAULT_PRIORITY, WORKER_PRIORITIES, run_busy_rates, run_ceiling
 from bench.legacy.minat_bakat import MinatBakatTemplate
 from bench.loadgen import Target
 from bench.receiver import WebhookReceiver
@@ -76,7 +76,7 @@ class BenchPlan:
     batch_clients: int = 2
     batch_single_seconds: float = 5.0  # the single-submit closed loop the batches are compared with
     null_jobs: int = 3000  # benchNull jobs per database for the coordination ceiling
-    busy_nices: tuple[int, ...] = (10, 0)  # WORKER_NICE values of the busy-worker submit latency
+    busy_priorities: tuple[str, ...] = tuple(WORKER_PRIORITIES)  # the workers' CPU priorities of the busy steps
     ceiling_databases: tuple[str, ...] = ("sqlite", "postgresql")
 
 
@@ -87,7 +87,8 @@ PLANS = {
     # smoke fills to 3,000: the HTTP steps queue ~1,000 first, and a fill of a few dozen jobs can show a
     # negative Redis memory delta (allocator noise)
     "smoke": BenchPlan("smoke", 5, 2, (20,), 1, 1, 1, 4, 5, (3000,), 3, 60, 5, 1, batch_size=50, batches=4,
-                       batch_single_seconds=1.0, null_jobs=20, busy_nices=(10,), ceiling_databases=("sqlite",)),
+                       batch_single_seconds=1.0, null_jobs=20, busy_priorities=(DEFAULT_PRIORITY,),
+                       ceiling_databases=("sqlite",)),
 }
 
 
@@ -177,13 +178,13 @@ def run_submit_phase(plan: BenchPlan, work_dir: Path, results: Results, secret: 
 
 def run_many_host_phase(plan: BenchPlan, work_dir: Path, results: Results, receiver: WebhookReceiver,
                         secret: str) -> None:
-    """Submit latency beside saturated workers (WORKER_NICE 10, then 0), and the coordination ceiling on
-    SQLite and PostgreSQL."""
+    """Submit latency beside saturated workers (at each of the plan's CPU priorities), and the coordination
+    ceiling on SQLite and PostgreSQL."""
     at = [rate for rate in plan.rates if rate == 200] or plan.rates[-1:]
-    for nice in plan.busy_nices:
+    for priority in plan.busy_priorities:
         rows, results.busy_queue_left = run_busy_rates(
             work_dir, secret, cores=results.cores, rates=at, seconds=plan.rate_seconds,
-            processes=plan.load_processes, threads=plan.load_threads, callback_url=receiver.url, nice=nice)
+            processes=plan.load_processes, threads=plan.load_threads, callback_url=receiver.url, priority=priority)
         results.busy_rates += rows
     for database in plan.ceiling_databases:
         results.ceiling_rows.append(run_ceiling(work_dir, secret, receiver, database=database, cores=results.cores,

@@ -355,6 +355,10 @@ class Settings(BaseSettings):
     worker_nice: Niceness = Field(
         10, description="CPU niceness of PDF worker processes (0-19): on a host shared with the API, rendering "
         "yields the CPU to requests")
+    worker_sched_idle: bool = Field(
+        True, description="Run PDF workers under Linux's SCHED_IDLE CPU policy: any other process of the host "
+        "(the API first) takes the CPU from a render at once, and renders use every cycle left idle; false: "
+        "plain WORKER_NICE")
     alert_queue_length: PositiveInt = Field(100, description="Alert of GET /api/queue/stats: waiting jobs above this")
     alert_failure_rate: Fraction = Field(
         0.05, description="Alert of GET /api/queue/stats: last hour's failure rate above this (0.05 = 5 %)")

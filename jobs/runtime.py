@@ -125,11 +125,13 @@ def report_context(settings: Settings) -> Any:
     )
 
 
-def build_runtime(settings: Settings, *, socket_timeout: float | None = None, wal_checkpoints: bool = True) -> Runtime:
-    """Build the resources of one process from settings (see `make_engine` for `wal_checkpoints`)."""
+def build_runtime(settings: Settings, *, socket_timeout: float | None = None, wal_checkpoints: bool = True,
+                  polling_lock_wait: bool = False) -> Runtime:
+    """Build the resources of one process from settings (see `make_engine` for `wal_checkpoints` and
+    `polling_lock_wait`)."""
     engine = make_engine(settings.sqlalchemy_url, pool_size=settings.db_pool_size,
                          max_overflow=settings.db_max_overflow, wal_checkpoints=wal_checkpoints,
-                         prepared_statements=settings.db_prepared_statements)
+                         prepared_statements=settings.db_prepared_statements, polling_lock_wait=polling_lock_wait)
     return Runtime(
         settings=settings,
         redis=connect_redis(settings, socket_timeout=socket_timeout),

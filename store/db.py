@@ -14,6 +14,8 @@ from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
+from store.sqlite_wait import PollingConnection
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 POOL_SIZE = 5  # DB_POOL_SIZE's default (config/settings.py)
 MAX_OVERFLOW = 10  # DB_MAX_OVERFLOW's default
@@ -25,7 +27,8 @@ MIGRATION_LOCK_KEY = 0x7064666A6F6273
 
 
 def make_engine(url: str, *, pool_size: int = POOL_SIZE, max_overflow: int = MAX_OVERFLOW, pooled: bool = True,
-                wal_checkpoints: bool = True, prepared_statements: bool = True) -> Engine:
+                wal_checkpoints: bool = True, prepared_statements: bool = True,
+                polling_lock_wait: bool = False) -> Engine:
     """Create the SQLAlchemy engine; SQLite gets WAL and a busy timeout for many processes.
 
     PostgreSQL: `pool_size` connections kept open, up to `max_overflow` more under load (DB_POOL_SIZE,
@@ -40,6 +43,10 @@ def make_engine(url: str, *, pool_size: int = POOL_SIZE, max_overflow: int = MAX
     one's commit. pysqlite begins a transaction at its first INSERT/UPDATE/DELETE, so a write
     transaction asks for the lock with its first write and never turns an older read into a write.
 
+    `polling_lock_wait=True` (the API): a writer waits for the lock in `time.sleep`, which gevent makes
+    cooperative, instead of in SQLite's busy handler, which stops the whole gevent process
+    (store/sqlite_wait.py).
+
     `wal_checkpoints=False` (the API): SQLite's automatic WAL checkpoint runs inside whichever commit
     crosses 1,000 pages and fsyncs the database there, a stall of tens of ms for that request and,
     under gevent, for every request of the process. The API leaves it to `checkpoint` (the scheduler
@@ -51,7 +58,8 @@ def make_engine(url: str, *, pool_size: int = POOL_SIZE, max_overflow: int = MAX
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
-            connect_args={"timeout": BUSY_TIMEOUT, "check_same_thread": False},
+            connect_args={"timeout": BUSY_TIMEOUT, "check_same_thread": False,
+                          **({"factory": PollingConnection} if polling_lock_wait else {})},
             poolclass=None if pooled else NullPool,
             hide_parameters=True,
         )
@@ -78,7 +86,8 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
     # WAL lets readers run while a writer commits; NORMAL sync is durable across process crashes.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT * 1000)}")
+    if not isinstance(dbapi_connection, PollingConnection):  # which waits by itself, not in SQLite
+        cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT * 1000)}")
     cursor.close()
 
 

@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(settings.log_level, process="worker")
     if settings.loopback_only:
         install_loopback_guard()
-    lower_cpu_priority(settings.worker_nice)
+    lower_cpu_priority(settings.worker_nice, settings.worker_sched_idle)
     runtime = build_runtime(settings)
     set_runtime(runtime)
     if set(args.queues) & set(PDF_QUEUES):
@@ -58,16 +58,34 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def lower_cpu_priority(niceness: int) -> int:
-    """Run this process at `niceness` (WORKER_NICE) so that the API on the same host gets the CPU first.
+def lower_cpu_priority(niceness: int, sched_idle: bool = False) -> int:
+    """Run this process at `niceness` (WORKER_NICE), and under SCHED_IDLE if asked (WORKER_SCHED_IDLE), so
+    that the API on the same host gets the CPU first. Returns the niceness now.
 
-    Only ever raised: an unprivileged process cannot lower its niceness again. Returns the niceness now.
+    Only ever lowered: an unprivileged process cannot raise its priority again. SCHED_IDLE goes further
+    than any niceness: the kernel lets a waking process of the normal policy preempt it at once and places
+    wakeups on a CPU that runs only idle-policy work (a niced render still holds the CPU for its time
+    slice); on a host with nothing else to run, renders get every cycle. The forked work horse inherits
+    both. Where the policy is missing (not Linux) or refused, the niceness stays and a warning says so.
     """
     current = os.getpriority(os.PRIO_PROCESS, 0)
     if niceness > current:
         os.setpriority(os.PRIO_PROCESS, 0, niceness)
         log.info("event=worker_niceness niceness=%s", niceness)
+    if sched_idle:
+        use_sched_idle()
     return os.getpriority(os.PRIO_PROCESS, 0)
+
+
+def use_sched_idle() -> bool:
+    """Put this process under SCHED_IDLE; False (with a warning) where the system has no such policy or refuses it."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError) as error:  # AttributeError: no SCHED_IDLE outside Linux
+        log.warning("event=worker_sched_idle_unavailable error=%r", error)
+        return False
+    log.info("event=worker_sched_idle")
+    return True
 
 
 def rq_log_level(level: str) -> str:

@@ -38,7 +38,7 @@ def test_bench_smoke_plan_runs_every_measurement_and_writes_the_table(tmp_path: 
     assert batch is not None and batch.batch.statuses == {200: plan.batches}
     assert batch.batch.accepted == plan.batches * plan.batch_size and batch.batch.jobs_per_second > 0
     assert batch.single.accepted > 0 and batch.single.accepted == batch.single.statuses[202]
-    assert [row.label.rsplit("=", 1)[1] for row in results.busy_rates] == [str(nice) for nice in plan.busy_nices]
+    assert [row.label.rsplit(", ", 1)[1] for row in results.busy_rates] == list(plan.busy_priorities)
     assert all(row.errors == 0 and row.result.count(202) > 0 for row in results.busy_rates)
     assert results.busy_queue_left > 0  # the workers had renders left: they were busy throughout
     assert [row.database for row in results.ceiling_rows] == list(plan.ceiling_databases)
@@ -52,7 +52,7 @@ def test_bench_smoke_plan_runs_every_measurement_and_writes_the_table(tmp_path: 
     assert text == render(results) == second.read_text()
     for line in ("ratio vs rq-default: ", "ratio vs rq-simple: ", "## Targets", "| cores |", "## Batch submit",
                  "batch / single jobs/s: ", "jobs/s accepted through the batch endpoint", "## Coordination ceiling",
-                 "workers saturated, WORKER_NICE=10",
+                 "workers saturated, WORKER_SCHED_IDLE=true",
                  *(f"coordination ceiling ({database})" for database in plan.ceiling_databases)):
         assert line in text
 
