@@ -247,7 +247,8 @@ def notes(plan: BenchPlan, cores: int) -> list[str]:
         f"posted back to back by {plan.batch_clients} clients (bodies built before the clock); jobs/s = accepted "
         f"items / (first send -> last answer)",
         "busy workers: the queue filled with real renders, then the PDF workers started and the same open-loop "
-        "step run beside them, once with WORKER_NICE=10 (the default) and once with 0",
+        "step run beside them, in a service of its own for each of the workers' CPU priorities "
+        f"({', '.join(plan.busy_priorities)}; the first is the default)",
         f"coordination ceiling: {plan.null_jobs} benchNull jobs (BENCH_NULL_RENDER: a fixed tiny PDF, no render) "
         f"per database, {results_workers(cores)} PDF workers, {plan.load_threads} HTTP clients; PostgreSQL is "
         "a local server (ops/system_postgres.py) whose own CPU is not in the per-program figures",
