@@ -25,6 +25,9 @@ from typing import Any, TypeVar
 
 FIRST_STEP = 0.00025  # seconds of the first sleep; each next one doubles, up to MAX_STEP
 MAX_STEP = 0.002
+# Locked by another connection (or by one rebuilding the WAL index after a crash): waiting helps. Not
+# SQLITE_BUSY_SNAPSHOT (the transaction read an older version): only starting over does.
+WAIT_FOR = frozenset({"SQLITE_BUSY", "SQLITE_BUSY_RECOVERY"})
 T = TypeVar("T")
 
 
@@ -72,7 +75,7 @@ def _patiently(connection: sqlite3.Connection, statement: Callable[[], T]) -> T:
         try:
             return statement()
         except sqlite3.OperationalError as error:
-            if not (first_of_transaction and error.sqlite_errorname == "SQLITE_BUSY") or time.monotonic() > deadline:
+            if not (first_of_transaction and error.sqlite_errorname in WAIT_FOR) or time.monotonic() > deadline:
                 raise
         time.sleep(step)
         step = min(step * 2, MAX_STEP)
