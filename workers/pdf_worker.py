@@ -65,8 +65,9 @@ def lower_cpu_priority(niceness: int, sched_idle: bool = False) -> int:
     Only ever lowered: an unprivileged process cannot raise its priority again. SCHED_IDLE goes further
     than any niceness: the kernel lets a waking process of the normal policy preempt it at once and places
     wakeups on a CPU that runs only idle-policy work (a niced render still holds the CPU for its time
-    slice); on a host with nothing else to run, renders get every cycle. The forked work horse inherits
-    both. Where the policy is missing (not Linux) or refused, the niceness stays and a warning says so.
+    slice); on a host with nothing else to run, renders get every cycle. Any process the worker starts
+    inherits both. Where the policy is missing (not Linux) or refused, the niceness stays and a warning
+    says so.
     """
     current = os.getpriority(os.PRIO_PROCESS, 0)
     if niceness > current:
