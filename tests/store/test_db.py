@@ -7,6 +7,7 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
 from store.db import checkpoint, make_engine, migrate
@@ -45,9 +46,13 @@ def test_checkpoint_is_a_no_op_for_other_databases() -> None:
     checkpoint(NotSqlite())  # type: ignore[arg-type]
 
 
-def _engine_with_table(tmp_path: Path):  # noqa: ANN202
+# Both ways of waiting for another writer's lock: SQLite's busy handler, and the API's polling (store/sqlite_wait.py).
+LOCK_WAITS = pytest.mark.parametrize("polling", [False, True], ids=["busy-handler", "polling"])
+
+
+def _engine_with_table(tmp_path: Path, polling: bool = False):  # noqa: ANN202
     url = f"sqlite:///{tmp_path / 'w.db'}"
-    engine = make_engine(url)
+    engine = make_engine(url, polling_lock_wait=polling)
     with engine.begin() as connection:
         connection.execute(text("CREATE TABLE IF NOT EXISTS events (who TEXT)"))
     return url, engine
@@ -58,8 +63,9 @@ def _events(engine) -> list[str]:  # noqa: ANN001
         return sorted(connection.execute(text("SELECT who FROM events")).scalars())
 
 
-def test_a_second_writer_waits_for_the_first_one_to_commit_then_goes_on(tmp_path: Path) -> None:
-    _, engine = _engine_with_table(tmp_path)
+@LOCK_WAITS
+def test_a_second_writer_waits_for_the_first_one_to_commit_then_goes_on(tmp_path: Path, polling: bool) -> None:
+    _, engine = _engine_with_table(tmp_path, polling)
     order: list[str] = []
     first = engine.connect()
     first.begin()
@@ -83,8 +89,9 @@ def test_a_second_writer_waits_for_the_first_one_to_commit_then_goes_on(tmp_path
     engine.dispose()
 
 
-def test_a_writer_waits_for_another_process_s_write_transaction(tmp_path: Path) -> None:
-    url, engine = _engine_with_table(tmp_path)
+@LOCK_WAITS
+def test_a_writer_waits_for_another_process_s_write_transaction(tmp_path: Path, polling: bool) -> None:
+    url, engine = _engine_with_table(tmp_path, polling)
     script = (
         "import sys; from sqlalchemy import text; from store.db import make_engine; "
         "e = make_engine(sys.argv[1]); c = e.connect(); c.begin(); "
@@ -116,12 +123,13 @@ def _insert(engine, who: str) -> None:  # noqa: ANN001
         connection.execute(text("INSERT INTO events VALUES (:who)"), {"who": who})
 
 
-def test_a_read_before_the_first_write_does_not_hold_an_old_snapshot(tmp_path: Path) -> None:
+@LOCK_WAITS
+def test_a_read_before_the_first_write_does_not_hold_an_old_snapshot(tmp_path: Path, polling: bool) -> None:
     # pysqlite begins the transaction at the first INSERT/UPDATE/DELETE, so a read-then-write
     # transaction (the sender's held claims) asks for the write lock with a fresh snapshot. Had the
     # read begun the transaction, this write would fail at once (SQLITE_BUSY_SNAPSHOT: "database is
     # locked", no busy wait), since another connection committed in between.
-    _, engine = _engine_with_table(tmp_path)
+    _, engine = _engine_with_table(tmp_path, polling)
     with engine.begin() as connection:
         assert connection.execute(text("SELECT count(*) FROM events")).scalar() == 0
         _insert(engine, "other")  # another connection's commit, after our read
