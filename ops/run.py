@@ -109,7 +109,7 @@ def print_banner(settings: Settings, base: str, client: dict[str, str] | None, p
     lines = [
         "",
         f"PDF job service ready in {seconds:.1f} s ({settings.app_env}; this host runs "
-        f"{', '.join(settings.roles)}; {settings.workers} PDF workers)",
+        f"{', '.join(settings.roles)}; {settings.workers} PDF workers, {worker_priority(settings)})",
         f"  supervisor    {supervisorctl_command(conf)} status   (or: make ctl cmd=status)",
         f"  SQL           {sql_connections_line(settings)}",
     ]
@@ -127,6 +127,12 @@ def print_banner(settings: Settings, base: str, client: dict[str, str] | None, p
         ]
     lines += ["  Ctrl-C stops everything.", ""]
     print("\n".join(lines), flush=True)
+
+
+def worker_priority(settings: Settings) -> str:
+    """How the PDF workers yield the CPU to the API (WORKER_SCHED_IDLE, WORKER_NICE), in the banner's words."""
+    policy = "under SCHED_IDLE, " if settings.worker_sched_idle else ""
+    return f"{policy}nice {settings.worker_nice}"
 
 
 def dashboard_login(username: str, password: DashboardPassword) -> str:

@@ -1,9 +1,10 @@
-"""The start banner's SQL line: the connections one host can open, without the password."""
+"""The start banner's SQL line (the connections one host can open, without the password) and the PDF workers'
+CPU priority."""
 
 from __future__ import annotations
 
 from config import Settings
-from ops.run import sql_connections_line
+from ops.run import sql_connections_line, worker_priority
 
 POSTGRES = "postgresql+psycopg://pdfjobs:s3cret-password@db.internal:5432/pdfjobs"
 
@@ -24,3 +25,8 @@ def test_banner_counts_only_the_programs_of_the_host_s_roles() -> None:
 
 def test_banner_says_sqlite_is_one_host_only() -> None:
     assert "SQLite: one host only" in sql_connections_line(Settings())
+
+
+def test_banner_says_how_the_workers_yield_the_cpu() -> None:
+    assert worker_priority(Settings()) == "under SCHED_IDLE, nice 10"
+    assert worker_priority(Settings(worker_sched_idle=False, worker_nice=0)) == "nice 0"
