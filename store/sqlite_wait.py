@@ -58,6 +58,8 @@ class PollingConnection(sqlite3.Connection):
 class PollingCursor(sqlite3.Cursor):
     """`execute` and `executemany` retried while the first statement of a transaction finds the database locked."""
 
+    connection: PollingConnection  # made only by PollingConnection.cursor
+
     def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:  # type: ignore[override]
         """`sqlite3.Cursor.execute`, waiting for the write lock by polling."""
         return _patiently(self.connection, lambda: super(PollingCursor, self).execute(sql, parameters))
@@ -67,9 +69,9 @@ class PollingCursor(sqlite3.Cursor):
         return _patiently(self.connection, lambda: super(PollingCursor, self).executemany(sql, seq_of_parameters))
 
 
-def _patiently(connection: sqlite3.Connection, statement: Callable[[], T]) -> T:
+def _patiently(connection: PollingConnection, statement: Callable[[], T]) -> T:
     first_of_transaction = not connection.in_transaction
-    deadline = time.monotonic() + connection.lock_timeout  # type: ignore[attr-defined]
+    deadline = time.monotonic() + connection.lock_timeout
     step = FIRST_STEP
     while True:
         try:

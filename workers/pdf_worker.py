@@ -78,15 +78,14 @@ def lower_cpu_priority(niceness: int, sched_idle: bool = False) -> int:
     return os.getpriority(os.PRIO_PROCESS, 0)
 
 
-def use_sched_idle() -> bool:
-    """Put this process under SCHED_IDLE; False (with a warning) where the system has no such policy or refuses it."""
+def use_sched_idle() -> None:
+    """Put this process under SCHED_IDLE; a warning where the system has no such policy or refuses it."""
     try:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     except (AttributeError, OSError) as error:  # AttributeError: no SCHED_IDLE outside Linux
         log.warning("event=worker_sched_idle_unavailable error=%r", error)
-        return False
+        return
     log.info("event=worker_sched_idle")
-    return True
 
 
 def rq_log_level(level: str) -> str:
