@@ -132,7 +132,8 @@ def main(argv: list[str]) -> int:
             settings = Settings(
                 data_dir=directory / "var",
                 redis_url=f"unix://{directory / 'redis' / 'redis.sock'}",
-                api_clients=(ClientConfig(name="bench", api_key="bench-key-0123456789", webhook_secret=secret),),
+                api_clients=(ClientConfig(name="bench", api_key="bench-key-0123456789", webhook_secret=secret,
+                                          rate_limit="1000000/minute", max_queued=jobs + 10),),
                 callback_allowed_hosts=("127.0.0.0/8",),
                 max_queue_size=jobs + 10,
                 loopback_only=True,
