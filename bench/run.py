@@ -24,7 +24,7 @@ from bench.ha_bench import DEFAULT_PRIORITY, WORKER_PRIORITIES, run_busy_rates, 
 from bench.legacy.minat_bakat import MinatBakatTemplate
 from bench.loadgen import Target
 from bench.receiver import WebhookReceiver
-from bench.render_job import sample_data
+from bench.render_job import varied_sample
 from bench.report import Results, render
 from bench.service_bench import (
     new_secret,
@@ -93,13 +93,14 @@ PLANS = {
 
 
 def render_cpu_seconds(renders: int, template: Template | None = None) -> float:
-    """CPU seconds per minatBakatUmum render, in this process (after warming up); the service's template
-    unless another one (the previous renderer) is given."""
-    template, data = template or load_registry().get("minatBakatUmum"), sample_data()
+    """CPU seconds per minatBakatUmum render, in this process (after warming up), each render with another
+    participant's data (varied_sample); the service's template unless another one (the previous renderer) is given."""
+    template = template or load_registry().get("minatBakatUmum")
     for n in range(2):
-        template.render(data, code=f"warm-{n}", job_id=f"warm-{n}")
+        template.render(varied_sample(-1 - n), code=f"warm-{n}", job_id=f"warm-{n}")
+    datas = [varied_sample(n) for n in range(renders)]  # made before the clock starts
     began = time.process_time()
-    for n in range(renders):
+    for n, data in enumerate(datas):
         template.render(data, code=f"cpu-{n}", job_id=f"cpu-{n}")
     return (time.process_time() - began) / renders
 
