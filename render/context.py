@@ -61,9 +61,15 @@ class ReportContext:
             meta["logo"] = {"format": self.logo[0]}
         return meta
 
+    def input_file(self, data: dict[str, Any], meta: dict[str, Any]) -> bytes:
+        """The `/.pdfjobs/input.json` of one render: `{"data": ..., "meta": ...}`."""
+        return json.dumps({"data": data, "meta": meta}, ensure_ascii=False).encode()
+
+    def constant_inputs(self) -> dict[str, str]:
+        """The `sys.inputs` every render of this context shares: the logo, when there is one."""
+        return {"logo": self.logo[1]} if self.logo is not None else {}
+
     def inputs(self, data: dict[str, Any], meta: dict[str, Any]) -> dict[str, str]:
-        """The `sys.inputs` of one render: the data, the meta and the logo when there is one."""
-        inputs = {"data": json.dumps(data, ensure_ascii=False), "meta": json.dumps(meta, ensure_ascii=False)}
-        if self.logo is not None:
-            inputs["logo"] = self.logo[1]
-        return inputs
+        """The `sys.inputs` of one render of a template that reads them (`inputs()`): data, meta and logo."""
+        return {"data": json.dumps(data, ensure_ascii=False), "meta": json.dumps(meta, ensure_ascii=False),
+                **self.constant_inputs()}

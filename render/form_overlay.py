@@ -20,8 +20,10 @@ from pypdf import PdfReader, PdfWriter
 from pypdf.generic import ArrayObject, DictionaryObject, FloatObject, NameObject, StreamObject, TextStringObject
 
 from render.base import TemplateError
+from render.typst_template import MAIN_FILE
 
 OVERLAY = Path(__file__).resolve().parent / "forms" / "overlay.typ"
+SPEC_FILE = ".pdfjobs/spec.json"  # `/.pdfjobs/spec.json` to overlay.typ, in memory
 MULTILINE = 1 << 12  # text field flag (PDF 32000-1, table 228)
 _ALIGN = {0: "left", 1: "center", 2: "right"}
 _FONT_SIZE = re.compile(rb"([\d.]+)\s+Tf")
@@ -98,14 +100,16 @@ def widgets(writer: PdfWriter) -> list[Widget]:
 
 @cache
 def _compiler(fonts: typst.Fonts) -> typst.Compiler:
-    return typst.Compiler(str(OVERLAY), root=str(OVERLAY.parent), font_paths=fonts, ignore_system_fonts=True)
+    return typst.Compiler(None, root=str(OVERLAY.parent), font_paths=fonts, ignore_system_fonts=True)
 
 
 def draw(fonts: typst.Fonts, pages: list[dict[str, Any]]) -> PdfReader:
     """Typeset the overlay pages (see overlay.typ) and return them as a PDF to merge."""
-    spec = json.dumps({"pages": pages}, ensure_ascii=False)
+    # The spec as an in-memory file, not sys.inputs: see render/typst_template.py for why.
+    files = {MAIN_FILE: f'#include "{OVERLAY.name}"'.encode(),
+             SPEC_FILE: json.dumps({"pages": pages}, ensure_ascii=False).encode()}
     try:
-        pdf = _compiler(fonts).compile(sys_inputs={"spec": spec}, pdf_tags=False)
+        pdf = _compiler(fonts).compile(input=files, pdf_tags=False)
     except typst.TypstError as exc:  # a bug of ours, not of the form: say so
         raise TemplateError(f"drawing the form's values failed: {exc.message}", file=OVERLAY.name) from None
     return PdfReader(io.BytesIO(pdf))

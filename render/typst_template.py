@@ -1,14 +1,21 @@
 """Document templates written in Typst: `<productId>.typ` plus the JSON Schema of its data,
 `<productId>.schema.json`, in a templates directory. No Python per product.
 
-The template gets its data and the service's meta through `sys.inputs` (the `inputs()` of the
-`@local/pdfjobs` package shipped in render/typst/), is set in the fonts of render/fonts/ (embedded,
-subset) and can read files under its own directory only.
+Each render compiles a small in-memory main file that includes the template, beside an in-memory
+`/.pdfjobs/input.json` holding the request's data and the service's meta. Passing them as a file, not as
+`sys.inputs`, keeps Typst's standard library (which holds `sys.inputs`) the same from one render to the
+next: typst-py builds and hashes a new library whenever `sys.inputs` are set, and everything Typst
+memoized against the old one, the `@local/pdfjobs` package's evaluation included, is then done again
+(bench/results/2026-12-07-render-instructions.md has the count). A template that
+still calls the package's `inputs()` (it reads `sys.inputs`) is found when it loads and served that way.
+Templates are set in the fonts of render/fonts/ (embedded, subset) and read files under their own
+directory only.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from dataclasses import dataclass
@@ -23,8 +30,13 @@ from render.context import ReportContext
 from render.fonts import FONTS_DIR, FontCoverage, coverage_of, fonts_stamp, uncovered_text_errors
 from render.schema import compile_schema, schema_errors
 
+log = logging.getLogger(__name__)
+
 PACKAGES_DIR = Path(__file__).resolve().with_name("typst")  # holds @local/pdfjobs
 SCHEMA_SUFFIX = ".schema.json"
+INPUT_FILE = ".pdfjobs/input.json"  # `/.pdfjobs/input.json` to the template: in memory, never on disk
+MAIN_FILE = "main"  # the in-memory main file; no template can have this name (templates end in .typ)
+READS_SYS_INPUTS = "pdfjobs: inputs() reads sys.inputs"  # how the package's inputs() fails without them
 _WHERE = re.compile(r"┌─ (?P<file>.+?):(?P<line>\d+):(?P<column>\d+)")
 
 
@@ -69,7 +81,8 @@ def template_error(exc: typst.TypstError, source: Path) -> TemplateError:
     if found is None:
         return TemplateError(f"{source.name}: {exc.message}", file=source.name, hints=list(exc.hints or []))
     file, line, column = _shown_file(found["file"], source), int(found["line"]), int(found["column"])
-    trace = "; ".join(exc.trace or [])
+    # the last step of every trace is the in-memory main file including the template: not the author's
+    trace = "; ".join(t for t in exc.trace or [] if not t.endswith(f"while including `{source.name}`"))
     message = f"{file}:{line}:{column}: {exc.message}" + (f" ({trace})" if trace else "")
     return TemplateError(message, file=file, line=line, column=column, hints=list(exc.hints or []))
 
@@ -88,9 +101,14 @@ class TypstTemplate(Template):
         self.validator = compile_schema(schema, source.with_suffix(SCHEMA_SUFFIX).name)
         self.typesetting = typesetting
         self.context = context
-        self.compiler = typst.Compiler(
-            str(source), root=str(source.parent), font_paths=typesetting.fonts, ignore_system_fonts=True,
-            package_path=str(PACKAGES_DIR), package_cache_path=str(PACKAGES_DIR),
+        self.reads_sys_inputs = False  # set at load for a template that calls the package's inputs()
+        self.main = f'#include "{source.name}"'.encode()  # a product id needs no escaping
+        self.compiler = self._new_compiler(None, context.constant_inputs())
+
+    def _new_compiler(self, main: str | None, sys_inputs: dict[str, str]) -> typst.Compiler:
+        return typst.Compiler(
+            main, root=str(self.source.parent), font_paths=self.typesetting.fonts, ignore_system_fonts=True,
+            sys_inputs=sys_inputs, package_path=str(PACKAGES_DIR), package_cache_path=str(PACKAGES_DIR),
         )
 
     @classmethod
@@ -125,14 +143,29 @@ class TypstTemplate(Template):
         return examples[0]
 
     def check(self) -> None:
-        """Validate the sample against the schema and render it; raise TemplateError saying what is wrong."""
+        """Validate the sample against the schema and render it; raise TemplateError saying what is wrong.
+        A template that reads `sys.inputs` (the package's `inputs()`) is switched to them here."""
         sample = self.sample()
         problems = self.validate(sample)
         if problems:
             shown = "; ".join(f"{p['field']}: {p['message']}" for p in problems[:3])
             raise TemplateError(f"{self.product_id}{SCHEMA_SUFFIX}: examples[0] does not match the schema: {shown}",
                                 file=self.product_id + SCHEMA_SUFFIX)
-        self.compile(sample, code="sample", job_id=None)
+        try:
+            self.compile(sample, code="sample", job_id=None)
+        except TemplateError as error:
+            if self.reads_sys_inputs or READS_SYS_INPUTS not in error.message:
+                raise
+            self.read_sys_inputs()
+            self.compile(sample, code="sample", job_id=None)
+
+    def read_sys_inputs(self) -> None:
+        """Serve this template its data through `sys.inputs`, as the package's `inputs()` expects."""
+        log.warning("product=%s event=template_reads_sys_inputs file=%s hint='read the data with "
+                    "json(\"/.pdfjobs/input.json\") instead of inputs(): each render costs more CPU this way'",
+                    self.product_id, self.source.name)
+        self.reads_sys_inputs = True
+        self.compiler = self._new_compiler(str(self.source), {})
 
     def validate(self, data: object) -> list[dict[str, str]]:
         """Schema errors, then the fields with characters no font can show; [] when valid."""
@@ -145,9 +178,14 @@ class TypstTemplate(Template):
     def compile(self, data: dict[str, Any], *, code: str | None, job_id: str | None) -> bytes:
         """Typeset valid `data`; raise TemplateError when the template fails."""
         meta = self.context.meta(product_id=self.product_id, title=self.title, code=code, job_id=job_id)
+        # pdf_tags: tags cost ~5 % of a render; text extracts without them
         try:
-            pdf = self.compiler.compile(sys_inputs=self.context.inputs(data, meta), timestamp=int(time.time()),
-                                        pdf_tags=False)  # tags cost ~5 % of a render; text extracts without
+            if self.reads_sys_inputs:
+                pdf = self.compiler.compile(sys_inputs=self.context.inputs(data, meta), timestamp=int(time.time()),
+                                            pdf_tags=False)
+            else:
+                files = {MAIN_FILE: self.main, INPUT_FILE: self.context.input_file(data, meta)}
+                pdf = self.compiler.compile(input=files, timestamp=int(time.time()), pdf_tags=False)
         except typst.TypstError as exc:
             raise template_error(exc, self.source) from None
         if not isinstance(pdf, bytes):

@@ -42,7 +42,7 @@ def test_product_added_by_dropping_two_files(tmp_path):
 BROKEN_TYPST = [
     ("#let x = (\n", "brokenReport.typ:1", "unclosed delimiter"),
     ('#let (data, meta) = inputs()\n#import "@local/pdfjobs:1.0.0": *\n', "brokenReport.typ:1", "unknown variable"),
-    ("#let d = json(bytes(sys.inputs.data))\n#d.nosuch\n", "brokenReport.typ:2:", "does not contain key"),
+    ('#let d = json("/.pdfjobs/input.json").data\n#d.nosuch\n', "brokenReport.typ:2:", "does not contain key"),
     ('#image("missing.png")\n', "brokenReport.typ:1", "file not found"),
 ]
 
@@ -103,12 +103,32 @@ def test_a_report_and_a_form_of_one_product_id_are_broken(tmp_path):
     assert broken.product_id == "twice" and "both a document template" in broken.reason
 
 
+def test_a_broken_templates_reason_names_no_step_of_the_service_s_own(tmp_path):
+    drop_example(tmp_path)
+    (tmp_path / f"{PRODUCT}.typ").write_text('#let x = 1\n#x.nosuch\n')
+    [broken] = build_registry(tmp_path).broken()
+    assert broken.reason == f"{PRODUCT}.typ:2:3: cannot access fields on type integer"
+
+
+def test_a_template_that_reads_sys_inputs_through_inputs_is_still_served(tmp_path, caplog):
+    drop_example(tmp_path)
+    source = (tmp_path / f"{PRODUCT}.typ").read_text()
+    (tmp_path / f"{PRODUCT}.typ").write_text(
+        source.replace('#let (data, meta) = json("/.pdfjobs/input.json")', "#let (data, meta) = inputs()"))
+    template = build_registry(tmp_path).get(PRODUCT)
+    assert template.reads_sys_inputs and build_registry(EXAMPLE_TEMPLATES).get(PRODUCT).reads_sys_inputs is False
+    assert "event=template_reads_sys_inputs" in caplog.text and '/.pdfjobs/input.json' in caplog.text
+    sample = template.sample() | {"participant": {"name": "Łódź Ωμέγα"}}
+    text = flat("\n".join(page_texts(template.render(sample, code="c1", job_id="job-7"))))
+    assert "Łódź Ωμέγα" in text and "job-7" in text
+
+
 def test_files_starting_with_underscore_are_parts_not_products(tmp_path):
     (tmp_path / "_parts.typ").write_text("#let hello = [Hello]\n")
     drop_example(tmp_path)
     source = (tmp_path / f"{PRODUCT}.typ").read_text()
-    (tmp_path / f"{PRODUCT}.typ").write_text(source.replace('#let (data, meta) = inputs()',
-                                                            '#import "_parts.typ": hello\n#let (data, meta) = inputs()')
+    package = '#import "@local/pdfjobs:1.0.0": *'
+    (tmp_path / f"{PRODUCT}.typ").write_text(source.replace(package, package + '\n#import "_parts.typ": hello')
                                              + "\n#hello\n")
     registry = build_registry(tmp_path)
     assert registry.broken() == [] and "_parts" not in registry
