@@ -261,6 +261,10 @@ def _targets(r: Results) -> list[str]:
                     simple is not None and simple >= 0.8),
                    (">= 40 % of render-bound ceiling (median of paired rounds)", f"{_num(share, pct=True)} %",
                     share is not None and share >= 0.4)]
+    if r.render_samples:
+        legacy = f"; reportlab {ms(min(r.legacy_render_samples))} ms" if r.legacy_render_samples else ""
+        checks.append(("render CPU per report <= 12 ms (fastest sample, the previous renderer in the same run)",
+                       f"{ms(r.render_cpu)} ms{legacy}", r.render_cpu <= 0.012))
     at200 = next((row for row in r.rates if row.offered == 200), None)
     if at200 is not None:
         p99 = percentile(at200.result.latencies, 99)

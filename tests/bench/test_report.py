@@ -58,3 +58,15 @@ def test_previous_renderer_is_shown_beside_the_new_one() -> None:
     results.legacy_render_samples = [0.024, 0.022]
     [row] = [line for line in _throughput(results) if line.startswith("| previous renderer")]
     assert "22.0 ms CPU/report, fastest of 24.0 / 22.0" in row and "Typst template: 1.10x faster" in row
+
+
+def test_the_targets_say_whether_the_fastest_render_sample_is_within_12_ms() -> None:
+    from bench.report import _targets
+
+    results = Results("full", "2026-12-07", [], cores=2, render_samples=[0.0131, 0.0119],
+                      legacy_render_samples=[0.0193, 0.0201])
+    [row] = [line for line in _targets(results) if "render CPU" in line]
+    assert "11.9 ms; reportlab 19.3 ms" in row and row.endswith("| met |")
+    results.render_samples = [0.0125]
+    [row] = [line for line in _targets(results) if "render CPU" in line]
+    assert row.endswith("| MISSED |")
