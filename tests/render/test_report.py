@@ -61,6 +61,19 @@ def test_example_is_two_pages_with_every_scale_code_and_document_number(template
     assert "No. dokumen job-3f2a9c1e" in flat(texts[0]) and "job-3f2a9c1e" in flat(texts[1])
 
 
+def test_renders_in_one_process_each_carry_their_own_number_name_and_title(template, data):
+    # Typst reuses the layout of what renders share (report() keeps per-render values out of its set
+    # rules for that): nothing of one render may show in the next.
+    for number, name in (("job-first", "Ayu Lestari"), ("job-second", "Bima Sakti"), ("job-first", "Citra Dewi")):
+        data["participant"]["name"] = name
+        pdf = template.render(data, code="c-1", job_id=number)
+        texts = [flat(text) for text in page_texts(pdf)]
+        assert all(f"No. dokumen {number}" in text for text in texts) and name in texts[0]
+        assert PdfReader(io.BytesIO(pdf)).metadata.title == f"Laporan Hasil Tes Minat dan Bakat - {name}"
+        other = {"job-first": "job-second", "job-second": "job-first"}[number]
+        assert not any(other in text for text in texts)
+
+
 def test_report_has_a_guide_confidentiality_notice_and_signature_block(template, data):
     text = flat("\n".join(page_texts(template.render(data, job_id="j1"))))
     assert "Cara membaca kategori" in text and "di bawah 40" in text and "70 ke atas" in text
