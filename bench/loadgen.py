@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from queue import Empty
 from typing import Any
 
+from bench.render_job import data_for
+
 HOST = "127.0.0.1"
 SUBMIT_PATH = "/api/reports/generate-async"
 
@@ -30,10 +32,14 @@ class Target:
     port: int
     api_key: str
     body: dict[str, Any]
+    vary_data: bool = False  # each submit's data from bench.render_job.data_for(code), as jobs differ
 
     def submit_request(self, code: str) -> bytes:
         """The raw bytes of one submit with this `code`."""
-        payload = json.dumps(self.body | {"code": code}, separators=(",", ":")).encode()
+        body = self.body | {"code": code}
+        if self.vary_data:
+            body["data"] = data_for(code)
+        payload = json.dumps(body, separators=(",", ":")).encode()
         head = (
             f"POST {SUBMIT_PATH} HTTP/1.1\r\nHost: {HOST}:{self.port}\r\n"
             f"Authorization: Bearer {self.api_key}\r\nContent-Type: application/json\r\n"

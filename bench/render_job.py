@@ -6,6 +6,7 @@ import copy
 import json
 import os
 import random
+import zlib
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -36,9 +37,15 @@ def varied_sample(number: int) -> dict[str, Any]:
     return data
 
 
+def data_for(code: str) -> dict[str, Any]:
+    """The varied sample for a job's `code`: each job of a bench run gets data of its own."""
+    return varied_sample(zlib.crc32(code.encode()))
+
+
 def render_report(code: str) -> int:
-    """Render one minatBakatUmum report as the service's job does (the Typst template); return its size."""
-    return len(load_registry().get("minatBakatUmum").render(sample_data(), code=code, job_id=code))
+    """Render one minatBakatUmum report as the service's job does (the Typst template), with the data
+    `data_for(code)`; return its size."""
+    return len(load_registry().get("minatBakatUmum").render(data_for(code), code=code, job_id=code))
 
 
 def warm_up(code: str) -> int:

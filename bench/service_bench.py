@@ -52,11 +52,12 @@ def service_env(secret: str, *, workers: int, max_queue: int, extra: dict[str, s
 
 
 def target_for(service: RunningService, callback: str | None) -> Target:
-    """The load target: the service's port, the bench key and the sample body with our callback."""
+    """The load target: the service's port, the bench key and the sample body with our callback, its data
+    varied per submit (Typst reuses the layout renders share: the same data in every job would flatter)."""
     body = json.loads(SAMPLE.read_text())
     if callback:
         body["callback"] = callback
-    return Target(service.port, API_KEY, body)
+    return Target(service.port, API_KEY, body, vary_data=True)
 
 
 @dataclass
