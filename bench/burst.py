@@ -25,10 +25,10 @@ from pathlib import Path
 
 from bench.loadgen import Connection, LoadResult, Target, run_load
 from bench.machine import cpu_ticks, steal_percent, steal_share
+from bench.sample_data import SAMPLE
 from bench.stats import p50_p95_p99, percentile
 from ops.harness import RunningService
 
-SAMPLE = Path(__file__).resolve().parent.parent / "examples" / "minatBakatUmum.json"
 STEADY_KEY = "steady-key-0123456789abcdef"
 SECRET = "whsec_YmVuY2gtc2VjcmV0LTAxMjM0NTY3"
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from queue import Empty
 from typing import Any
 
-from bench.render_job import data_for
+from bench.sample_data import data_for
 
 HOST = "127.0.0.1"
 SUBMIT_PATH = "/api/reports/generate-async"
@@ -32,7 +32,7 @@ class Target:
     port: int
     api_key: str
     body: dict[str, Any]
-    vary_data: bool = False  # each submit's data from bench.render_job.data_for(code), as jobs differ
+    vary_data: bool = False  # each submit's data from bench.sample_data.data_for(code), as jobs differ
 
     def submit_request(self, code: str) -> bytes:
         """The raw bytes of one submit with this `code`."""

@@ -30,6 +30,7 @@ from pathlib import Path
 from rq import Queue
 
 from bench.receiver import WebhookReceiver
+from bench.sample_data import SAMPLE
 from bench.service_bench import new_secret
 from config import ClientConfig, Settings
 from jobs.queues import PDF_QUEUES
@@ -39,8 +40,6 @@ from store.db import migrate
 from workers.pdf_worker import preload
 from workers.rq_worker import PdfWorker
 from workers.webhook_sender import drain
-
-SAMPLE = Path(__file__).resolve().parent.parent / "examples" / "minatBakatUmum.json"
 
 
 def profiled(label: str, jobs: int, top: int, work: Callable[[], object]) -> None:

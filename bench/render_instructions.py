@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.render_job import varied_sample
+from bench.sample_data import varied_sample
 from render.registry import BUILTIN_DIR
 from render.typst_template import Typesetting, TypstTemplate
 

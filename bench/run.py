@@ -24,8 +24,8 @@ from bench.ha_bench import DEFAULT_PRIORITY, WORKER_PRIORITIES, run_busy_rates, 
 from bench.legacy.minat_bakat import MinatBakatTemplate
 from bench.loadgen import Target
 from bench.receiver import WebhookReceiver
-from bench.render_job import varied_sample
 from bench.report import Results, render
+from bench.sample_data import varied_sample
 from bench.service_bench import (
     new_secret,
     rss_by_process,

@@ -16,11 +16,11 @@ from sqlalchemy import func, select
 from bench import machine
 from bench.loadgen import Connection, Target, run_load
 from bench.receiver import WebhookReceiver
+from bench.sample_data import SAMPLE
 from callbacks.signing import new_webhook_secret
 from ops.harness import RunningService
 from store.models import COMPLETED, FINAL_STATES, JobRecord
 
-SAMPLE = Path(__file__).resolve().parent.parent / "examples" / "minatBakatUmum.json"
 CLIENT_NAME = "bench"
 API_KEY = "bench-key-0123456789abcdef"
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from bench.render_job import sample_data
+from bench.sample_data import sample_data
 from jobs.submit import JobRequest, new_job_row
 from store import jobs as job_store
 from store.db import make_engine, make_session_factory, migrate

@@ -6,7 +6,7 @@ import json
 
 from bench.legacy.minat_bakat import MinatBakatTemplate
 from bench.loadgen import Target
-from bench.render_job import data_for, sample_data, varied_sample
+from bench.sample_data import data_for, sample_data, varied_sample
 from render import load_registry
 
 
