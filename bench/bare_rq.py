@@ -1,4 +1,7 @@
-"""Bare RQ: the same render function on the same number of `rq worker` processes, nothing else."""
+"""Bare RQ: the same render function on the same number of `rq worker` processes, nothing else.
+
+With `job_function=NULL_FUNCTION` the jobs do nothing: what is left is RQ's own cost per job (enqueue,
+dequeue, bookkeeping, result), the bound under the service's coordination ceiling."""
 
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 QUEUE = "bench"
 RENDER_FUNCTION = "bench.render_job.render_report"
 WARM_UP_FUNCTION = "bench.render_job.warm_up"
+NULL_FUNCTION = "bench.render_job.null_job"
 DEFAULT_WORKER = "rq.worker.Worker"
 SIMPLE_WORKER = "rq.worker.SimpleWorker"
 
@@ -40,11 +44,17 @@ class BareResult:
     round_no: int = 1
     cpu_seconds: float = 0.0
     steal: float | None = None  # the machine's steal share during the round (bench.machine.steal_share)
+    enqueue_cpu_seconds: float = 0.0  # the enqueuing thread's CPU (the API's share in the service)
 
     @property
     def cpu_per_job(self) -> float:
         """CPU seconds of the workers and redis-server per finished job."""
         return self.cpu_seconds / self.finished if self.finished else 0.0
+
+    @property
+    def enqueue_cpu_per_job(self) -> float:
+        """CPU seconds of the enqueuing thread per finished job."""
+        return self.enqueue_cpu_seconds / self.finished if self.finished else 0.0
 
     @property
     def jobs_per_second(self) -> float:
@@ -53,9 +63,11 @@ class BareResult:
 
 
 def run_bare_rq(work_dir: Path, *, worker_class: str, workers: int, jobs: int, timeout: float,
-                round_no: int = 1) -> BareResult:
-    """Start a fresh embedded Redis and `workers` rq worker processes, run `jobs` renders, stop all."""
-    redis_dir = work_dir / f"redis-{worker_class.rsplit('.', 1)[1].lower()}-{round_no}"
+                round_no: int = 1, job_function: str = RENDER_FUNCTION) -> BareResult:
+    """Start a fresh embedded Redis and `workers` rq worker processes, run `jobs` calls of `job_function`
+    (renders by default), stop all."""
+    kind = "null" if job_function == NULL_FUNCTION else worker_class.rsplit('.', 1)[1].lower()
+    redis_dir = work_dir / f"redis-{kind}-{round_no}"
     server = embedded_redis.start(redis_dir)
     url = f"unix://{redis_dir.resolve() / 'redis.sock'}"
     connection = redis.Redis.from_url(url)
@@ -72,7 +84,7 @@ def run_bare_rq(work_dir: Path, *, worker_class: str, workers: int, jobs: int, t
         _warm_up(connection, workers, timeout)
         pids = [process.pid for process in processes] + [server.pid]
         before = sum(cpu_seconds(pid) for pid in pids)
-        result = _measure(connection, worker_class, workers, jobs, timeout, round_no)
+        result = _measure(connection, worker_class, workers, jobs, timeout, round_no, job_function)
         return replace(result, cpu_seconds=sum(cpu_seconds(pid) for pid in pids) - before)
     finally:
         _stop(processes)
@@ -116,16 +128,17 @@ def _warm_up(connection: redis.Redis, workers: int, timeout: float) -> None:
 
 
 def _measure(connection: redis.Redis, worker_class: str, workers: int, jobs: int, timeout: float,
-             round_no: int) -> BareResult:
+             round_no: int, job_function: str) -> BareResult:
     queue = Queue(QUEUE, connection=connection)
     finished_registry = FinishedJobRegistry(queue=queue)
     failed_registry = FailedJobRegistry(queue=queue)
     ids = [f"bare-{n}" for n in range(jobs)]
     finished_before, failed_before = finished_registry.count, failed_registry.count  # the warm-up jobs
     ticks = machine.cpu_ticks()
-    started = time.time()
+    started, enqueue_started = time.time(), time.thread_time()
     for job_id in ids:  # one enqueue per job, as the API does one per submit
-        queue.enqueue_call(RENDER_FUNCTION, args=(job_id,), job_id=job_id)
+        queue.enqueue_call(job_function, args=(job_id,), job_id=job_id)
+    enqueue_cpu = time.thread_time() - enqueue_started
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if finished_registry.count + failed_registry.count - finished_before - failed_before >= jobs:
@@ -139,7 +152,8 @@ def _measure(connection: redis.Redis, worker_class: str, workers: int, jobs: int
         ends = [utcparse(value.decode()).timestamp() for value in pipe.execute() if value]
     seconds = (max(ends) if ends else time.time()) - started
     steal = machine.steal_share(ticks, machine.cpu_ticks())
-    return BareResult(worker_class, workers, jobs, finished, failed, seconds, round_no, steal=steal)
+    return BareResult(worker_class, workers, jobs, finished, failed, seconds, round_no, steal=steal,
+                      enqueue_cpu_seconds=enqueue_cpu)
 
 
 def _stop(processes: list[subprocess.Popen[bytes]]) -> None:

@@ -14,6 +14,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.bare_rq import NULL_FUNCTION, SIMPLE_WORKER, BareResult, run_bare_rq
 from bench.fill import fill_queue
 from bench.loadgen import Target
 from bench.receiver import WebhookReceiver
@@ -100,6 +101,13 @@ def run_ceiling(work_dir: Path, secret: str, receiver: WebhookReceiver, *, datab
     return CeilingRow(database, workers, result)
 
 
+def run_bare_ceiling(work_dir: Path, *, cores: int, jobs: int, timeout: float) -> BareResult:
+    """RQ alone under the ceiling's load: `jobs` no-op jobs enqueued one by one on as many SimpleWorker
+    processes as the ceiling's PDF workers; the bound that no service built on RQ's stock worker passes."""
+    return run_bare_rq(work_dir, worker_class=SIMPLE_WORKER, workers=cores * CEILING_WORKERS_PER_CORE, jobs=jobs,
+                       timeout=timeout, job_function=NULL_FUNCTION)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one section alone and print its figures (the full report comes from `make bench`)."""
     import argparse
@@ -134,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             ceiling = [run_ceiling(work_dir, secret, receiver, database=database, cores=cores, jobs=args.jobs,
                                    clients=16, timeout=300) for database in ("sqlite", "postgresql")]
-            print("\n".join(ceiling_lines(ceiling)))
+            bare = run_bare_ceiling(work_dir, cores=cores, jobs=args.jobs, timeout=300)
+            print("\n".join(ceiling_lines(ceiling, bare)))
     finally:
         receiver.stop()
         shutil.rmtree(work_dir, ignore_errors=True)

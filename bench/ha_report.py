@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bench.machine import steal_percent
 from bench.stats import p50_p95_p99
 
 if TYPE_CHECKING:
+    from bench.bare_rq import BareResult
     from bench.ha_bench import CeilingRow
     from bench.submit_bench import RateRow
 
@@ -28,8 +30,9 @@ def busy_lines(idle: list[RateRow], busy: list[RateRow], queue_left: int) -> lis
     return lines
 
 
-def ceiling_lines(rows: list[CeilingRow]) -> list[str]:
-    """The coordination ceiling: null-render jobs/s and CPU ms per job by program, per database."""
+def ceiling_lines(rows: list[CeilingRow], bare: BareResult | None = None) -> list[str]:
+    """The coordination ceiling: null-render jobs/s and CPU ms per job by program, per database, and bare RQ's
+    no-op jobs under the same load (`bare`) beside them."""
     if not rows:
         return []
     programs = sorted({name for row in rows for name in row.result.cpu})
@@ -40,5 +43,12 @@ def ceiling_lines(rows: list[CeilingRow]) -> list[str]:
         res, per_job = row.result, row.cpu_ms_per_job()
         lines.append(f"| {row.database} | {row.workers} | {res.jobs} | {res.completed} | {res.webhooks} | "
                      f"{res.jobs_per_second:.0f} | " + " | ".join(f"{per_job.get(p, 0):.2f}" for p in programs) + " |")
-    return [*lines, "", "- jobs/s: first submit to last webhook received; CPU per job: each program's CPU over "
-            "the run divided by the completed jobs (bench/proctree.py)", ""]
+    lines += ["", "- jobs/s: first submit to last webhook received; CPU per job: each program's CPU over "
+              "the run divided by the completed jobs (bench/proctree.py)"]
+    if bare is not None:
+        lines.append(f"- bare RQ under the same load, no-op jobs, no HTTP, SQL or webhook ({bare.workers} SimpleWorker "
+                     f"processes): {bare.finished}/{bare.jobs} jobs, **{bare.jobs_per_second:.0f} jobs/s** (first "
+                     f"enqueue to last job end); CPU ms per job: rq workers + redis-server "
+                     f"{1000 * bare.cpu_per_job:.2f}, the enqueuing thread {1000 * bare.enqueue_cpu_per_job:.2f}; "
+                     f"steal {steal_percent(bare.steal)} %")
+    return [*lines, ""]

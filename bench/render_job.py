@@ -18,3 +18,7 @@ def warm_up(code: str) -> int:
     """One render, so the worker process has imported Typst and loaded the templates; returns its pid."""
     render_report(code)
     return os.getpid()
+
+
+def null_job(code: str) -> None:
+    """Nothing: the job of the bare-RQ row under the coordination ceiling, where only RQ's own cost is left."""

@@ -20,7 +20,14 @@ from rq import Queue, Worker
 from bench import machine
 from bench.bare_rq import DEFAULT_WORKER, SIMPLE_WORKER, run_bare_rq
 from bench.batch_bench import run_batch_comparison
-from bench.ha_bench import DEFAULT_PRIORITY, WORKER_PRIORITIES, run_busy_rates, run_ceiling
+from bench.ha_bench import (
+    CEILING_WORKERS_PER_CORE,
+    DEFAULT_PRIORITY,
+    WORKER_PRIORITIES,
+    run_bare_ceiling,
+    run_busy_rates,
+    run_ceiling,
+)
 from bench.legacy.minat_bakat import MinatBakatTemplate
 from bench.loadgen import Target
 from bench.receiver import WebhookReceiver
@@ -191,6 +198,8 @@ def run_many_host_phase(plan: BenchPlan, work_dir: Path, results: Results, recei
         results.ceiling_rows.append(run_ceiling(work_dir, secret, receiver, database=database, cores=results.cores,
                                                 jobs=plan.null_jobs, clients=plan.load_threads,
                                                 timeout=plan.timeout * 2))
+    results.ceiling_bare = run_bare_ceiling(work_dir, cores=results.cores, jobs=plan.null_jobs,
+                                            timeout=plan.timeout * 2)
 
 
 def run_growth_phase(plan: BenchPlan, work_dir: Path, results: Results, service: RunningService, target: Target,
@@ -252,14 +261,14 @@ def notes(plan: BenchPlan, cores: int) -> list[str]:
         f"({', '.join(plan.busy_priorities)}; the first is the default)",
         f"coordination ceiling: {plan.null_jobs} benchNull jobs (BENCH_NULL_RENDER: a fixed tiny PDF, no render) "
         f"per database, {results_workers(cores)} PDF workers, {plan.load_threads} HTTP clients; PostgreSQL is "
-        "a local server (ops/system_postgres.py) whose own CPU is not in the per-program figures",
+        "a local server (ops/system_postgres.py) whose own CPU is not in the per-program figures; then bare RQ "
+        f"under the same load: {plan.null_jobs} no-op jobs enqueued one by one on {results_workers(cores)} "
+        "`rq worker -w rq.worker.SimpleWorker` processes, no HTTP, SQL or webhook",
     ]
 
 
 def results_workers(cores: int) -> int:
     """PDF workers of the coordination-ceiling services."""
-    from bench.ha_bench import CEILING_WORKERS_PER_CORE
-
     return cores * CEILING_WORKERS_PER_CORE
 
 

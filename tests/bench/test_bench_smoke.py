@@ -44,6 +44,8 @@ def test_bench_smoke_plan_runs_every_measurement_and_writes_the_table(tmp_path: 
     assert [row.database for row in results.ceiling_rows] == list(plan.ceiling_databases)
     assert all(row.result.completed == row.result.webhooks == plan.null_jobs for row in results.ceiling_rows)
     assert all(row.cpu_ms_per_job()["pdf_worker"] > 0 for row in results.ceiling_rows)
+    assert results.ceiling_bare is not None and results.ceiling_bare.finished == plan.null_jobs
+    assert results.ceiling_bare.cpu_per_job > 0 and results.ceiling_bare.enqueue_cpu_per_job > 0
 
     first = write_report(results, tmp_path / "results")
     second = write_report(results, tmp_path / "results")  # a later run the same day keeps the first file
@@ -52,6 +54,7 @@ def test_bench_smoke_plan_runs_every_measurement_and_writes_the_table(tmp_path: 
     assert text == render(results) == second.read_text()
     for line in ("ratio vs rq-default: ", "ratio vs rq-simple: ", "## Targets", "| cores |", "## Batch submit",
                  "batch / single jobs/s: ", "jobs/s accepted through the batch endpoint", "## Coordination ceiling",
+                 "bare RQ under the same load, no-op jobs", "bare RQ, no-op jobs: ",
                  "workers saturated, WORKER_SCHED_IDLE=true",
                  *(f"coordination ceiling ({database})" for database in plan.ceiling_databases)):
         assert line in text

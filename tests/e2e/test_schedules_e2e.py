@@ -64,7 +64,7 @@ def wait_until(moment: datetime) -> None:
 @pytest.mark.timeout(600)
 def test_schedule_every_2_s_makes_one_job_per_tick_with_two_schedulers_and_pause_stops_it(
         service: RunningService, api: Api, second_scheduler: subprocess.Popen[bytes]) -> None:
-    end = utcnow() + timedelta(seconds=62)
+    end = utcnow() + timedelta(seconds=32)
     minute = create(api, "* * * * * */2", "every-2s", end=end.isoformat())
     paused = create(api, "* * * * * */2", "paused-2s")
     wait_until(utcnow() + timedelta(seconds=10))
@@ -81,7 +81,7 @@ def test_schedule_every_2_s_makes_one_job_per_tick_with_two_schedulers_and_pause
         tick += timedelta(seconds=2)
     made = runs(service, minute["schedule_id"])
     assert [job.scheduled_for for job in made] == expected  # every tick once, none twice
-    assert len(expected) >= 30
+    assert len(expected) >= 15
     final = api.get(f"/api/schedules/{minute['schedule_id']}").json()
     assert final["state"] == "ended" and final["run_count"] == len(expected)
 
