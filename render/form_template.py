@@ -10,6 +10,7 @@ import io
 import json
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ PRODUCT_ID_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 
 @dataclass(frozen=True)
 class FormTemplate(Template):
-    """A fillable PDF form; the PDF bytes are held in memory and cloned per render."""
+    """A fillable PDF form; the PDF is parsed once and cloned per render."""
 
     product_id: str
     title: str
@@ -60,6 +61,18 @@ class FormTemplate(Template):
         """The mapping's `example` data, if it has one (what a preview renders when given none)."""
         return self.mapping.example
 
+    @cached_property
+    def parsed(self) -> PdfReader:
+        """The form PDF parsed once, every object read: each render clones it without parsing it again.
+
+        The warm-up clone resolves every object that a render's clone reaches, so later clones only read
+        the reader's cache (never its stream, which concurrent renders would share); pypdf's clone copies
+        what it takes into the writer and leaves the reader as it was (tests/render/test_forms.py).
+        """
+        reader = PdfReader(io.BytesIO(self.pdf))
+        PdfWriter(clone_from=reader)
+        return reader
+
     def render(self, data: dict[str, Any], progress: Progress | None = None, *, code: str | None = None,
                job_id: str | None = None) -> bytes:
         """Validate `data`, fill the form and return the PDF (flattened unless the mapping says otherwise)."""
@@ -67,16 +80,17 @@ class FormTemplate(Template):
         values = pdf_values(self.mapping, data)
         on_values = {name: spec.on_value for name, spec in self.mapping.fields.items() if spec.type == "checkbox"}
         try:
-            pdf = fill_form(self.pdf, values, on_values, flatten=self.mapping.flatten, typesetting=self.typesetting)
+            pdf = fill_form(self.parsed, values, on_values, flatten=self.mapping.flatten, typesetting=self.typesetting)
         except (PyPdfError, KeyError, ValueError) as exc:
             raise RenderError(f"form template {self.product_id} could not be filled: {exc}") from exc
         report_progress(progress, 100, "form filled")
         return pdf
 
 
-def fill_form(pdf: bytes, values: dict[str, str], on_values: dict[str, str] | None = None, *,
+def fill_form(pdf: bytes | PdfReader, values: dict[str, str], on_values: dict[str, str] | None = None, *,
               flatten: bool = True, typesetting: Typesetting | None = None) -> bytes:
-    """Fill AcroForm fields by name (checkbox values are state names such as /Yes or /Off).
+    """Fill AcroForm fields by name (checkbox values are state names such as /Yes or /Off) of the form `pdf`
+    (its bytes, or a reader of them to clone, which stays unchanged).
 
     Flattening draws every field into its page and removes the form; otherwise the fields keep the
     values and show them with appearances drawn in the report fonts.
@@ -85,7 +99,7 @@ def fill_form(pdf: bytes, values: dict[str, str], on_values: dict[str, str] | No
     on_values = on_values or {}
     shown: dict[str, str | bool] = {name: (value != "/Off") if name in on_values else value
                                     for name, value in values.items()}
-    writer = PdfWriter(clone_from=io.BytesIO(pdf))
+    writer = PdfWriter(clone_from=pdf if isinstance(pdf, PdfReader) else io.BytesIO(pdf))
     if flatten:
         flatten_onto_pages(writer, fonts, shown)
     else:

@@ -13,7 +13,8 @@ import pytest
 from pypdf import PdfReader
 from reportlab.pdfgen.canvas import Canvas
 
-from render import BrokenTemplateError, FormTemplate, RenderError, load_registry
+from render import BrokenTemplateError, FormTemplate, RenderError, fill_form, load_registry
+from render.form_mapping import pdf_values
 from render.forms.make_sample_form import build
 from render.registry import BUILTIN_FORMS_DIR
 from tests.render.pdfs import NAME, assert_every_font_embedded, flat, page_texts
@@ -78,6 +79,20 @@ def test_form_flattened_unicode_name_extracts_back_exactly(form, data):
     pdf = form.render(data)
     assert NAME in page_texts(pdf)[0].splitlines()
     assert_every_font_embedded(pdf)
+
+
+def test_renders_cloned_from_the_kept_parse_leave_it_unchanged(form, data):
+    """The parsed form is shared by every render of the template: a render must not change what the next
+    one clones (the same data gives the same bytes as a render from a fresh parse, after other renders)."""
+    other = copy.deepcopy(data)
+    other["participant"]["name"] = NAME
+    on_values = {name: spec.on_value for name, spec in form.mapping.fields.items() if spec.type == "checkbox"}
+    first = form.render(data)
+    # editable: sets field values and appearances in its clone of the same parse
+    fill_form(form.parsed, pdf_values(form.mapping, other), on_values, flatten=False, typesetting=form.typesetting)
+    form.render(other)
+    fresh = fill_form(form.pdf, pdf_values(form.mapping, data), on_values, typesetting=form.typesetting)
+    assert form.render(data) == first == fresh
 
 
 def test_form_has_no_developer_text(form, data):
