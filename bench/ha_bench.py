@@ -16,6 +16,7 @@ from pathlib import Path
 
 from bench.bare_rq import NULL_FUNCTION, SIMPLE_WORKER, BareResult, run_bare_rq
 from bench.fill import fill_queue
+from bench.ha_report import SPARE_CORE_LABEL, busy_lines, ceiling_lines
 from bench.loadgen import Target
 from bench.receiver import WebhookReceiver
 from bench.service_bench import CLIENT_NAME, E2EResult, run_e2e, service_env, target_for
@@ -54,17 +55,19 @@ DEFAULT_PRIORITY = next(iter(WORKER_PRIORITIES))
 
 def run_busy_rates(work_dir: Path, secret: str, *, cores: int, rates: list[int], seconds: float,
                    processes: int, threads: int, callback_url: str, priority: str = DEFAULT_PRIORITY,
-                   database_url: str | None = None) -> tuple[list[RateRow], int]:
-    """Submit latency at `rates` while `cores` PDF workers at `priority` (WORKER_PRIORITIES) render a deep queue (on
+                   database_url: str | None = None, workers: int | None = None) -> tuple[list[RateRow], int]:
+    """Submit latency at `rates` while `workers` (default: `cores`) PDF workers at `priority` (WORKER_PRIORITIES)
+    render a deep queue (on
     `database_url`, SQLite when None) and their webhooks go to `callback_url` (a receiver that answers, as
     n8n does: an unreachable one would add a wave of retries every second that no deployment runs in
     for long); returns the rows and the queue length left at the end (> 0: the workers were busy throughout).
 
     A first step at WARM_UP_RATE req/s, not reported, opens the load generator's connections and warms the
     API's per-process caches, as the idle-worker figure's 200 req/s step comes after its 50 and 100 req/s steps."""
+    workers = workers or cores
     renders = int(sum(rates) * seconds) + 100 * cores * int(seconds + 5)  # more than the workers can finish
     extra = WORKER_PRIORITIES[priority] | ({"DATABASE_URL": database_url} if database_url else {})
-    env = service_env(secret, workers=cores, max_queue=renders * 4, extra=extra)
+    env = service_env(secret, workers=workers, max_queue=renders * 4, extra=extra)
     # Short folder names: supervisord's and Redis's Unix socket paths must stay under 108 bytes.
     with RunningService(work_dir / f"busy-{list(WORKER_PRIORITIES).index(priority)}", env) as service:
         service.ctl("stop", "pdf_worker:*")
@@ -78,8 +81,9 @@ def run_busy_rates(work_dir: Path, secret: str, *, cores: int, rates: list[int],
         service.ctl("start", "pdf_worker:*")
         run_rates(service, target, rates=[WARM_UP_RATE], seconds=WARM_UP_SECONDS, processes=processes, threads=threads)
         rows = run_rates(service, target, rates=rates, seconds=seconds, processes=processes, threads=threads)
+        fewer = f", {workers} {SPARE_CORE_LABEL} {cores} cores" if workers != cores else ""
         for row in rows:
-            row.label = f"{row.label}, workers saturated{', PostgreSQL' if database_url else ''}, {priority}"
+            row.label = f"{row.label}, workers saturated{', PostgreSQL' if database_url else ''}, {priority}{fewer}"
         return rows, queued(service)
 
 
@@ -115,7 +119,6 @@ def main(argv: list[str] | None = None) -> int:
     import tempfile
 
     from bench import machine
-    from bench.ha_report import busy_lines, ceiling_lines
     from bench.service_bench import new_secret
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -124,6 +127,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite",
                         help="busy: the service's database (a local PostgreSQL server, ops/system_postgres.py)")
+    parser.add_argument("--workers", type=int, nargs="+", default=[0],
+                        help="busy: PDF worker counts, each measured in turn (0: one per core)")
+    parser.add_argument("--priority", choices=list(WORKER_PRIORITIES), nargs="+", default=list(WORKER_PRIORITIES),
+                        help="busy: the workers' CPU priorities, each measured in turn")
+    parser.add_argument("--pairs", type=int, default=1, help="busy: rounds of every worker count and priority")
     args = parser.parse_args(argv)
     work_dir, secret, cores = Path(tempfile.mkdtemp(prefix="pdfjobs-bench-")), new_secret(), machine.cores()
     ticks = machine.cpu_ticks()
@@ -131,12 +139,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.section == "busy":
             rows, left = [], 0
-            for priority in WORKER_PRIORITIES:  # a new PostgreSQL database each time: the fills reuse their codes
+            turns = [(workers, priority) for _ in range(args.pairs) for workers in args.workers
+                     for priority in args.priority]
+            for number, (workers, priority) in enumerate(turns):
+                # a new PostgreSQL database each time: the fills reuse their codes
                 server = postgres_url() if args.database == "postgresql" else nullcontext(None)
                 with server as database_url:
-                    more, left = run_busy_rates(work_dir, secret, cores=cores, rates=[200], seconds=args.seconds,
-                                                processes=2, threads=16, callback_url=receiver.url, priority=priority,
-                                                database_url=database_url)
+                    more, left = run_busy_rates(work_dir / str(number), secret, cores=cores, rates=[200],
+                                                seconds=args.seconds, processes=2, threads=16,
+                                                callback_url=receiver.url, priority=priority,
+                                                database_url=database_url, workers=workers or cores)
                 rows += more
             print("\n".join(busy_lines([], rows, left)))
         else:

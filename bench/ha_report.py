@@ -13,6 +13,9 @@ if TYPE_CHECKING:
     from bench.submit_bench import RateRow
 
 
+SPARE_CORE_LABEL = "PDF workers on"  # in the label of a busy step with fewer PDF workers than cores (bench.ha_bench)
+
+
 def busy_lines(idle: list[RateRow], busy: list[RateRow], queue_left: int) -> list[str]:
     """Submit latency with the PDF workers saturated on the same cores, beside the rows with them stopped."""
     if not busy:

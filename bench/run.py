@@ -84,6 +84,7 @@ class BenchPlan:
     batch_single_seconds: float = 5.0  # the single-submit closed loop the batches are compared with
     null_jobs: int = 3000  # benchNull jobs per database for the coordination ceiling
     busy_priorities: tuple[str, ...] = tuple(WORKER_PRIORITIES)  # the workers' CPU priorities of the busy steps
+    busy_spare_core: bool = True  # one more busy step, at the default priority with a PDF worker fewer than cores
     ceiling_databases: tuple[str, ...] = ("sqlite", "postgresql")
 
 
@@ -95,7 +96,7 @@ PLANS = {
     # negative Redis memory delta (allocator noise)
     "smoke": BenchPlan("smoke", 5, 2, (20,), 1, 1, 1, 4, 5, (3000,), 3, 60, 5, 1, batch_size=50, batches=4,
                        batch_single_seconds=1.0, null_jobs=20, busy_priorities=(DEFAULT_PRIORITY,),
-                       ceiling_databases=("sqlite",)),
+                       busy_spare_core=False, ceiling_databases=("sqlite",)),
 }
 
 
@@ -194,6 +195,12 @@ def run_many_host_phase(plan: BenchPlan, work_dir: Path, results: Results, recei
             work_dir, secret, cores=results.cores, rates=at, seconds=plan.rate_seconds,
             processes=plan.load_processes, threads=plan.load_threads, callback_url=receiver.url, priority=priority)
         results.busy_rates += rows
+    if plan.busy_spare_core and results.cores > 1:  # what an API host gains by leaving the renders a core fewer
+        rows, _ = run_busy_rates(
+            work_dir / "spare-core", secret, cores=results.cores, rates=at, seconds=plan.rate_seconds,
+            processes=plan.load_processes, threads=plan.load_threads, callback_url=receiver.url,
+            workers=results.cores - 1)
+        results.busy_rates += rows
     for database in plan.ceiling_databases:
         results.ceiling_rows.append(run_ceiling(work_dir, secret, receiver, database=database, cores=results.cores,
                                                 jobs=plan.null_jobs, clients=plan.load_threads,
@@ -258,7 +265,8 @@ def notes(plan: BenchPlan, cores: int) -> list[str]:
         f"items / (first send -> last answer)",
         "busy workers: the queue filled with real renders, then the PDF workers started and the same open-loop "
         "step run beside them, in a service of its own for each of the workers' CPU priorities "
-        f"({', '.join(plan.busy_priorities)}; the first is the default)",
+        f"({', '.join(plan.busy_priorities)}; the first is the default)"
+        + (", then at the default priority with one PDF worker fewer than cores" if plan.busy_spare_core else ""),
         f"coordination ceiling: {plan.null_jobs} benchNull jobs (BENCH_NULL_RENDER: a fixed tiny PDF, no render) "
         f"per database, {results_workers(cores)} PDF workers, {plan.load_threads} HTTP clients; PostgreSQL is "
         "a local server (ops/system_postgres.py) whose own CPU is not in the per-program figures; then bare RQ "

@@ -70,3 +70,20 @@ def test_the_targets_say_whether_the_fastest_render_sample_is_within_12_ms() -> 
     results.render_samples = [0.0125]
     [row] = [line for line in _targets(results) if "render CPU" in line]
     assert row.endswith("| MISSED |")
+
+
+def test_the_targets_show_the_busy_step_with_a_spare_core_beside_the_default_one() -> None:
+    from bench.ha_report import SPARE_CORE_LABEL
+    from bench.report import _targets
+
+    def busy(label: str, latency: float) -> SimpleNamespace:
+        return SimpleNamespace(offered=200, label=label, result=SimpleNamespace(latencies=[latency] * 100))
+
+    results = Results("full", "2026-12-07", [], cores=2)
+    results.busy_rates = [busy("200 req/s, workers saturated, WORKER_SCHED_IDLE=true", 0.030),
+                          busy(f"200 req/s, workers saturated, WORKER_SCHED_IDLE=true, 1 {SPARE_CORE_LABEL} 2 cores",
+                               0.012)]
+    rows = [line for line in _targets(results) if "workers saturated" in line]
+    assert rows == ["| submit p99 < 15 ms at 200 req/s, workers saturated | 30.0 ms | MISSED |",
+                    "| submit p99 < 15 ms at 200 req/s, workers saturated, a PDF worker fewer than cores | 12.0 ms "
+                    "| met |"]
