@@ -57,10 +57,10 @@ def run_busy_rates(work_dir: Path, secret: str, *, cores: int, rates: list[int],
                    processes: int, threads: int, callback_url: str, priority: str = DEFAULT_PRIORITY,
                    database_url: str | None = None, workers: int | None = None) -> tuple[list[RateRow], int]:
     """Submit latency at `rates` while `workers` (default: `cores`) PDF workers at `priority` (WORKER_PRIORITIES)
-    render a deep queue (on
-    `database_url`, SQLite when None) and their webhooks go to `callback_url` (a receiver that answers, as
-    n8n does: an unreachable one would add a wave of retries every second that no deployment runs in
-    for long); returns the rows and the queue length left at the end (> 0: the workers were busy throughout).
+    render a deep queue (on `database_url`, SQLite when None) and their webhooks go to `callback_url` (a
+    receiver that answers, as n8n does: an unreachable one would add a wave of retries every second that no
+    deployment runs in for long); returns the rows and the queue length left at the end (> 0: the workers
+    were busy throughout).
 
     A first step at WARM_UP_RATE req/s, not reported, opens the load generator's connections and warms the
     API's per-process caches, as the idle-worker figure's 200 req/s step comes after its 50 and 100 req/s steps."""
