@@ -29,6 +29,11 @@ from render.bench_null import PRODUCT_ID
 CEILING_WORKERS_PER_CORE = 2  # a null job waits on SQL and Redis most of its time: more workers than cores
 
 
+def ceiling_workers(cores: int) -> int:
+    """PDF workers of the coordination-ceiling services (and bare RQ's workers beside them)."""
+    return cores * CEILING_WORKERS_PER_CORE
+
+
 @dataclass
 class CeilingRow:
     """Null-render jobs through the whole service on one SQL database."""
@@ -90,7 +95,7 @@ def run_busy_rates(work_dir: Path, secret: str, *, cores: int, rates: list[int],
 def run_ceiling(work_dir: Path, secret: str, receiver: WebhookReceiver, *, database: str, cores: int, jobs: int,
                 clients: int, timeout: float) -> CeilingRow:
     """`jobs` benchNull jobs submitted by `clients` HTTP clients; time until every webhook arrived."""
-    workers = cores * CEILING_WORKERS_PER_CORE
+    workers = ceiling_workers(cores)
     server = postgres_url() if database == "postgresql" else nullcontext(None)
     with server as database_url:
         extra = {"BENCH_NULL_RENDER": "1"}
@@ -108,7 +113,7 @@ def run_ceiling(work_dir: Path, secret: str, receiver: WebhookReceiver, *, datab
 def run_bare_ceiling(work_dir: Path, *, cores: int, jobs: int, timeout: float) -> BareResult:
     """RQ alone under the ceiling's load: `jobs` no-op jobs enqueued one by one on as many SimpleWorker
     processes as the ceiling's PDF workers; the bound that no service built on RQ's stock worker passes."""
-    return run_bare_rq(work_dir, worker_class=SIMPLE_WORKER, workers=cores * CEILING_WORKERS_PER_CORE, jobs=jobs,
+    return run_bare_rq(work_dir, worker_class=SIMPLE_WORKER, workers=ceiling_workers(cores), jobs=jobs,
                        timeout=timeout, job_function=NULL_FUNCTION)
 
 

@@ -21,9 +21,9 @@ from bench import machine
 from bench.bare_rq import DEFAULT_WORKER, SIMPLE_WORKER, run_bare_rq
 from bench.batch_bench import run_batch_comparison
 from bench.ha_bench import (
-    CEILING_WORKERS_PER_CORE,
     DEFAULT_PRIORITY,
     WORKER_PRIORITIES,
+    ceiling_workers,
     run_bare_ceiling,
     run_busy_rates,
     run_ceiling,
@@ -268,16 +268,11 @@ def notes(plan: BenchPlan, cores: int) -> list[str]:
         f"({', '.join(plan.busy_priorities)}; the first is the default)"
         + (", then at the default priority with one PDF worker fewer than cores" if plan.busy_spare_core else ""),
         f"coordination ceiling: {plan.null_jobs} benchNull jobs (BENCH_NULL_RENDER: a fixed tiny PDF, no render) "
-        f"per database, {results_workers(cores)} PDF workers, {plan.load_threads} HTTP clients; PostgreSQL is "
+        f"per database, {ceiling_workers(cores)} PDF workers, {plan.load_threads} HTTP clients; PostgreSQL is "
         "a local server (ops/system_postgres.py) whose own CPU is not in the per-program figures; then bare RQ "
-        f"under the same load: {plan.null_jobs} no-op jobs enqueued one by one on {results_workers(cores)} "
+        f"under the same load: {plan.null_jobs} no-op jobs enqueued one by one on {ceiling_workers(cores)} "
         "`rq worker -w rq.worker.SimpleWorker` processes, no HTTP, SQL or webhook",
     ]
-
-
-def results_workers(cores: int) -> int:
-    """PDF workers of the coordination-ceiling services."""
-    return cores * CEILING_WORKERS_PER_CORE
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -74,6 +74,10 @@ class FormMapping(BaseModel):
                     raise ValueError(f"path {'.'.join(parts[:i])!r} is both a value and a parent of {spec.path!r}")
         return self
 
+    def on_values(self) -> dict[str, str]:
+        """Each checkbox field's "on" state name (such as /Yes), by field name."""
+        return {name: spec.on_value for name, spec in self.fields.items() if spec.type == "checkbox"}
+
 
 def data_schema(mapping: FormMapping, title: str) -> dict[str, Any]:
     """Derive the JSON Schema of a form's `data` from its mapping."""

@@ -78,9 +78,9 @@ class FormTemplate(Template):
         """Validate `data`, fill the form and return the PDF (flattened unless the mapping says otherwise)."""
         self.check_data(data, progress)
         values = pdf_values(self.mapping, data)
-        on_values = {name: spec.on_value for name, spec in self.mapping.fields.items() if spec.type == "checkbox"}
         try:
-            pdf = fill_form(self.parsed, values, on_values, flatten=self.mapping.flatten, typesetting=self.typesetting)
+            pdf = fill_form(self.parsed, values, self.mapping.on_values(), flatten=self.mapping.flatten,
+                            typesetting=self.typesetting)
         except (PyPdfError, KeyError, ValueError) as exc:
             raise RenderError(f"form template {self.product_id} could not be filled: {exc}") from exc
         report_progress(progress, 100, "form filled")

@@ -86,7 +86,7 @@ def test_renders_cloned_from_the_kept_parse_leave_it_unchanged(form, data):
     one clones (the same data gives the same bytes as a render from a fresh parse, after other renders)."""
     other = copy.deepcopy(data)
     other["participant"]["name"] = NAME
-    on_values = {name: spec.on_value for name, spec in form.mapping.fields.items() if spec.type == "checkbox"}
+    on_values = form.mapping.on_values()
     first = form.render(data)
     # editable: sets field values and appearances in its clone of the same parse
     fill_form(form.parsed, pdf_values(form.mapping, other), on_values, flatten=False, typesetting=form.typesetting)
